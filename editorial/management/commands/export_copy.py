@@ -1,0 +1,84 @@
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from editorial.exporters import EXPORT_FORMATS, copy_export
+from editorial.services import WorkflowError
+
+
+class _Stdout:
+    """A text stream onto the command's stdout that writes exactly what it is given."""
+
+    def __init__(self, wrapper):
+        self._wrapper = wrapper
+
+    def write(self, text: str) -> int:
+        self._wrapper.write(text, ending="")
+        return len(text)
+
+
+class Command(BaseCommand):
+    help = (
+        "Export approved copy (the approved revision of every approved or exported draft) as "
+        "CSV or JSON Lines, and mark those drafts exported."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", dest="fmt", required=True, choices=sorted(EXPORT_FORMATS))
+        parser.add_argument("--out", required=True, metavar="FILE",
+                            help="file to write (replaced only when the export succeeded); "
+                                 "- for stdout")
+        parser.add_argument("--brand", help="only this brand (by name)")
+        parser.add_argument("--kind", help="only this content kind (by code)")
+        parser.add_argument("--locale", help="only products in this locale")
+        parser.add_argument("--bom", action="store_true",
+                            help="start the CSV with a UTF-8 byte order mark (for Excel)")
+        parser.add_argument("--no-formula-guard", action="store_true",
+                            help="do not prefix CSV cells starting with = + - @ with a quote")
+
+    def handle(self, *args, fmt, out, brand, kind, locale, bom, no_formula_guard, **options):
+        export = {
+            "fmt": fmt,
+            "user": None,
+            "filters": {"brand": brand, "kind": kind, "locale": locale},
+            "bom": bom,
+            "formula_guard": not no_formula_guard,
+        }
+        try:
+            if out == "-":
+                batch = copy_export(stream=_Stdout(self.stdout), destination="stdout", **export)
+                self.stderr.write(f"exported {batch.count} drafts to stdout")
+                return
+            path = Path(out).expanduser().resolve()
+            batch = self._export_to_file(path, export)
+        except WorkflowError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"exported {batch.count} drafts to {out}")
+
+    def _export_to_file(self, path: Path, export: dict):
+        """Write next to ``path`` and rename over it at the end, so a failed export leaves no
+        half-written file and the old one, if any, in place. The rename happens inside the
+        export's transaction: if it fails, no draft is marked exported either."""
+        if not path.parent.is_dir():
+            raise CommandError(f"No such directory: {path.parent}")
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with transaction.atomic():
+                with open(fd, "w", encoding="utf-8", newline="") as stream:
+                    batch = copy_export(stream=stream, destination=str(path), **export)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                # mkstemp makes the file private; give it the permissions a new file would get.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp_name, 0o666 & ~umask)
+                os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        return batch

@@ -1,0 +1,397 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Locale(models.TextChoices):
+    EN = "en", _("English")
+    ZH_HANS = "zh-hans", _("Chinese (Simplified)")
+
+
+class Brand(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    voice = models.TextField(blank=True, help_text=_("How the brand sounds, in a few sentences."))
+    audience = models.CharField(max_length=300, blank=True)
+    locale = models.CharField(max_length=10, choices=Locale.choices, default=Locale.EN)
+    banned_terms = models.JSONField(default=list, blank=True)
+    required_terms = models.JSONField(default=list, blank=True)
+    # {"description": 600, "title": 70, ...}: maximum characters per content kind code.
+    length_limits = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContentKind(models.Model):
+    """What a draft is: description, title, bullets ... Admins can add their own kinds."""
+
+    code = models.SlugField(max_length=40, primary_key=True)
+    label = models.CharField(max_length=100)
+    instructions = models.TextField(
+        help_text=_("The task given to the model for this kind (English; the prompt adds the "
+                    "output language).")
+    )
+    max_chars = models.PositiveIntegerField(default=1000)
+    max_new_tokens = models.PositiveIntegerField(default=200)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Product(models.Model):
+    class SourceFormat(models.TextChoices):
+        CSV = "csv", "CSV"
+        SHOPIFY = "shopify", "Shopify CSV"
+        JSONL = "jsonl", "JSON Lines"
+        API = "api", "API"
+        MANUAL = "manual", _("Manual")
+
+    sku = models.CharField(max_length=255, unique=True, verbose_name="SKU / handle")
+    title = models.CharField(max_length=500)
+    brand = models.ForeignKey(
+        Brand, null=True, blank=True, on_delete=models.SET_NULL, related_name="products"
+    )
+    category = models.CharField(max_length=200, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    source_text = models.TextField(blank=True)
+    locale = models.CharField(max_length=10, choices=Locale.choices, default=Locale.EN)
+    source_format = models.CharField(
+        max_length=10, choices=SourceFormat.choices, default=SourceFormat.MANUAL
+    )
+    # What the shop sent, so an export can hand it back unchanged but for the new copy:
+    # {"columns": [...], "rows": [[...], ...]}. Lists, because jsonb does not keep key order.
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} — {self.title}"
+
+
+class ModelVersion(models.Model):
+    class Source(models.TextChoices):
+        PACKAGED = "packaged", _("Packaged")
+        HUB = "hub", _("Hub")
+        LOCAL = "local", _("Local path")
+        FINETUNED = "finetuned", _("Fine-tuned")
+
+    class Status(models.TextChoices):
+        INSTALLING = "installing", _("Installing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        RETIRED = "retired", _("Retired")
+
+    name = models.CharField(max_length=200, unique=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    # A hub id or a directory; what transformers' from_pretrained is given.
+    path = models.CharField(max_length=1000)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.READY, db_index=True
+    )
+    is_default = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GenerationJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Finished with failures")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    FINISHED = {Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED}
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="jobs")
+    kinds = models.JSONField(default=list)
+    # temperature, top_k, top_p, max_new_tokens, candidates, seed, ... as validated by
+    # generation.params.GenerationParams.
+    params = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    tokens_generated = models.PositiveBigIntegerField(default=0)
+    generation_seconds = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.is_finished else 0
+        return int(100 * (self.done + self.failed) / self.total)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_generated / self.generation_seconds if self.generation_seconds else 0.0
+
+
+class Draft(models.Model):
+    class State(models.TextChoices):
+        GENERATING = "generating", _("Generating")
+        READY = "ready", _("Ready for edit")
+        IN_EDIT = "in_edit", _("In edit")
+        IN_REVIEW = "in_review", _("In review")
+        CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+        APPROVED = "approved", _("Approved")
+        EXPORTED = "exported", _("Exported")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    EDITABLE = {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED, State.APPROVED,
+                State.EXPORTED, State.REJECTED}
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="drafts")
+    kind = models.ForeignKey(ContentKind, on_delete=models.PROTECT, related_name="drafts")
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.GENERATING, db_index=True
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_drafts",
+    )
+    current_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    exported_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["product__sku", "kind__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "kind"], name="one_draft_per_product_kind"),
+            models.CheckConstraint(
+                condition=(
+                    ~Q(state__in=["approved", "exported"]) | Q(approved_revision__isnull=False)
+                ),
+                name="approved_draft_has_pinned_revision",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} · {self.kind_id}"
+
+
+class Candidate(models.Model):
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="candidates")
+    job = models.ForeignKey(
+        GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
+    index = models.PositiveSmallIntegerField()
+    text = models.TextField()
+    # The exact chat messages the model was given.
+    prompt = models.JSONField(default=list)
+    params = models.JSONField(default=dict)
+    seed = models.BigIntegerField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="candidates"
+    )
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    generation_ms = models.PositiveIntegerField(default=0)
+    flags = models.JSONField(default=list, blank=True)
+    score = models.FloatField(default=0)
+    rank = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["draft", "rank", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["draft", "job", "index"], name="one_candidate_per_draft_job_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Candidate {self.index} of {self.draft}"
+
+
+class Revision(models.Model):
+    """An immutable snapshot of a draft's text. ``author`` is empty for the model's starting
+    point."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    text = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="revisions",
+    )
+    candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="revisions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["draft", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "number"], name="revision_number_per_draft")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.draft} r{self.number}"
+
+    @property
+    def author_name(self) -> str:
+        return self.author.get_username() if self.author_id else "model"
+
+
+class ReviewDecision(models.Model):
+    class Decision(models.TextChoices):
+        APPROVE = "approve", _("Approve")
+        REQUEST_CHANGES = "request_changes", _("Request changes")
+        REJECT = "reject", _("Reject")
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="decisions")
+    revision = models.ForeignKey(Revision, on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices, db_index=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["revision"], condition=Q(decision="approve"),
+                name="one_approval_per_revision",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} {self.revision}"
+
+
+class JobItem(models.Model):
+    """One draft's share of a job; what chunks are made of, and what makes redelivery harmless."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="items")
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="job_items")
+    chunk = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "chunk", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "draft"], name="one_item_per_job_draft")
+        ]
+        indexes = [models.Index(fields=["job", "chunk"])]
+
+    def __str__(self) -> str:
+        return f"{self.job} · {self.draft}"
+
+
+class ExportBatch(models.Model):
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON Lines"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    format = models.CharField(max_length=10, choices=Format.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    destination = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "export batches"
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} ({self.format}, {self.count} rows)"
+
+
+class AuditEvent(models.Model):
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    verb = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=60)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.object_type}:{self.object_id}"

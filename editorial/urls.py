@@ -1,0 +1,23 @@
+from django.urls import path
+
+from .views import dashboard, drafts, jobs, products, transfer
+
+urlpatterns = [
+    path("", dashboard.home, name="home"),
+    path("products/", products.product_list, name="product_list"),
+    path("products/<path:sku>/", products.product_detail, name="product_detail"),
+    path("generate/", products.generate, name="generate"),
+    path("jobs/", jobs.job_list, name="job_list"),
+    path("jobs/<int:job_id>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<int:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
+    path("drafts/", drafts.draft_queue, name="draft_queue"),
+    path("drafts/<int:draft_id>/", drafts.draft_detail, name="draft_detail"),
+    path("drafts/<int:draft_id>/save/", drafts.draft_save, name="draft_save"),
+    path("drafts/<int:draft_id>/check/", drafts.draft_check, name="draft_check"),
+    path("drafts/<int:draft_id>/choose/", drafts.candidate_choose, name="candidate_choose"),
+    path("drafts/<int:draft_id>/submit/", drafts.draft_submit, name="draft_submit"),
+    path("drafts/<int:draft_id>/claim/", drafts.draft_claim, name="draft_claim"),
+    path("drafts/<int:draft_id>/review/", drafts.draft_review, name="draft_review"),
+    path("import/", transfer.catalog_import, name="catalog_import"),
+    path("export/", transfer.copy_export, name="copy_export"),
+]

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Starts a Celery worker in the background and the web server in the foreground; Ctrl-C stops
+# both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+
+.venv/bin/celery -A copydesk worker -Q gpu,default --pool=solo --concurrency=1 \
+    --prefetch-multiplier=1 -l info --logfile var/worker.log &
+worker=$!
+trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT INT TERM
+
+echo
+echo "Copydesk is running at http://$HOST:$PORT/  (worker log: var/worker.log; Ctrl-C stops)"
+echo "Sign in with one of the demo users printed above."
+echo
+.venv/bin/python manage.py runserver --noreload "$HOST:$PORT"

@@ -1,0 +1,46 @@
+import os
+
+import pytest
+
+from tests.factories import UserFactory
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def editor(db):
+    return UserFactory(username="edith", roles=["Editor"])
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rey", roles=["Reviewer"])
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", roles=["Admin"], is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def outsider(db):
+    """Logged in, but in no Copydesk group."""
+    return UserFactory(username="olly")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A random-weight model in the default model's architecture, with its real tokenizer."""
+    from generation.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def default_model_dir():
+    """The real default model, converted once into COPYDESK_MODEL_DIR (kept between runs)."""
+    from django.conf import settings
+
+    from generation.registry import install_default_model
+
+    return install_default_model(settings.COPYDESK_MODEL_DIR)

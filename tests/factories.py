@@ -1,0 +1,96 @@
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from editorial.models import (
+    Brand,
+    Candidate,
+    ContentKind,
+    Draft,
+    ModelVersion,
+    Product,
+    Revision,
+)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-Copydesk-1")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        if create and extracted:
+            for name in extracted:
+                self.groups.add(Group.objects.get(name=name))
+        if create:
+            self.save()
+
+
+class BrandFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Brand
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Brand {n}")
+    voice = "Warm, plain-spoken and practical."
+    audience = "Home cooks"
+    length_limits = factory.LazyFunction(lambda: {"description": 700, "title": 80})
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    title = factory.Sequence(lambda n: f"Stainless steel kettle {n}")
+    brand = factory.SubFactory(BrandFactory)
+    category = "kitchen"
+    attributes = factory.LazyFunction(
+        lambda: {"material": "stainless steel", "capacity": "1.7 L", "power": "2200 W"}
+    )
+    source_text = "A kettle that boils water quickly."
+    locale = "en"
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"model-{n}")
+    source = ModelVersion.Source.LOCAL
+    path = "/nonexistent"
+    status = ModelVersion.Status.READY
+
+
+def kind(code: str = "description") -> ContentKind:
+    return ContentKind.objects.get(code=code)
+
+
+class DraftFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Draft
+
+    product = factory.SubFactory(ProductFactory)
+    kind = factory.LazyFunction(kind)
+    state = Draft.State.READY
+
+
+def draft_with_text(text: str = "A kettle made of stainless steel.", **kwargs) -> Draft:
+    """A ready draft whose model revision came from one stored candidate, as after generation."""
+    draft = DraftFactory(**kwargs)
+    version = ModelVersionFactory(name="factory-model")
+    candidate = Candidate.objects.create(
+        draft=draft, index=0, text=text, model_version=version,
+        prompt=[{"role": "user", "content": "…"}],
+    )
+    revision = Revision.objects.create(draft=draft, number=1, text=text, candidate=candidate)
+    draft.current_revision = revision
+    draft.save()
+    return draft

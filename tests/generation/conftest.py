@@ -1,0 +1,89 @@
+"""Fixtures for the generation core: tiny models and engines, no database."""
+
+import pytest
+
+from generation.prompts import BrandRules, KindSpec, ProductFacts
+
+SCRIPTED_REPLY = "A light steel bottle for daily use."
+
+
+@pytest.fixture(scope="session")
+def gen_tiny_model(tmp_path_factory):
+    from generation.testing import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("gen-tiny"))
+
+
+@pytest.fixture(scope="session")
+def gen_scripted_model(tmp_path_factory):
+    from generation.testing import build_scripted_model
+
+    return build_scripted_model(tmp_path_factory.mktemp("gen-scripted"), SCRIPTED_REPLY)
+
+
+def _engine(path):
+    from generation.engine import Engine
+
+    # One thread: a tiny model gains nothing from more, and on a busy CI box extra OpenMP
+    # threads spin against other processes and slow these tests down several times.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COPYDESK_TORCH_THREADS", "1")
+        return Engine(path, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(gen_tiny_model):
+    return _engine(gen_tiny_model)
+
+
+@pytest.fixture(scope="session")
+def scripted_engine(gen_scripted_model):
+    return _engine(gen_scripted_model)
+
+
+@pytest.fixture
+def bottle():
+    return ProductFacts(
+        sku="BTL-500",
+        title="Insulated steel bottle 500 ml",
+        brand="Northwind",
+        category="Drinkware",
+        attributes={"material": "18/8 stainless steel", "capacity": "500 ml", "colour": "sage"},
+        source_text="Double-wall vacuum insulation keeps drinks cold for 24 hours.",
+        locale="en",
+    )
+
+
+@pytest.fixture
+def teapot():
+    return ProductFacts(
+        sku="TEA-1",
+        title="玻璃茶壶 600毫升",
+        brand="青山",
+        category="茶具",
+        attributes={"材质": "高硼硅玻璃", "容量": "600毫升"},
+        source_text="耐热玻璃，可直接明火加热。",
+        locale="zh-hans",
+    )
+
+
+@pytest.fixture
+def description():
+    return KindSpec(
+        code="description",
+        label="product description",
+        instructions="Write a product description of two or three sentences.",
+        max_chars=400,
+    )
+
+
+@pytest.fixture
+def brand():
+    return BrandRules(
+        name="Northwind",
+        voice="Calm, practical, warm.",
+        audience="Commuters and hikers",
+        banned_terms=("cheap", "eco-friendly", "便宜"),
+        required_terms=("Northwind",),
+        length_limits={"description": 300},
+    )

@@ -1,0 +1,237 @@
+import dataclasses
+
+import pytest
+
+from generation.checks import BLOCKING, Flag, check_text, has_blocking, rank_score
+
+CLEAN_EN = (
+    "The Northwind insulated steel bottle holds 500 ml and keeps drinks cold for 24 hours. "
+    "Its 18/8 stainless steel body comes in a calm sage colour."
+)
+CLEAN_ZH = "青山玻璃茶壶容量600毫升，采用高硼硅玻璃，耐热，可直接明火加热，适合日常泡茶。"
+
+
+def codes(flags):
+    return [f.code for f in flags]
+
+
+def flagged(flags, code):
+    found = [f for f in flags if f.code == code]
+    assert found, f"expected a {code!r} flag, got {flags}"
+    return found
+
+
+def span_text(text, flag):
+    return text[flag.start : flag.end]
+
+
+def test_clean_english_copy_has_no_flags(bottle, description, brand):
+    assert check_text(CLEAN_EN, facts=bottle, kind=description, brand=brand) == []
+
+
+def test_clean_chinese_copy_has_no_flags(teapot, description):
+    assert check_text(CLEAN_ZH, facts=teapot, kind=description) == []
+
+
+@pytest.mark.parametrize("text", ["", "   \n "])
+def test_empty_text_is_an_error(bottle, description, text):
+    assert check_text(text, facts=bottle, kind=description) == [
+        Flag("empty", "error", "The text is empty.")
+    ]
+
+
+def test_text_over_the_brand_limit_is_an_error(bottle, description, brand):
+    text = CLEAN_EN + " Northwind" * 20
+    (flag,) = flagged(check_text(text, facts=bottle, kind=description, brand=brand), "too_long")
+    assert flag.severity == BLOCKING
+    assert "limit for product description is 300" in flag.message
+    assert (flag.start, flag.end) == (300, len(text))
+
+
+def test_text_over_the_kinds_limit_is_an_error_without_a_brand_limit(bottle, description):
+    kind = dataclasses.replace(description, max_chars=50)
+    assert "too_long" in codes(check_text(CLEAN_EN, facts=bottle, kind=kind))
+    assert "too_long" not in codes(check_text(CLEAN_EN[:50], facts=bottle, kind=kind))
+
+
+def test_banned_terms_are_errors_with_the_span_of_each_use(bottle, description, brand):
+    text = "Northwind: Cheap to run and cheap to buy, and eco-friendly. Not cheapest-looking."
+    flags = flagged(check_text(text, facts=bottle, kind=description, brand=brand), "banned_term")
+    assert [span_text(text, f) for f in flags] == ["Cheap", "cheap", "eco-friendly"]
+    assert all(f.severity == "error" for f in flags)
+    assert '"cheap"' in flags[0].message
+
+
+def test_banned_chinese_terms_match_inside_words(teapot, description, brand):
+    text = "Northwind 青山茶壶价格便宜，容量600毫升。"
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description, brand=brand), "banned_term")
+    assert span_text(text, flag) == "便宜"
+
+
+def test_missing_required_terms_are_warnings(bottle, description, brand):
+    text = CLEAN_EN.replace("Northwind ", "")
+    (flag,) = flagged(check_text(text, facts=bottle, kind=description, brand=brand),
+                      "required_term_missing")
+    assert flag.severity == "warning" and '"Northwind"' in flag.message
+    assert "required_term_missing" not in codes(
+        check_text(CLEAN_EN, facts=bottle, kind=description, brand=brand)
+    )
+
+
+@pytest.mark.parametrize("term", ["最", "第一", "国家级", "最高级", "最佳", "顶级", "极致", "万能",
+                                  "绝对", "100%", "唯一", "首个", "全网"])
+def test_chinese_absolute_terms_are_errors_with_spans(teapot, description, term):
+    text = f"这款茶壶是{term}实用的玻璃茶壶。"
+    flags = flagged(check_text(text, facts=teapot, kind=description), "absolute_term")
+    assert [span_text(text, f) for f in flags] == [term]
+    assert flags[0].severity == "error" and "Advertising Law" in flags[0].message
+
+
+def test_longest_chinese_absolute_term_is_reported_once(teapot, description):
+    text = "国内最佳的茶壶，最近很受欢迎，第一次使用请先清洗。"
+    flags = flagged(check_text(text, facts=teapot, kind=description), "absolute_term")
+    assert [span_text(text, f) for f in flags] == ["最佳"]  # 最近 and 第一次 are plain words
+
+
+def test_english_overclaims_are_flagged_on_word_boundaries(bottle, description):
+    text = "The #1 bottle, guaranteed to cure thirst - a miracle, the best ever, 100% leakproof."
+    flags = flagged(check_text(text, facts=bottle, kind=description), "overclaim")
+    assert [span_text(text, f) for f in flags] == [
+        "#1", "guaranteed", "cure", "miracle", "best ever", "100%"
+    ]
+    assert all(f.severity == "error" for f in flags)
+    assert "overclaim" not in codes(
+        check_text("A secure lid and a bestowed #10 badge.", facts=bottle, kind=description)
+    )
+
+
+def test_mild_superlatives_are_warnings(bottle, description):
+    (flag,) = flagged(
+        check_text("The best bottle for commuters.", facts=bottle, kind=description), "overclaim"
+    )
+    assert flag.severity == "warning"
+
+
+def test_claims_that_are_product_facts_are_not_overclaims(bottle, description):
+    facts = dataclasses.replace(bottle, attributes={"material": "100% recycled steel"})
+    assert "overclaim" not in codes(
+        check_text("Made of 100% recycled steel.", facts=facts, kind=description)
+    )
+
+
+@pytest.mark.parametrize(
+    "code, contact",
+    [
+        ("url", "https://shop.example.com/p/1"),
+        ("url", "www.northwind.cn"),
+        ("url", "northwind-shop.com"),
+        ("email", "sales@northwind.com"),
+        ("phone", "+1 415 555 0100"),
+        ("phone", "(415) 555-0100"),
+        ("phone", "13812345678"),
+        ("phone", "400-123-4567"),
+    ],
+)
+def test_urls_emails_and_phone_numbers_are_errors(bottle, description, code, contact):
+    text = f"Order the bottle at {contact} today."
+    flags = check_text(text, facts=bottle, kind=description)
+    contact_flags = [f for f in flags if f.code in {"url", "email", "phone"}]
+    assert codes(contact_flags) == [code]
+    assert span_text(text, contact_flags[0]) == contact
+    assert contact_flags[0].severity == "error"
+
+
+def test_sizes_and_dates_are_not_phone_numbers(bottle, description):
+    text = "Sizes 38 40 42 44, e.g. the 500 ml one."
+    assert not {"url", "email", "phone"} & set(codes(check_text(text, facts=bottle,
+                                                                  kind=description)))
+
+
+@pytest.mark.parametrize(
+    "text, leftover",
+    [
+        ("Here is a description: The bottle keeps drinks cold.", "Here is"),
+        ("Sure! The bottle keeps drinks cold.", "Sure!"),
+        ("The bottle keeps drinks cold. </product>", "</product>"),
+        ("As an AI, I think the bottle keeps drinks cold.", "As an AI"),
+        ("Based on the product data, the bottle keeps drinks cold.", "product data"),
+    ],
+)
+def test_leftover_prompt_text_is_a_warning(bottle, description, text, leftover):
+    flags = flagged(check_text(text, facts=bottle, kind=description), "prompt_leftover")
+    assert leftover in [span_text(text, f) for f in flags]
+    assert all(f.severity == "warning" for f in flags)
+
+
+def test_chinese_preamble_is_a_leftover(teapot, description):
+    text = "以下是商品描述：青山玻璃茶壶容量600毫升。"
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description), "prompt_leftover")
+    assert span_text(text, flag) == "以下是"
+
+
+def test_english_copy_for_a_chinese_product_is_the_wrong_language(teapot, description):
+    text = "This glass teapot holds 600 ml and can go straight on the flame."
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description), "wrong_language")
+    assert flag.severity == "error" and "Simplified Chinese" in flag.message
+
+
+def test_chinese_copy_with_latin_model_names_is_still_chinese(teapot, description):
+    text = "这款 Nike Air Zoom Pegasus 跑鞋轻盈透气。"
+    assert "wrong_language" not in codes(check_text(text, facts=teapot, kind=description))
+
+
+def test_chinese_copy_for_an_english_product_is_the_wrong_language(bottle, description):
+    text = "这款保温杯容量五百毫升，保冷二十四小时。"
+    (flag,) = flagged(check_text(text, facts=bottle, kind=description), "wrong_language")
+    assert "English" in flag.message
+
+
+def test_a_repeated_sentence_is_a_warning_at_its_second_use(bottle, description):
+    sentence = "It keeps drinks cold for 24 hours."
+    text = f"{sentence} It is made of steel. {sentence}"
+    (flag,) = flagged(check_text(text, facts=bottle, kind=description), "repetition")
+    assert flag.severity == "warning"
+    assert (flag.start, flag.end) == (text.rindex(sentence), len(text))
+
+
+def test_low_word_pair_variety_is_a_warning(bottle, description):
+    text = "cold steel bottle " * 12
+    flags = flagged(check_text(text, facts=bottle, kind=description), "repetition")
+    assert any("distinct" in f.message for f in flags)
+
+
+def test_chinese_repetition_is_detected(teapot, description):
+    text = "玻璃茶壶很好看。" + "耐热玻璃。" * 2
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description), "repetition")
+    assert span_text(text, flag) == "耐热玻璃。"
+
+
+def test_numbers_with_units_must_come_from_the_facts(bottle, description):
+    text = "Holds 750 ml, keeps drinks cold for 24 hours, with a 2-year warranty, 18/10 steel."
+    flags = flagged(check_text(text, facts=bottle, kind=description), "ungrounded_number")
+    assert [span_text(text, f) for f in flags] == ["750 ml", "2-year", "18/10"]
+    assert all(f.severity == "warning" for f in flags)
+    assert '"750 ml"' in flags[0].message
+
+
+def test_chinese_numbers_with_units_must_come_from_the_facts(teapot, description):
+    text = "青山玻璃茶壶容量600毫升，保温12小时。"
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description), "ungrounded_number")
+    assert span_text(text, flag) == "12小时"
+
+
+def test_flags_are_sorted_by_position(bottle, description, brand):
+    text = "Cheap! Visit www.example.com for the best ever 750 ml bottle."
+    flags = check_text(text, facts=bottle, kind=description, brand=brand)
+    positioned = [f.start for f in flags if f.start >= 0]
+    assert positioned == sorted(positioned)
+
+
+def test_rank_score_prefers_fewer_and_milder_flags():
+    error = Flag("x", "error", "e")
+    warning = Flag("y", "warning", "w")
+    info = Flag("z", "info", "i")
+    assert rank_score([]) == 0
+    assert rank_score([]) > rank_score([info]) > rank_score([warning]) > rank_score([error])
+    assert rank_score([warning] * 5) > rank_score([error])
+    assert has_blocking([warning, error]) and not has_blocking([warning, info])

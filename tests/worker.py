@@ -1,0 +1,110 @@
+"""A real Celery worker process for integration tests, on whatever broker and database the
+suite runs against (Redis + PostgreSQL in CI's first pass, filesystem + SQLite in the second)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from django.conf import settings
+from django.db import connection
+
+from copydesk.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url_for_tests() -> str:
+    """The URL of the test database pytest-django created, for processes started by a test."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = quote(db.get("USER") or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{user}{password}@{host}{port}/{db['NAME']}"
+
+
+def require_broker() -> None:
+    """A test that needs the broker fails with a clear message when it is down; never skips."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("redis://"):
+        return
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=3).close()
+    except OSError as exc:
+        raise AssertionError(f"Redis broker at {url} is not reachable: {exc}") from exc
+
+
+class Worker:
+    def __init__(self, broker_dir: Path | None, log_path: Path, extra_env: dict | None = None):
+        self.broker_dir = broker_dir
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self.lines: queue.Queue[str] = queue.Queue()
+
+    def start(self, timeout: float = 90) -> Worker:
+        require_broker()
+        env = {**os.environ, "DATABASE_URL": database_url_for_tests(),
+               "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **self.extra_env}
+        if self.broker_dir is not None:
+            env["COPYDESK_BROKER_DIR"] = str(self.broker_dir)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "copydesk", "worker", "-Q", "gpu,default",
+             "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1", "-l", "info",
+             "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{self.log_path.read_text()}")
+            try:
+                if "ready." in self.lines.get(timeout=1):
+                    return self
+            except queue.Empty:
+                continue
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log_path.read_text()}")
+
+    def _pump(self) -> None:
+        with self.log_path.open("w") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                self.lines.put(line)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def use_broker_dir(broker_dir: Path) -> None:
+    """Point this process's producer at a private filesystem-broker folder, so a developer's
+    running demo worker never steals the test's messages. Call before this process first talks
+    to the broker: connections read the options when the pool creates them."""
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    for sub in ("queue", "processed"):
+        (broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(broker_dir / "queue"),
+        "data_folder_out": str(broker_dir / "queue"),
+        "processed_folder": str(broker_dir / "processed"),
+        "store_processed": False,
+    }
