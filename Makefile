@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint migrate model demo worker web clean
+.PHONY: install run test browser lint migrate model demo worker web clean
 
 install: $(STAMP)
 
@@ -42,8 +42,20 @@ worker: install
 web: install
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# the CJK fonts keep Chinese from rendering as boxes in screenshots.
+browser:
+	@{ test -x /usr/bin/chromium && fc-list :lang=zh-cn | grep -q . ; } 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				chromium fonts-noto-cjk >/dev/null; \
+		else \
+			echo "Browser tests need Chromium: sudo apt-get install -y chromium fonts-noto-cjk"; \
+			exit 1; \
+		fi; }
 
 lint: install
 	$(BIN)/ruff check .
