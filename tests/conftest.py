@@ -1,10 +1,27 @@
+import importlib
 import os
 
 import pytest
+from django.apps import apps
 
 from tests.factories import UserFactory
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def reference_data(request):
+    """Transactional tests (worker processes, the browser) start from a flushed database, which
+    loses the rows migrations seed: content kinds and role groups. Put them back the way the
+    migration does. (serialized_rollback proved unreliable once a live server had run.)"""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("_django_db_helper")
+    from editorial.roles import roles_sync
+
+    importlib.import_module("editorial.migrations.0002_seed_kinds_and_roles").seed(apps, None)
+    roles_sync()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.worker import Worker, use_broker_dir
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 CATALOG = (

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from editorial.models import Candidate, Draft
 from tests.factories import ModelVersionFactory, UserFactory, draft_with_text
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "pw-Copydesk-1"
 
