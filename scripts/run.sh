@@ -7,7 +7,7 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
 .venv/bin/celery -A copydesk worker -Q gpu,default --pool=solo --concurrency=1 \
-    --prefetch-multiplier=1 -l info --logfile var/worker.log &
+    --prefetch-multiplier=1 -l info >var/worker.log 2>&1 &
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT INT TERM
 
