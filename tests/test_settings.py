@@ -1,0 +1,67 @@
+"""Settings come from the environment, with defaults that run on a bare laptop."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_in_subprocess(env: dict, expression: str) -> subprocess.CompletedProcess:
+    code = ("import django; django.setup(); from django.conf import settings; "
+            f"print({expression})")
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
+                          "CELERY_BROKER_URL", "COPYDESK_MODEL_DIR"}}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "copydesk.settings", **env},
+    )
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_so_the_web_reads_while_a_worker_writes():
+    if connection.vendor != "sqlite":
+        pytest.skip("WAL is SQLite's; CI's SQLite pass runs this")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+
+
+def test_defaults_need_no_server(tmp_path):
+    result = settings_in_subprocess(
+        {"COPYDESK_VAR_DIR": str(tmp_path)},
+        "settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL, "
+        "settings.COPYDESK_MODEL_DIR, settings.DEBUG",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"django.db.backends.sqlite3 filesystem:// {tmp_path / 'models'} True"
+    )
+
+
+def test_production_variables_are_read_from_the_environment(tmp_path):
+    result = settings_in_subprocess(
+        {"COPYDESK_VAR_DIR": str(tmp_path), "DEBUG": "0", "SECRET_KEY": "x" * 60,
+         "ALLOWED_HOSTS": "copy.example.com", "COPYDESK_MODEL_DIR": "/srv/models",
+         "DATABASE_URL": "postgres://copy:pw@db.internal:5432/copydesk",
+         "CELERY_BROKER_URL": "redis://redis.internal:6379/0"},
+        "settings.DATABASES['default']['HOST'], settings.DATABASES['default']['NAME'], "
+        "settings.CELERY_BROKER_URL, settings.ALLOWED_HOSTS, settings.COPYDESK_MODEL_DIR, "
+        "settings.DEBUG, settings.SESSION_COOKIE_SECURE",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "db.internal copydesk redis://redis.internal:6379/0 ['copy.example.com'] /srv/models "
+        "False True"
+    )
+
+
+def test_secret_key_is_required_when_debug_is_off(tmp_path):
+    result = settings_in_subprocess({"COPYDESK_VAR_DIR": str(tmp_path), "DEBUG": "0"}, "1")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
