@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .prompts import BrandRules, KindSpec, ProductFacts, effective_max_chars, facts_text
 
@@ -22,7 +23,9 @@ __all__ = [
     "INFO",
     "WARNING",
     "check_text",
+    "coverage",
     "has_blocking",
+    "rank",
     "rank_score",
 ]
 
@@ -32,19 +35,39 @@ INFO = "info"
 BLOCKING = ERROR
 SEVERITY_WEIGHT = {ERROR: 100.0, WARNING: 10.0, INFO: 1.0}
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Flag:
+    """One finding. ``start``/``end`` are character offsets into the checked text, or ``-1``
+    for a flag about the text as a whole (a missing term, the language, coverage)."""
+
     code: str
     severity: str  # "error" | "warning" | "info"
     message: str
     start: int = -1
     end: int = -1
 
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.start, self.end
+
+    @property
+    def whole_text(self) -> bool:
+        return self.start < 0
+
 
 def rank_score(flags: Iterable[Flag]) -> float:
     """Higher is better: 0 for clean text, -100 per error, -10 per warning, -1 per info."""
     return -sum(SEVERITY_WEIGHT.get(flag.severity, 0.0) for flag in flags)
+
+
+def rank(candidates: Iterable[tuple[T, Iterable[Flag]]]) -> list[T]:
+    """The candidates, best first by ``rank_score`` of their flags; ties keep their order."""
+    scored = [(rank_score(flags), i, item) for i, (item, flags) in enumerate(candidates)]
+    scored.sort(key=lambda entry: (-entry[0], entry[1]))
+    return [item for _, _, item in scored]
 
 
 def has_blocking(flags: Iterable[Flag]) -> bool:
@@ -389,6 +412,308 @@ def _check_grounding(text: str, blob: str) -> list[Flag]:
     return flags
 
 
+# Materials: each group is one material under its English and Chinese names (a group is
+# grounded when any of its names is in the product data, so "aluminum" matches "aluminium" and
+# "不锈钢" matches "stainless steel"). Longer names win over the names inside them
+# ("stainless steel" over "steel", "真丝" over "丝"). Chinese single characters (棉, 麻, 丝, 铁,
+# 金 …) are left out: they hide inside unrelated words (麻烦, 丝滑, 铁观音, 金色).
+_MATERIAL_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("cotton", "纯棉", "全棉", "棉质", "棉布", "长绒棉"),
+    ("linen", "flax", "亚麻"),
+    ("leather", "full-grain leather", "genuine leather", "真皮", "皮革", "牛皮", "羊皮"),
+    ("faux leather", "vegan leather", "pu leather", "人造革", "pu皮"),
+    ("suede", "麂皮"),
+    ("stainless steel", "不锈钢"),
+    ("carbon steel", "碳钢"),
+    ("steel", "钢材"),
+    ("cast iron", "铸铁"),
+    ("wrought iron", "熟铁"),
+    ("aluminium", "aluminum", "铝合金", "铝制"),
+    ("titanium", "钛合金", "纯钛"),
+    ("copper", "纯铜", "紫铜"),
+    ("brass", "黄铜"),
+    ("bamboo", "竹制", "竹子", "竹纤维", "竹木"),
+    ("silk", "mulberry silk", "真丝", "蚕丝", "桑蚕丝"),
+    ("wool", "woollen", "woolen", "merino", "羊毛", "美利奴"),
+    ("cashmere", "羊绒"),
+    ("ceramic", "ceramics", "陶瓷"),
+    ("porcelain", "瓷器", "骨瓷", "白瓷", "青瓷"),
+    ("stoneware", "粗陶", "炻器"),
+    ("glass", "borosilicate glass", "玻璃"),
+    ("crystal", "水晶"),
+    ("nylon", "尼龙", "锦纶"),
+    ("polyester", "涤纶", "聚酯纤维"),
+    ("elastane", "spandex", "lycra", "氨纶"),
+    ("acrylic", "亚克力", "腈纶"),
+    ("plastic", "塑料"),
+    ("silicone", "硅胶"),
+    ("rubber", "橡胶"),
+    ("wood", "wooden", "solid wood", "木质", "实木", "木制"),
+    ("oak", "橡木"),
+    ("walnut", "胡桃木"),
+    ("beech", "榉木"),
+    ("teak", "柚木"),
+    ("marble", "大理石"),
+    ("granite", "花岗岩"),
+    ("cork", "软木"),
+    ("canvas", "帆布"),
+    ("denim", "牛仔布"),
+    ("velvet", "丝绒", "天鹅绒"),
+    ("fleece", "抓绒"),
+    ("down", "duck down", "goose down", "羽绒", "鸭绒", "鹅绒"),
+    ("lyocell", "tencel", "天丝"),
+    ("modal", "莫代尔"),
+    ("carbon fibre", "carbon fiber", "碳纤维"),
+    ("hemp", "汉麻", "大麻纤维"),
+    ("jade", "玉石"),
+    ("sterling silver", "925 silver", "纯银", "925银"),
+    ("solid gold", "纯金", "足金"),
+)
+# English names that are also everyday words count only in these forms ("down" the stairs,
+# "glass" of water are not materials; "down-filled", "goose down" are).
+_MATERIAL_CONTEXT = {"down": r"(?<!\w)down(?=[\s-](?:fill|filled|jacket|duvet|insulat))"}
+
+
+def _material_pattern(name: str) -> str:
+    if name in _MATERIAL_CONTEXT:
+        return _MATERIAL_CONTEXT[name]
+    body = r"[\s-]+".join(re.escape(part) for part in name.split())
+    return rf"(?<![\w]){body}(?![\w])" if _is_wordlike(name) else body
+
+
+_MATERIAL_NAMES = sorted(
+    ((name, group) for group in _MATERIAL_GROUPS for name in group),
+    key=lambda entry: len(entry[0]),
+    reverse=True,
+)
+_MATERIAL_RE = re.compile(
+    "|".join(f"(?P<m{i}>{_material_pattern(name)})" for i, (name, _) in enumerate(_MATERIAL_NAMES)),
+    re.IGNORECASE,
+)
+
+
+def _group_in(names: Iterable[str], blob: str) -> bool:
+    return any(re.search(_material_pattern(name), blob, re.IGNORECASE) for name in names)
+
+
+def _check_materials(text: str, blob: str) -> list[Flag]:
+    flags = []
+    for m in _MATERIAL_RE.finditer(text):
+        name, group = _MATERIAL_NAMES[int(m.lastgroup[1:])]
+        if _group_in(group, blob):
+            continue
+        # "steel" is grounded by "stainless steel" in the facts, but not the other way round.
+        if _in_facts(m.group(0), blob):
+            continue
+        flags.append(Flag(
+            "ungrounded_material", WARNING,
+            f'The material "{m.group(0)}" is not in the product data; check that the product is '
+            "made of it.", m.start(), m.end(),
+        ))
+    return flags
+
+
+# Brands and product lines a small model likes to invent. Latin names match case-sensitively
+# (they are proper nouns: "Apple", not "apple"); a family counts as grounded when any of its
+# names is in the product data ("Apple" for an "iPhone 15" case).
+_BRAND_FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("Apple", "iPhone", "iPad", "iPod", "MacBook", "iMac", "AirPods", "Apple Watch", "MagSafe",
+     "Lightning", "苹果手机", "苹果公司", "苹果电脑"),
+    ("Samsung", "Galaxy", "三星"),
+    ("Google", "Pixel", "谷歌"),
+    ("Huawei", "华为", "Mate", "HarmonyOS", "鸿蒙"),
+    ("Xiaomi", "Redmi", "小米手机", "小米公司", "红米"),
+    ("OPPO", "Oppo", "OnePlus", "vivo", "Vivo", "Honor", "Motorola", "Nokia"),
+    ("Sony", "PlayStation", "索尼"),
+    ("Microsoft", "Xbox", "Surface", "微软"),
+    ("Nintendo", "任天堂"),
+    ("Lenovo", "ThinkPad", "联想"),
+    ("Dell", "Asus", "Acer", "HP", "LG", "Panasonic", "松下", "Philips", "飞利浦", "Bosch",
+     "博世", "Siemens", "西门子", "Haier", "海尔", "Gree", "格力", "Midea"),
+    ("Dyson", "戴森"),
+    ("Nike", "耐克", "Air Jordan", "Air Max"),
+    ("Adidas", "adidas", "阿迪达斯"),
+    ("Puma", "New Balance", "Reebok", "Under Armour", "Lululemon", "Uniqlo", "优衣库", "Zara",
+     "H&M", "Patagonia", "The North Face", "北面", "Arc'teryx", "始祖鸟"),
+    ("Gucci", "Prada", "Chanel", "香奈儿", "Louis Vuitton", "Hermès", "Hermes", "爱马仕",
+     "Rolex", "劳力士"),
+    ("IKEA", "宜家", "Tefal", "Le Creuset", "Zwilling", "双立人", "WMF", "Yeti", "YETI",
+     "Hydro Flask", "Thermos", "膳魔师", "Nespresso", "Starbucks", "星巴克"),
+    ("Canon", "佳能", "Nikon", "尼康", "GoPro", "DJI", "大疆", "Bose", "JBL", "Beats"),
+    ("Lancôme", "Lancome", "兰蔻", "Estée Lauder", "Estee Lauder", "雅诗兰黛", "L'Oréal",
+     "L'Oreal", "欧莱雅", "Shiseido", "资生堂", "SK-II", "La Mer", "海蓝之谜", "Clinique",
+     "倩碧"),
+    ("Amazon", "Kindle", "亚马逊", "Tesla", "特斯拉", "Lego", "LEGO", "乐高"),
+)
+_MODEL_SUFFIX = r"(?:\s(?:Pro|Max|Ultra|Plus|Mini|mini|Lite|SE|FE|Air|Neo|Edge|Fold|Flip))*"
+_MODEL_NUMBER = r"(?:\s?(?:[A-Z]{1,3}\s?)?\d{1,5}[A-Za-z]{0,2}(?![\w.,]\d))"
+_BRAND_NAMES = sorted(
+    ((name, family) for family in _BRAND_FAMILIES for name in family),
+    key=lambda entry: len(entry[0]),
+    reverse=True,
+)
+# Lines that are also plain words ("Surface", "Mate", "Lightning", "Honor") count only with a
+# model number after them.
+_NEEDS_NUMBER = {"Mate", "Surface", "Lightning", "Honor", "Galaxy", "Pixel", "Edge", "HP",
+                 "LG", "Beats", "Puma", "Yeti", "Thermos"}
+
+
+def _brand_pattern(name: str) -> str:
+    body = r"\s+".join(re.escape(part) for part in name.split())
+    if _CJK_RE.search(name):
+        return body
+    number = _MODEL_NUMBER if name in _NEEDS_NUMBER else f"{_MODEL_NUMBER}?"
+    return rf"(?<![\w-]){body}(?![\w'’-])(?:{number}{_MODEL_SUFFIX})"
+
+
+_BRAND_RE = re.compile(
+    "|".join(f"(?P<b{i}>{_brand_pattern(name)})" for i, (name, _) in enumerate(_BRAND_NAMES))
+)
+# Model codes that mix capitals and digits: "WH-1000XM5", "S23", "X200", "A2894".
+_MODEL_CODE_RE = re.compile(
+    r"(?<![\w./-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Z])[A-Z][A-Za-z]*-?\d[A-Za-z0-9]*"
+    r"(?:-[A-Za-z0-9]+)*(?![\w/+])"
+)
+
+
+def _name_in(name: str, blob: str) -> bool:
+    """``name`` occurs in ``blob`` as whole words/numbers, ignoring case and spacing or hyphens
+    between its parts ("iPhone 15" ~ "iphone15", "WH-1000XM5" ~ "WH1000XM5")."""
+    name = unicodedata.normalize("NFKC", name)
+    if _CJK_RE.search(name):
+        return name.lower() in unicodedata.normalize("NFKC", blob).lower()
+    parts = re.findall(r"[^\W\d_]+|\d+|[^\w\s-]", name)
+    if not parts:
+        return False
+    body = r"[\s\-_]*".join(re.escape(part) for part in parts)
+    pattern = rf"(?<![^\W_]){body}(?![^\W_])"
+    return re.search(pattern, unicodedata.normalize("NFKC", blob), re.IGNORECASE) is not None
+
+
+def _check_brands(text: str, blob: str) -> list[Flag]:
+    flags: list[Flag] = []
+    taken: list[tuple[int, int]] = []
+    for m in _BRAND_RE.finditer(text):
+        name, family = _BRAND_NAMES[int(m.lastgroup[1:])]
+        found = m.group(0).strip()
+        taken.append(m.span())
+        if _name_in(found, blob):
+            continue  # "iPhone 15" for a case whose facts say "iPhone 15"
+        family_grounded = any(_name_in(member, blob) for member in family)
+        if found != name and family_grounded:
+            flags.append(Flag(
+                "ungrounded_model", ERROR,
+                f'The model "{found}" is not in the product data; the product data names a '
+                "different model.", m.start(), m.end(),
+            ))
+        elif not family_grounded:
+            flags.append(Flag(
+                "ungrounded_brand", ERROR,
+                f'The brand or product name "{found}" is not in the product data; do not name '
+                "other brands or models the product does not state.", m.start(), m.end(),
+            ))
+    for m in _MODEL_CODE_RE.finditer(text):
+        if any(m.start() < end and start < m.end() for start, end in taken):
+            continue
+        code = m.group(0)
+        if _QUANTITY_RE.fullmatch(code) or re.fullmatch(r"\d+(?:st|nd|rd|th)", code):
+            continue
+        if _name_in(code, blob):
+            continue
+        flags.append(Flag(
+            "ungrounded_model", WARNING,
+            f'The model or part code "{code}" is not in the product data; check that it is '
+            "a fact.", m.start(), m.end(),
+        ))
+    return flags
+
+
+# -- coverage -----------------------------------------------------------------------------------
+
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from in into is it its of on or the to up with per one two "
+    "only each all any can also not no yes".split()
+)
+_KIND_EXPECTS_FACTS = {"description", "bullets", "long_description"}
+
+
+def _fact_tokens(value: str) -> list[str]:
+    value = unicodedata.normalize("NFKC", value).lower()
+    tokens = [_canonical_number(n) for n in re.findall(_NUMBER, value)]
+    for word in re.findall(r"[a-z][a-z'’-]*[a-z]|[a-z]", value):
+        for part in re.split(r"[-'’]", word):
+            if len(part) >= 3 and part not in _STOPWORDS:
+                tokens.append(part)
+    cjk = "".join(c if _CJK_RE.match(c) else " " for c in value).split()
+    for run in cjk:
+        tokens.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+    return tokens
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s", "ed", "ing"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _text_index(text: str) -> tuple[set[str], str]:
+    normalized = unicodedata.normalize("NFKC", text).lower()
+    words = {_stem(w) for w in re.findall(r"[a-z]+", normalized)}
+    words |= _numbers_in(normalized)
+    return words, normalized
+
+
+def _mentions(value: str, words: set[str], normalized: str) -> bool:
+    tokens = _fact_tokens(value)
+    if not tokens:
+        return True  # nothing to look for (e.g. punctuation only)
+    if unicodedata.normalize("NFKC", value).lower().strip() in normalized:
+        return True
+    hits = 0
+    for token in tokens:
+        if _CJK_RE.match(token[0]):
+            hits += token in normalized
+        else:
+            hits += token in words or _stem(token) in words
+    return hits * 2 >= len(tokens)
+
+
+def coverage(text: str, facts: ProductFacts) -> tuple[list[str], list[str]]:
+    """Which key product facts (attribute values) ``text`` mentions and which it omits.
+
+    Each fact is given as ``"name: value"`` in attribute order. A value counts as mentioned
+    when the text contains it, or at least half of its words, numbers and (Chinese) character
+    pairs; matching ignores case, plurals and spacing, not synonyms.
+    """
+    words, normalized = _text_index(text or "")
+    mentioned: list[str] = []
+    omitted: list[str] = []
+    for key, value in facts.attributes.items():
+        if not value.strip():
+            continue
+        label = f"{key}: {value}"
+        (mentioned if _mentions(value, words, normalized) else omitted).append(label)
+    return mentioned, omitted
+
+
+def _check_coverage(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag]:
+    mentioned, omitted = coverage(text, facts)
+    if not omitted:
+        return []
+    total = len(mentioned) + len(omitted)
+    severity = (
+        WARNING
+        if kind.code in _KIND_EXPECTS_FACTS and len(omitted) * 2 > total
+        else INFO
+    )
+    listed = "; ".join(omitted)
+    return [Flag(
+        "coverage", severity,
+        f"The text mentions {len(mentioned)} of {total} product facts; not mentioned: {listed}.",
+    )]
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 
@@ -409,5 +734,8 @@ def check_text(
         *_check_language(text, facts),
         *_check_repetition(text, facts),
         *_check_grounding(text, blob),
+        *_check_materials(text, blob),
+        *_check_brands(text, blob),
+        *_check_coverage(text, facts, kind),
     ]
     return sorted(flags, key=lambda f: (f.start, f.end, f.code))

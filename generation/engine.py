@@ -1,33 +1,42 @@
 """The batched generation engine.
 
 One ``Engine`` holds one model in one process (``get_engine`` caches it per worker). It takes
-many chat requests, sorts them by prompt length, packs them into batches under a token budget,
-left-pads, and runs one ``model.generate`` per batch with every candidate of every request as
-its own row.
+many chat requests, groups them by their shared context (the messages before the last one:
+system rules, few-shot examples), sorts each group by prompt length, packs it into batches under
+a token budget, pads, and runs one ``model.generate`` per batch with every candidate of every
+request as its own row. The shared context runs through the model once per engine and its KV
+cache is copied to every row of the batch (``share_prefixes``).
 
 Determinism: sampling never touches torch's global RNG. Decoding runs greedy
 (``do_sample=False``) with ``SeededSampler`` appended to the logits processors; it applies
-temperature / top-k / top-p itself, draws one uniform number per row and step from that row's
-own ``torch.Generator`` (seeded from the request seed and the candidate index), and leaves only
-the chosen token, which greedy then picks. So a request's text depends on its messages, seed,
-params and model, not on which other requests share its batch. (Across different hardware or
-dtypes the logits differ, so the text can too.)
-"""
+temperature / top-k / top-p itself, draws one uniform number per row and step from a
+counter-based stream keyed by the request seed and candidate index, and leaves only the chosen
+token, which greedy then picks. So a request's text depends on its messages, seed, params and
+model, not on which other requests share its batch. (Across different hardware or dtypes the
+logits differ, so the text can too.)"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import (
+# OpenMP threads that spin while waiting burn the cores other processes (web, a second worker,
+# the database) need, and on a busy 2-core machine that made decoding 3-7x slower. Passive
+# waiting costs little when the machine is idle. Only takes effect if torch is not loaded yet;
+# set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
@@ -35,7 +44,7 @@ from transformers import (
     LogitsProcessorList,
 )
 
-from .params import GenerationParams
+from .params import GenerationParams  # noqa: E402
 
 __all__ = [
     "Engine",
@@ -48,12 +57,22 @@ __all__ = [
     "cpu_threads",
     "get_engine",
     "row_seed",
+    "seeded_uniform",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_TOKENS = {"cpu": 8192, "cuda": 131072}
-DEFAULT_MAX_BATCH_ROWS = {"cpu": 32, "cuda": 256}
+# Token budget per batch (rows x (prompt + new tokens)): on CPU it bounds memory (fp32 KV cache
+# of SmolLM2-135M: 46 KB per token, so 12288 tokens ~ 0.6 GB). On CUDA the default is sized from
+# free memory after loading (see ``_cuda_batch_tokens``), capped by this value.
+DEFAULT_BATCH_TOKENS = {"cpu": 12288, "cuda": 2**21}
+DEFAULT_MAX_BATCH_ROWS = {"cpu": 32, "cuda": 1024}
+# Share of the GPU memory left free after loading that a batch's KV cache may take.
+CUDA_KV_SHARE = 0.4
+# A shared context shorter than this is recomputed per row (not worth a cache copy).
+MIN_SHARED_PREFIX = 16
+# Prefix KV caches kept per engine (one per distinct system message / few-shot context).
+PREFIX_CACHE_SIZE = 8
 
 
 @dataclass
@@ -94,20 +113,57 @@ def row_seed(seed: int, candidate: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """``x * constant mod 2**32`` for int64 tensors holding 32-bit values, without ever leaving
+    the int64 range (so the result is exact and identical on every device)."""
+    high, low = constant >> 16, constant & 0xFFFF
+    return ((x * low) + (((x * high) & 0xFFFF) << 16)) & _MASK32
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mixer (xorshift-multiply, "lowbias32" constants), vectorised."""
+    x = x & _MASK32
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def seeded_uniform(keys: torch.Tensor, step: int) -> torch.Tensor:
+    """One uniform number in [0, 1) per row for ``step``: a counter-based stream, so drawing
+    it is a few vectorised integer ops for all rows at once, and row ``i``'s number depends only
+    on ``keys[i]`` and ``step``. ``keys`` is an int64 tensor of two 32-bit halves of the row
+    seed (see ``SeededSampler``)."""
+    low, high = keys & _MASK32, (keys >> 32) & _MASK32
+    x = _hash32(low ^ _hash32(high + 2 * step + 1))
+    x = _hash32(x ^ _hash32(high ^ (step + 0x68E31DA4)))
+    return (x >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+
 class SeededSampler(LogitsProcessor):
     """Per-row seeded temperature / top-k / top-p sampling inside a greedy ``generate``.
 
     For each row it keeps only the sampled token (all other logits -> -inf) so that the greedy
-    argmax picks it. Each row draws exactly one number per step from its own generator, so
-    rows never influence each other. Generators live on the CPU: the random stream is the same
-    on every device.
+    argmax picks it. Row ``i`` draws its number for step ``t`` from a counter-based stream,
+    ``seeded_uniform(seed_i, t)``: rows never influence each other, the numbers are the same on
+    every device (exact integer arithmetic), and all rows are drawn with a few tensor ops
+    instead of a Python loop over per-row generators. Nothing here syncs with the device.
     """
 
     def __init__(self, seeds: Sequence[int], *, temperature: float, top_k: int, top_p: float):
-        self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        self.seeds = [int(s) & (2**63 - 1) for s in seeds]
+        self._keys: torch.Tensor | None = None
+        self.step = 0
         self.temperature = float(temperature)
         self.top_k = int(top_k)
         self.top_p = float(top_p)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
 
     def _shortlist(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sorted (descending, ties by token id) logits and ids that can be sampled, plus the
@@ -142,8 +198,10 @@ class SeededSampler(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         rows = scores.shape[0]
-        if rows != len(self.generators):
-            raise ValueError(f"SeededSampler has {len(self.generators)} seeds for {rows} rows")
+        if rows != len(self.seeds):
+            raise ValueError(f"SeededSampler has {len(self.seeds)} seeds for {rows} rows")
+        if self._keys is None or self._keys.device != scores.device:
+            self._keys = torch.tensor(self.seeds, dtype=torch.int64, device=scores.device)
         values, ids, norm = self._shortlist(scores.float() / self.temperature)
         probs = torch.exp(values - norm)
         if self.top_p < 1.0:
@@ -152,17 +210,15 @@ class SeededSampler(LogitsProcessor):
             drop[:, 0] = False
             probs = probs.masked_fill(drop, 0.0)
         cdf = probs.cumsum(dim=-1)
-        uniform = torch.cat([torch.rand(1, generator=g) for g in self.generators])
-        target = uniform.to(cdf.device, cdf.dtype).unsqueeze(-1) * cdf[:, -1:]
+        uniform = seeded_uniform(self._keys, self.step)
+        self.step += 1
+        target = uniform.to(cdf.dtype).unsqueeze(-1) * cdf[:, -1:]
+        # side="left" finds the first entry whose cdf reaches the target; a zero-probability
+        # entry has the same cdf as the one before it, so it can only be found if the target
+        # is 0, which lands on entry 0 (the most likely token). The fallback to entry 0 is a
+        # guard against float surprises, without a device sync.
         position = torch.searchsorted(cdf, target).clamp_(max=cdf.shape[-1] - 1)
-        # Never land on a zero-probability entry (float rounding at the end of the cdf).
-        while True:
-            bad = probs.gather(-1, position) <= 0
-            if not bool(bad.any()):
-                break
-            position = torch.where(bad & (position > 0), position - 1, position)
-            if bool((bad & (position == 0)).any()):
-                break
+        position = torch.where(probs.gather(-1, position) > 0, position, 0)
         chosen = ids.gather(-1, position)
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(-1, chosen, 0.0)
@@ -188,18 +244,26 @@ def clean_completion(text: str) -> str:
 
 
 def cpu_threads() -> int:
-    """Threads for CPU inference: ``$COPYDESK_TORCH_THREADS``, else the CPUs this process may use.
+    """Threads for CPU inference: ``$COPYDESK_TORCH_THREADS``, else the CPUs this process may use
+    that other processes are not already keeping busy (1-minute load average), at least one.
 
-    Set the variable when several torch processes share a machine: more threads than free cores
-    makes OpenMP spin and can slow decoding down several times over.
+    On a shared machine more threads than free cores slow decoding down (measured on a 2-core
+    box with a load of 4: one thread decoded 20-40% faster than two, and with OpenMP's default
+    spin-waiting two threads were 3-7x slower). Set the variable to pin the count, e.g. for a
+    dedicated worker.
     """
     configured = os.environ.get("COPYDESK_TORCH_THREADS", "").strip()
     if configured:
         return max(1, int(configured))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS / Windows
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        busy = 0.0
+    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def _resolve_device(device: str) -> str:
@@ -215,6 +279,11 @@ class _Prepared:
     candidates: int
     seed: int
     max_new_tokens: int
+    prefix: tuple[int, ...] = ()  # leading ids shared with requests that have the same context
+
+    @property
+    def suffix(self) -> list[int]:
+        return self.ids[len(self.prefix):]
 
 
 class Engine:
@@ -223,6 +292,12 @@ class Engine:
     ``batch_tokens``: a batch holds at most this many rows x (longest prompt + max new tokens)
     tokens (it bounds KV-cache memory); ``max_batch_rows`` caps rows per batch. Both default per
     device and can be changed on the instance.
+
+    ``share_prefixes``: requests whose messages before the last one (system rules, few-shot
+    examples) are the same are batched together, and that shared context is run through the
+    model once; its KV cache is copied to every row. A job's prompts share a long system
+    message, so this removes a large part of the prompt work (about half for the demo
+    catalog's description prompts).
     """
 
     def __init__(
@@ -232,6 +307,7 @@ class Engine:
         *,
         batch_tokens: int | None = None,
         max_batch_rows: int | None = None,
+        share_prefixes: bool = True,
     ):
         started = time.perf_counter()
         self.model_path = str(model_path)
@@ -247,6 +323,8 @@ class Engine:
                 torch.set_num_threads(cpu_threads())
         self.batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(kind, 8192)
         self.max_batch_rows = max_batch_rows or DEFAULT_MAX_BATCH_ROWS.get(kind, 32)
+        self.share_prefixes = share_prefixes
+        self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         if not self.tokenizer.chat_template:
@@ -274,6 +352,8 @@ class Engine:
             eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id,
         )
+        if kind == "cuda" and batch_tokens is None:
+            self.batch_tokens = self._cuda_batch_tokens(self.batch_tokens)
         self.max_positions = int(
             getattr(self.model.config, "max_position_embeddings", 0) or 10**9
         )
@@ -282,6 +362,20 @@ class Engine:
             "Loaded %s on %s (%s) in %.1f s", self.model_path, self.device, self.dtype,
             self.load_seconds,
         )
+
+    def kv_bytes_per_token(self) -> int:
+        """KV-cache bytes one token takes in one row (all layers, keys and values)."""
+        config = self.model.config
+        heads = getattr(config, "num_attention_heads", 1)
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        element = torch.finfo(self.dtype).bits // 8
+        return 2 * config.num_hidden_layers * kv_heads * head_dim * element
+
+    def _cuda_batch_tokens(self, cap: int) -> int:
+        free, _total = torch.cuda.mem_get_info(torch.device(self.device))
+        budget = int(free * CUDA_KV_SHARE // max(1, self.kv_bytes_per_token()))
+        return max(4096, min(cap, budget))
 
     # -- preparation ---------------------------------------------------------------------------
 
@@ -292,34 +386,9 @@ class Engine:
         )
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _batches(self, prepared: list[_Prepared]) -> list[list[_Prepared]]:
-        by_length: dict[int, list[_Prepared]] = {}
-        for item in prepared:
-            by_length.setdefault(item.max_new_tokens, []).append(item)
-        batches: list[list[_Prepared]] = []
-        for max_new, group in sorted(by_length.items()):
-            group.sort(key=lambda p: (len(p.ids), p.index))
-            current: list[_Prepared] = []
-            rows = 0
-            for item in group:
-                # Sorted ascending, so the newest item has the longest prompt in the batch.
-                new_rows = rows + item.candidates
-                cost = new_rows * (len(item.ids) + max_new)
-                if current and (cost > self.batch_tokens or new_rows > self.max_batch_rows):
-                    batches.append(current)
-                    current, new_rows = [], item.candidates
-                current.append(item)
-                rows = new_rows
-            if current:
-                batches.append(current)
-        return batches
-
-    # -- generation ----------------------------------------------------------------------------
-
-    def generate(
+    def _prepare(
         self, requests: Sequence[GenerationRequest], params: GenerationParams
-    ) -> list[GenerationResult]:
-        """Generate for every request; results come back in the order of ``requests``."""
+    ) -> list[_Prepared]:
         prepared: list[_Prepared] = []
         for index, request in enumerate(requests):
             if request.candidates < 1:
@@ -340,30 +409,133 @@ class Engine:
                     candidates=request.candidates if params.do_sample else 1,
                     seed=int(request.seed),
                     max_new_tokens=int(max_new),
+                    prefix=self._context_prefix(request.messages, ids),
                 )
             )
+        return prepared
+
+    def _context_prefix(self, messages: list[dict], ids: list[int]) -> tuple[int, ...]:
+        """The ids of everything before the last message (system rules, few-shot examples),
+        if they are a prefix of ``ids`` and long enough to be worth sharing; else ``()``.
+
+        Requests of one job share this context, so its KV cache is computed once and copied to
+        every row instead of being recomputed per row. It depends only on the request itself,
+        never on the batch, so a request's computation is the same in any batch.
+        """
+        if not self.share_prefixes or len(messages) < 2:
+            return ()
+        text = self.tokenizer.apply_chat_template(messages[:-1], tokenize=False)
+        prefix = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(prefix) < MIN_SHARED_PREFIX or len(prefix) >= len(ids):
+            return ()
+        if ids[: len(prefix)] != prefix:
+            return ()
+        return tuple(prefix)
+
+    def _batches(self, prepared: list[_Prepared]) -> list[list[_Prepared]]:
+        """Group by (max new tokens, shared prefix), sort each group by the length of what
+        follows the prefix, and cut it into batches under the token budget and row cap."""
+        groups: dict[tuple[int, tuple[int, ...]], list[_Prepared]] = {}
+        for item in prepared:
+            groups.setdefault((item.max_new_tokens, item.prefix), []).append(item)
+        batches: list[list[_Prepared]] = []
+        ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], min(p.index for p in kv[1])))
+        for (max_new, _prefix), group in ordered:
+            group.sort(key=lambda p: (len(p.ids), p.index))
+            current: list[_Prepared] = []
+            rows = 0
+            for item in group:
+                # Sorted ascending, so the newest item has the longest prompt in the batch.
+                new_rows = rows + item.candidates
+                cost = new_rows * (len(item.ids) + max_new)
+                if current and (cost > self.batch_tokens or new_rows > self.max_batch_rows):
+                    batches.append(current)
+                    current, new_rows = [], item.candidates
+                current.append(item)
+                rows = new_rows
+            if current:
+                batches.append(current)
+        return batches
+
+    def batch_plan(
+        self, requests: Sequence[GenerationRequest], params: GenerationParams
+    ) -> list[tuple[int, int, int]]:
+        """``(rows, padded prompt width, max new tokens)`` of each batch ``generate`` would run
+        for these requests (for benchmarks and capacity planning)."""
+        prepared = self._prepare(requests, params)
+        return [
+            (
+                sum(item.candidates for item in batch),
+                max(len(item.ids) for item in batch),
+                batch[0].max_new_tokens,
+            )
+            for batch in self._batches(prepared)
+        ]
+
+    @torch.inference_mode()
+    def _prefix_cache(self, prefix: tuple[int, ...], rows: int):
+        """A KV cache holding ``prefix`` for ``rows`` rows (the prefix runs once per engine and
+        prefix, kept in a small LRU)."""
+        base = self._prefix_caches.get(prefix)
+        if base is None:
+            ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
+            base = self.model(input_ids=ids, use_cache=True).cache
+            self._prefix_caches[prefix] = base
+            while len(self._prefix_caches) > PREFIX_CACHE_SIZE:
+                self._prefix_caches.popitem(last=False)
+        else:
+            self._prefix_caches.move_to_end(prefix)
+        cache = copy.deepcopy(base)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        params: GenerationParams,
+        *,
+        ignore_eos: bool = False,
+    ) -> list[GenerationResult]:
+        """Generate for every request; results come back in the order of ``requests``.
+
+        ``ignore_eos=True`` makes every sequence run to its ``max_new_tokens`` (EOS is never
+        chosen): for benchmarks that must compare equal amounts of work, not for copy.
+        """
+        prepared = self._prepare(requests, params)
         results: list[GenerationResult | None] = [None] * len(prepared)
         for batch in self._batches(prepared):
-            for item, result in zip(batch, self._run_batch(batch, params), strict=True):
+            outcome = self._run_batch(batch, params, ignore_eos=ignore_eos)
+            for item, result in zip(batch, outcome, strict=True):
                 results[item.index] = result
         return [r for r in results if r is not None]
 
     @torch.inference_mode()
     def _run_batch(
-        self, batch: list[_Prepared], params: GenerationParams
+        self, batch: list[_Prepared], params: GenerationParams, *, ignore_eos: bool = False
     ) -> list[GenerationResult]:
         started = time.perf_counter()
-        width = max(len(item.ids) for item in batch)
+        prefix = list(batch[0].prefix)
+        # Rows are [shared prefix][left padding][rest of the prompt]: the mask hides the padding
+        # and position ids (cumsum of the mask) continue after the prefix, so every row sees
+        # exactly its own prompt. Without a prefix this is plain left padding.
+        width = max(len(item.suffix) for item in batch)
         max_new = batch[0].max_new_tokens
         input_rows, mask_rows, seeds = [], [], []
         for item in batch:
-            pad = width - len(item.ids)
+            rest = item.suffix
+            pad = width - len(rest)
             for candidate in range(item.candidates):
-                input_rows.append([self.pad_token_id] * pad + item.ids)
-                mask_rows.append([0] * pad + [1] * len(item.ids))
+                input_rows.append(prefix + [self.pad_token_id] * pad + rest)
+                mask_rows.append([1] * len(prefix) + [0] * pad + [1] * len(rest))
                 seeds.append(row_seed(item.seed, candidate))
         input_ids = torch.tensor(input_rows, dtype=torch.long, device=self.device)
         attention_mask = torch.tensor(mask_rows, dtype=torch.long, device=self.device)
+        extra: dict = {}
+        if prefix:
+            extra["cache"] = self._prefix_cache(batch[0].prefix, len(input_rows))
+        width += len(prefix)
 
         processors = LogitsProcessorList()
         if params.do_sample:
@@ -379,6 +551,7 @@ class Engine:
             # greedy decoding, and greedy is what carries the seeded choices.
             num_return_sequences=1,
             max_new_tokens=max_new,
+            min_new_tokens=max_new if ignore_eos else None,
             repetition_penalty=params.repetition_penalty,
             eos_token_id=self.eos_token_ids,
             pad_token_id=self.pad_token_id,
@@ -390,6 +563,7 @@ class Engine:
             attention_mask=attention_mask,
             generation_config=config,
             logits_processor=processors,
+            **extra,
         )
         new_tokens = output[:, width:].tolist()
         seconds = time.perf_counter() - started

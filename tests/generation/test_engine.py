@@ -1,6 +1,8 @@
 """The engine on tiny models: a random-weight one (gibberish, but real decoding) and a scripted
 one that always answers ``SCRIPTED_REPLY`` and then stops at EOS."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -17,12 +19,14 @@ from generation.params import GenerationParams
 
 from .conftest import SCRIPTED_REPLY
 
+# Long enough (with the chat template) to be a shared prefix, so the tests run that path.
+SYSTEM = "You write product copy for an online shop. Use only the facts you are given."
 SAMPLE = GenerationParams(max_new_tokens=8, temperature=0.9, top_k=50, top_p=0.95)
 
 
 def request(text, *, seed=1, candidates=2, max_new_tokens=None):
     messages = [
-        {"role": "system", "content": "You write product copy."},
+        {"role": "system", "content": SYSTEM},
         {"role": "user", "content": text},
     ]
     return GenerationRequest(
@@ -191,3 +195,110 @@ def test_sampler_follows_the_distribution():
     out = SeededSampler(range(2000), temperature=1.0, top_k=0, top_p=1.0)(None, scores)
     counts = torch.bincount(out.argmax(dim=-1), minlength=4) / 2000
     assert torch.allclose(counts, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.04)
+
+
+# -- batched == unbatched, shared prefixes --------------------------------------------------------
+
+GREEDY = GenerationParams(do_sample=False, max_new_tokens=10)
+PROMPTS_OF_MANY_LENGTHS = [
+    "hi",
+    "Describe a steel bottle in two sentences.",
+    "A long prompt about a teapot made of glass. " * 10,
+    "x " * 90,
+    "玻璃茶壶，容量600毫升，耐热。",
+]
+
+
+@pytest.fixture(scope="module")
+def unshared_engine(gen_tiny_model):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COPYDESK_TORCH_THREADS", "1")
+        return Engine(gen_tiny_model, device="cpu", share_prefixes=False)
+
+
+@pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
+def test_batched_results_equal_unbatched_across_prompt_lengths(tiny_engine, params):
+    reqs = [request(p, seed=10 + i) for i, p in enumerate(PROMPTS_OF_MANY_LENGTHS)]
+    lengths = {len(tiny_engine.prompt_ids(r.messages)) for r in reqs}
+    assert len(lengths) == len(reqs)  # every prompt length differs, so rows are padded
+    (plan,) = tiny_engine.batch_plan(reqs, params)  # all in one batch
+    assert plan[0] == len(reqs) * (2 if params.do_sample else 1)
+    batched = tiny_engine.generate(reqs, params)
+    for req, result in zip(reqs, batched, strict=True):
+        (alone,) = tiny_engine.generate([req], params)
+        assert texts(alone) == texts(result)
+        assert [c.completion_tokens for c in alone.candidates] == [
+            c.completion_tokens for c in result.candidates
+        ]
+
+
+@pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
+def test_a_shared_prefix_gives_the_same_text_as_recomputing_it(tiny_engine, unshared_engine,
+                                                               params):
+    reqs = [request(p, seed=20 + i) for i, p in enumerate(PROMPTS_OF_MANY_LENGTHS)]
+    assert all(tiny_engine._prepare(reqs, params)[i].prefix for i in range(len(reqs)))
+    assert not any(p.prefix for p in unshared_engine._prepare(reqs, params))
+    shared = tiny_engine.generate(reqs, params)
+    unshared = unshared_engine.generate(reqs, params)
+    assert [texts(r) for r in shared] == [texts(r) for r in unshared]
+
+
+def test_requests_with_different_contexts_are_batched_apart(tiny_engine):
+    other = GenerationRequest(
+        messages=[{"role": "system", "content": "You write slogans for a tea shop, briefly."},
+                  {"role": "user", "content": "Green tea."}],
+    )
+    reqs = [request("hi"), other, request("Describe a teapot.")]
+    plan = tiny_engine.batch_plan(reqs, GREEDY)
+    assert sorted(rows for rows, _, _ in plan) == [1, 2]
+    results = tiny_engine.generate(reqs, GREEDY)
+    (alone,) = tiny_engine.generate([other], GREEDY)
+    assert texts(results[1]) == texts(alone)
+
+
+def test_ignore_eos_runs_every_sequence_to_max_new_tokens(scripted_engine):
+    params = GenerationParams(max_new_tokens=30, do_sample=False)
+    (result,) = scripted_engine.generate([request("Describe a bottle.")], params,
+                                         ignore_eos=True)
+    (candidate,) = result.candidates
+    assert candidate.completion_tokens == 30 and candidate.finished is False
+    assert candidate.text.startswith(SCRIPTED_REPLY)
+
+
+@pytest.mark.slow
+def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description):
+    from generation.prompts import build_messages
+    from generation.registry import DEFAULT_MODEL_NAME, default_model_dir, model_is_installed
+
+    path = default_model_dir() / DEFAULT_MODEL_NAME
+    if not model_is_installed(path):
+        pytest.skip("the default model is not installed")
+    engine = Engine(path, device="cpu")
+    short = dataclasses.replace(bottle, attributes={}, source_text="")
+    reqs = [
+        GenerationRequest(messages=build_messages(facts=f, kind=description), seed=i)
+        for i, f in enumerate([short, bottle, teapot])
+    ]
+    assert len({len(engine.prompt_ids(r.messages)) for r in reqs}) == 3
+    params = GenerationParams(do_sample=False, max_new_tokens=8)
+    batched = engine.generate(reqs, params)
+    for req, result in zip(reqs, batched, strict=True):
+        (alone,) = engine.generate([req], params)
+        assert texts(alone) == texts(result) and texts(result)[0]
+    unshared = Engine(path, device="cpu", share_prefixes=False).generate(reqs, params)
+    assert [texts(r) for r in unshared] == [texts(r) for r in batched]
+
+
+def test_cpu_threads_leave_busy_cores_alone_unless_pinned(monkeypatch):
+    from generation import engine as engine_module
+
+    monkeypatch.delenv("COPYDESK_TORCH_THREADS", raising=False)
+    monkeypatch.setattr(engine_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert engine_module.cpu_threads() == 4
+    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert engine_module.cpu_threads() == 1
+    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert engine_module.cpu_threads() == 1
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "3")
+    assert engine_module.cpu_threads() == 3
