@@ -36,7 +36,7 @@ run: demo
 	HOST=$(HOST) PORT=$(PORT) ./scripts/run.sh
 
 worker: install
-	$(BIN)/celery -A copydesk worker -Q gpu,default --pool=solo --concurrency=1 \
+	$(BIN)/celery -A copydesk worker -B -Q gpu,default --pool=solo --concurrency=1 \
 		--prefetch-multiplier=1 -l info
 
 web: install

@@ -166,14 +166,36 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # Exact names win over patterns: the sweeper must not wait behind generation chunks.
+    "generation.tasks.resume_jobs": {"queue": "default"},
     "generation.tasks.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# `celery -A copydesk beat` runs the sweeper; without beat, `manage.py resume_jobs` (cron) does.
+COPYDESK_SWEEP_SECONDS = int(os.environ.get("COPYDESK_SWEEP_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE = {
+    "resume-stalled-jobs": {
+        "task": "generation.tasks.resume_jobs",
+        "schedule": float(COPYDESK_SWEEP_SECONDS),
+        "options": {"queue": "default", "expires": float(COPYDESK_SWEEP_SECONDS)},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Copydesk ---------------------------------------------------------------------------------
 COPYDESK_MODEL_DIR = Path(os.environ.get("COPYDESK_MODEL_DIR", VAR_DIR / "models"))
 COPYDESK_DEVICE = os.environ.get("COPYDESK_DEVICE", "auto")
-COPYDESK_CHUNK_SIZE = int(os.environ.get("COPYDESK_CHUNK_SIZE", "64"))
+# Drafts per worker task: large enough that 100,000 drafts are a few hundred messages and a GPU
+# batch stays full, small enough that a lost chunk is little work to redo.
+COPYDESK_CHUNK_SIZE = int(os.environ.get("COPYDESK_CHUNK_SIZE", "256"))
+# Requests per engine call inside a chunk (heartbeat, cancel check and stored progress between
+# calls); 0: one engine batch worth (the engine's max batch rows / candidates).
+COPYDESK_ENGINE_SLICE = int(os.environ.get("COPYDESK_ENGINE_SLICE", "0"))
+# A running chunk whose heartbeat is older than this is taken to be lost and sent again; it must
+# be longer than one engine call takes.
+COPYDESK_CHUNK_STALL_SECONDS = int(os.environ.get("COPYDESK_CHUNK_STALL_SECONDS", "600"))
+# A chunk that stalled this many times (it kills its worker: out of memory) fails its drafts.
+COPYDESK_CHUNK_MAX_ATTEMPTS = int(os.environ.get("COPYDESK_CHUNK_MAX_ATTEMPTS", "3"))
 # Four-eyes rule: nobody approves a revision they wrote.
 COPYDESK_FOUR_EYES = env_bool("COPYDESK_FOUR_EYES", False)
 COPYDESK_MAX_IMPORT_FIELD_CHARS = int(os.environ.get("COPYDESK_MAX_IMPORT_FIELD_CHARS", "20000"))

@@ -345,7 +345,7 @@ class DraftAdmin(admin.ModelAdmin):
               "approved_by", "approved_at", "exported_revision", "error", "created_at",
               "updated_at")
     inlines = (RevisionInline, CandidateInline, ReviewDecisionInline)
-    actions = ("approve_current_revision", "request_changes", "reject")
+    actions = ("approve_current_revision", "request_changes", "reject", "retry_generation")
 
     def has_add_permission(self, request):
         return False  # drafts are made by generation jobs
@@ -438,6 +438,30 @@ class DraftAdmin(admin.ModelAdmin):
             done=lambda n: ngettext("%(count)d draft rejected.",
                                     "%(count)d drafts rejected.", n) % {"count": n},
         )
+
+
+    @admin.action(description=_("Retry generation of failed drafts"), permissions=["change"])
+    def retry_generation(self, request, queryset):
+        """One job per failed draft, with the parameters of the job that failed."""
+        count = 0
+        for draft in queryset:
+            try:
+                services.draft_retry_generation(draft=draft, user=request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc) or _("Permission denied."), messages.ERROR)
+                return
+            except services.WorkflowError as exc:
+                self.message_user(request, f"{draft}: {exc}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(
+                request,
+                ngettext("Generation of %(count)d draft was sent again.",
+                         "Generation of %(count)d drafts was sent again.", count)
+                % {"count": count},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(Revision)

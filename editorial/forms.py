@@ -245,3 +245,49 @@ class ExportForm(forms.Form):
             "locale": data.get("locale") or "",
         }
         return {key: value for key, value in filters.items() if value}
+
+
+class RegenerateForm(forms.Form):
+    """New candidates for one draft with other decoding parameters or another model. Ranges are
+    checked by ``generation.params`` through the service; its errors are attached here."""
+
+    PARAM_FIELDS = ("candidates", "temperature", "top_k", "top_p", "max_new_tokens", "seed")
+
+    candidates = forms.IntegerField(
+        label=_("Candidates"), required=False, widget=forms.NumberInput(attrs={"step": 1})
+    )
+    temperature = forms.FloatField(
+        label=_("Temperature"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    top_k = forms.IntegerField(label=_("Top-k"), required=False)
+    top_p = forms.FloatField(
+        label=_("Top-p"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
+    )
+    max_new_tokens = forms.IntegerField(label=_("Max new tokens"), required=False)
+    seed = forms.IntegerField(label=_("Seed"), required=False)
+    model_version = forms.ModelChoiceField(
+        label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
+        empty_label=_("Default model"),
+    )
+
+    def __init__(self, *args: Any, last_job=None, **kwargs: Any) -> None:
+        """``last_job``: the draft's latest job, whose parameters and model are the starting
+        point."""
+        kwargs.setdefault("auto_id", "id_regenerate_%s")
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and last_job is not None:
+            params = last_job.params if isinstance(last_job.params, dict) else {}
+            for name in self.PARAM_FIELDS:
+                if name in params:
+                    self.fields[name].initial = params[name]
+            self.fields["model_version"].initial = last_job.model_version_id
+
+    def params(self) -> dict[str, Any]:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.PARAM_FIELDS
+            if self.cleaned_data.get(name) is not None
+        }
+
+    def add_param_error(self, field: str | None, message: str) -> None:
+        self.add_error(field if field in self.fields else None, message)

@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -173,6 +176,23 @@ class GenerationJob(models.Model):
     @property
     def tokens_per_second(self) -> float:
         return self.tokens_generated / self.generation_seconds if self.generation_seconds else 0.0
+
+    def eta_seconds(self, now=None) -> float | None:
+        """Seconds until every item is handled at the rate seen since the job started (wall
+        clock, so it counts every worker); None before the first item or once finished."""
+        handled = self.done + self.failed
+        if self.is_finished or not self.started_at or not handled:
+            return None
+        elapsed = ((now or timezone.now()) - self.started_at).total_seconds()
+        if elapsed <= 0:
+            return None
+        return max(self.total - handled, 0) * elapsed / handled
+
+    @property
+    def eta_at(self):
+        """When the job should be done at the current rate (None: not known yet)."""
+        seconds = self.eta_seconds()
+        return None if seconds is None else timezone.now() + timedelta(seconds=round(seconds))
 
 
 class Draft(models.Model):
@@ -355,6 +375,44 @@ class JobItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} · {self.draft}"
+
+
+class JobChunk(models.Model):
+    """One worker task's share of a job: the items with the same ``chunk`` number.
+
+    A worker claims the chunk (a fresh ``claim`` token), beats ``heartbeat_at`` between engine
+    batches and marks it done. The sweeper (``resume_jobs``) sends a chunk again when its heartbeat
+    is older than ``COPYDESK_CHUNK_STALL_SECONDS`` (the worker died) or when it was never sent
+    (the broker was down when the job was requested)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    size = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim = models.CharField(max_length=40, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="one_chunk_per_job_number")
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.job} · chunk {self.number}"
 
 
 class ExportBatch(models.Model):

@@ -134,6 +134,22 @@ def job_detail(*, job_id: int) -> GenerationJob:
     return get_object_or_404(job_list(), pk=job_id)
 
 
+def draft_last_job(*, draft: Draft) -> GenerationJob | None:
+    """The most recent job that generated (or tried to generate) this draft."""
+    return (
+        GenerationJob.objects.filter(items__draft=draft).select_related("model_version")
+        .order_by("-created_at", "-pk").first()
+    )
+
+
+def draft_job_list(*, draft: Draft, limit: int = 3) -> list[GenerationJob]:
+    """The draft's latest jobs, for the progress panel on its page."""
+    return list(
+        GenerationJob.objects.filter(items__draft=draft).select_related("model_version")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 def job_draft_list(*, job: GenerationJob, limit: int = 50) -> QuerySet[Draft]:
     """The first drafts of a job, for its page; the queue filtered by job shows all of them."""
     return (

@@ -4,18 +4,20 @@ lives here once: permission and validation first, then the write, side effects a
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from generation.checks import check_text, rank_score
 from generation.params import GenerationParams
 
-from . import policies
+from . import policies, selectors
 from .audit import audit_log
 from .facts import brand_rules, kind_spec, product_facts
 from .models import (
@@ -23,6 +25,7 @@ from .models import (
     ContentKind,
     Draft,
     GenerationJob,
+    JobChunk,
     JobItem,
     ModelVersion,
     Product,
@@ -251,9 +254,61 @@ def model_version_default() -> ModelVersion:
     return version
 
 
+def _product_ids(products: Iterable[Product] | QuerySet) -> list[int]:
+    if isinstance(products, QuerySet):
+        return list(products.values_list("pk", flat=True))
+    return [p.pk for p in products]
+
+
+def _in_batches(values: Sequence, size: int = 5000):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _insert_rows(model, columns: Sequence[str], rows: Sequence[tuple], *,
+                 ignore_conflicts: bool = False) -> None:
+    """Multi-row INSERTs of ready database values, for the hundreds of thousands of rows of a
+    catalog-sized job: ``bulk_create`` prepares every value of every model instance in Python,
+    which costs tens of seconds at 100,000 drafts; this costs well under one.
+
+    ``ignore_conflicts`` skips rows that break a unique constraint (SQLite >= 3.24, PostgreSQL).
+    """
+    if not rows:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(meta.get_field(c).column) for c in columns)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    max_params = connection.features.max_query_params or 30000
+    per_statement = max(1, min(1000, max_params // len(columns)))
+    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if connection.vendor == "postgresql":
+        # One array per column, sent in binary through psycopg's own (server-side binding)
+        # cursor: a few parameters instead of one per value, and no quoting in Python.
+        arrays = ", ".join(
+            f"%b::{meta.get_field(c).cast_db_type(connection)}[]" for c in columns
+        )
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            for batch in _in_batches(rows, 20000):
+                cursor.execute(
+                    f"INSERT INTO {quote(meta.db_table)} ({names}) "
+                    f"SELECT * FROM unnest({arrays}){suffix}",
+                    [list(column) for column in zip(*batch, strict=True)],
+                )
+        return
+    with connection.cursor() as cursor:
+        for batch in _in_batches(rows, per_statement):
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES "
+                f"{', '.join([placeholders] * len(batch))}{suffix}",
+                [value for row in batch for value in row],
+            )
+
+
 def generation_job_request(
     *,
-    products: Iterable[Product],
+    products: Iterable[Product] | QuerySet,
     kinds: Sequence[str],
     params: dict,
     user,
@@ -262,6 +317,9 @@ def generation_job_request(
 ) -> GenerationJob:
     """Create a job with one item per product × kind and, unless ``enqueue`` is off (the
     caller runs it in-process), send its chunks to the workers after commit.
+
+    Bulk work: a catalog of 100,000 products is a handful of batched inserts and one message per
+    chunk (``COPYDESK_CHUNK_SIZE`` drafts), not a query or a message per draft.
 
     Raises ``generation.params.InvalidParams`` or ``WorkflowError`` before anything is written.
     """
@@ -274,55 +332,97 @@ def generation_job_request(
         known = ", ".join(ContentKind.objects.values_list("code", flat=True))
         raise WorkflowError(f"Unknown content kind(s): {', '.join(unknown) or '(none given)'}; "
                             f"choose from {known}.")
-    model_version = model_version or model_version_default()
-    if model_version.status != ModelVersion.Status.READY:
-        raise WorkflowError(f"Model version {model_version.name} is not ready.")
-    product_ids = [p.pk for p in products]
+    model_version = _ready_model_version(model_version)
+    product_ids = _product_ids(products)
     if not product_ids:
         raise WorkflowError("No products selected.")
 
-    chunk_size = settings.COPYDESK_CHUNK_SIZE
     with transaction.atomic():
-        job = GenerationJob.objects.create(
-            requested_by=user if user is not None and user.is_authenticated else None,
-            model_version=model_version,
-            kinds=[k.code for k in kind_rows],
-            params=checked.to_dict(),
-        )
-        Draft.objects.bulk_create(
-            [Draft(product_id=pid, kind=kind) for pid in product_ids for kind in kind_rows],
+        kind_codes = [k.code for k in kind_rows]
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        # Drafts that exist already (another job made them) are kept as they are.
+        _insert_rows(
+            Draft, ["product", "kind", "state", "error", "created_at", "updated_at"],
+            [(pid, code, State.GENERATING, "", now, now)
+             for pid in product_ids for code in kind_codes],
             ignore_conflicts=True,
         )
-        drafts = list(
-            Draft.objects.filter(product_id__in=product_ids, kind__in=kind_rows)
-            .order_by("product_id", "kind__position").values_list("pk", flat=True)
+        position = {k.code: k.position for k in kind_rows}
+        draft_ids: list[int] = []
+        for batch in _in_batches(product_ids):
+            rows = Draft.objects.filter(product_id__in=batch, kind__in=kind_codes).values_list(
+                "pk", "product_id", "kind_id"
+            )
+            draft_ids += [pk for pk, _, _ in sorted(rows, key=lambda r: (r[1], position[r[2]]))]
+        job = _job_create(
+            draft_ids=draft_ids, kinds=kind_codes, params=checked, user=user,
+            model_version=model_version, enqueue=enqueue,
         )
-        # Drafts with no text yet show as generating; drafts already being edited keep their
-        # state and simply receive more candidates.
-        Draft.objects.filter(pk__in=drafts, current_revision__isnull=True).update(
-            state=State.GENERATING, error=""
-        )
-        JobItem.objects.bulk_create(
-            [JobItem(job=job, draft_id=draft_id, chunk=i // chunk_size)
-             for i, draft_id in enumerate(drafts)],
-            batch_size=2000,
-        )
-        job.total = len(drafts)
-        job.save(update_fields=["total"])
-        audit_log(actor=user, verb="job.request", obj=job, total=job.total, kinds=job.kinds,
-                  model_version=model_version.name)
-        chunks = (len(drafts) + chunk_size - 1) // chunk_size
-        if enqueue:
-            transaction.on_commit(lambda: _enqueue_chunks(job.pk, chunks))
     return job
 
 
-def _enqueue_chunks(job_id: int, chunks: int) -> None:
+def _ready_model_version(model_version: ModelVersion | None) -> ModelVersion:
+    model_version = model_version or model_version_default()
+    if model_version.status != ModelVersion.Status.READY:
+        raise WorkflowError(f"Model version {model_version.name} is not ready.")
+    return model_version
+
+
+def _job_create(
+    *,
+    draft_ids: Sequence[int],
+    kinds: Sequence[str],
+    params: GenerationParams,
+    user,
+    model_version: ModelVersion,
+    enqueue: bool,
+    verb: str = "job.request",
+    **audit_data,
+) -> GenerationJob:
+    """Call inside a transaction. The job, its items and chunks in bulk; drafts without text
+    show as generating (drafts already being edited keep their state and simply receive more
+    candidates); the chunks go to the workers after commit."""
+    chunk_size = max(1, settings.COPYDESK_CHUNK_SIZE)
+    job = GenerationJob.objects.create(
+        requested_by=user if user is not None and user.is_authenticated else None,
+        model_version=model_version,
+        kinds=list(kinds),
+        params=params.to_dict(),
+        total=len(draft_ids),
+    )
+    for batch in _in_batches(draft_ids):
+        Draft.objects.filter(pk__in=batch, current_revision__isnull=True).exclude(
+            state=State.GENERATING, error=""
+        ).update(state=State.GENERATING, error="")
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    _insert_rows(
+        JobItem, ["job", "draft", "chunk", "status", "error", "attempts", "updated_at"],
+        [(job.pk, draft_id, i // chunk_size, JobItem.Status.PENDING, "", 0, now)
+         for i, draft_id in enumerate(draft_ids)],
+    )
+    chunks = (len(draft_ids) + chunk_size - 1) // chunk_size
+    JobChunk.objects.bulk_create(
+        [JobChunk(job=job, number=n, size=min(chunk_size, len(draft_ids) - n * chunk_size))
+         for n in range(chunks)],
+        batch_size=2000,
+    )
+    audit_log(actor=user, verb=verb, obj=job, total=job.total, kinds=job.kinds,
+              model_version=model_version.name, **audit_data)
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_chunks(job.pk, list(range(chunks))))
+    return job
+
+
+def _enqueue_chunks(job_id: int, numbers: Sequence[int]) -> int:
+    """Send chunks to the workers and stamp them as sent; returns how many were sent. A broker
+    outage is recorded on the job (which stays queued) for ``resume_jobs`` to send later."""
     from generation.tasks import generate_chunk
 
+    sent: list[int] = []
     try:
-        for chunk in range(chunks):
-            generate_chunk.delay(job_id, chunk)
+        for number in numbers:
+            generate_chunk.delay(job_id, number)
+            sent.append(number)
     except Exception as exc:  # the broker client raises many kinds
         # The job is committed; a broker outage must not turn the request into a 500.
         logger.exception("job %s: could not reach the broker", job_id)
@@ -330,9 +430,19 @@ def _enqueue_chunks(job_id: int, chunks: int) -> None:
             error=f"Queued, but the broker is unavailable ({type(exc).__name__}); "
             "it has not been sent to a worker yet."
         )
+    now = timezone.now()
+    for batch in _in_batches(sent):
+        JobChunk.objects.filter(job_id=job_id, number__in=batch).update(sent_at=now)
+    if sent and len(sent) == len(numbers):
+        GenerationJob.objects.filter(pk=job_id, error__startswith="Queued, but the broker").update(
+            error=""
+        )
+    return len(sent)
 
 
 def generation_job_cancel(*, job: GenerationJob, user) -> GenerationJob:
+    """Cancel a job: chunks not started are skipped, and a chunk in flight stores nothing more
+    (``generation_results_store`` checks the status under the job row lock)."""
     policies.require(policies.can_generate(user))
     with transaction.atomic():
         locked = GenerationJob.objects.select_for_update().get(pk=job.pk)
@@ -349,14 +459,120 @@ def generation_job_cancel(*, job: GenerationJob, user) -> GenerationJob:
     return locked
 
 
-def generation_job_mark_running(*, job_id: int) -> bool:
-    """Returns False when the job is finished or cancelled and the chunk should be skipped."""
-    updated = GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.QUEUED).update(
-        status=GenerationJob.Status.RUNNING, started_at=timezone.now()
+# --- One draft: retry and regenerate ------------------------------------------------------------
+
+def draft_retry_generation(*, draft: Draft, user) -> GenerationJob:
+    """Generate a failed draft again, alone: a one-draft job with the parameters and model of
+    the job that failed (the default ones if that model is gone or there was no job)."""
+    if user is not None:
+        policies.require(policies.can_generate(user), "Only editors can request generation.")
+    with transaction.atomic():
+        locked = _locked_draft(draft)
+        if locked.state != State.FAILED:
+            raise WorkflowError(
+                f"Only failed drafts can be retried; this one is "
+                f"{locked.get_state_display().lower()}."
+            )
+        last = selectors.draft_last_job(draft=locked)
+        params = GenerationParams()
+        model_version = None
+        if last is not None:
+            params = GenerationParams.from_dict(last.params)
+            if last.model_version.status == ModelVersion.Status.READY:
+                model_version = last.model_version
+        job = _job_create(
+            draft_ids=[locked.pk], kinds=[locked.kind_id], params=params, user=user,
+            model_version=_ready_model_version(model_version), enqueue=True,
+            verb="draft.retry_generation", draft=locked.pk,
+        )
+    draft.refresh_from_db()
+    return job
+
+
+def draft_regenerate(
+    *, draft: Draft, user, params: dict, model_version: ModelVersion | None = None
+) -> GenerationJob:
+    """New candidates for one draft with other parameters or another model. The draft keeps its
+    text and state; the candidates appear next to the old ones when the job is done.
+
+    Raises ``InvalidParams`` or ``WorkflowError`` before anything is written."""
+    policies.require(policies.can_generate(user), "Only editors can request generation.")
+    checked = GenerationParams.from_dict(params)
+    model_version = _ready_model_version(model_version)
+    with transaction.atomic():
+        locked = _locked_draft(draft)
+        job = _job_create(
+            draft_ids=[locked.pk], kinds=[locked.kind_id], params=checked, user=user,
+            model_version=model_version, enqueue=True, verb="draft.regenerate", draft=locked.pk,
+        )
+    draft.refresh_from_db()
+    return job
+
+
+# --- Workers: chunks, heartbeats, results -------------------------------------------------------
+
+@dataclass
+class ChunkClaim:
+    """A worker's hold on one chunk; ``token`` tells its heartbeats from a later claim's."""
+
+    chunk_id: int
+    job_id: int
+    number: int
+    token: str
+
+
+def generation_chunk_claim(*, job_id: int, number: int, worker: str = "") -> ChunkClaim | None:
+    """Start (or take over) a chunk. Returns None when it should be skipped: the job is finished
+    or cancelled, the chunk is done, or another worker holds it with a fresh heartbeat."""
+    now = timezone.now()
+    stall = timedelta(seconds=settings.COPYDESK_CHUNK_STALL_SECONDS)
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return None
+        chunk, _ = JobChunk.objects.select_for_update().get_or_create(job=job, number=number)
+        if chunk.status == JobChunk.Status.DONE:
+            return None
+        if (chunk.status == JobChunk.Status.RUNNING and chunk.heartbeat_at
+                and chunk.heartbeat_at > now - stall):
+            return None
+        if job.status == GenerationJob.Status.QUEUED:
+            job.status = GenerationJob.Status.RUNNING
+            job.started_at = now
+            job.save(update_fields=["status", "started_at"])
+        chunk.status = JobChunk.Status.RUNNING
+        chunk.claim = uuid.uuid4().hex
+        chunk.worker = worker[:200]
+        chunk.claimed_at = chunk.heartbeat_at = now
+        chunk.attempts += 1
+        chunk.save(update_fields=["status", "claim", "worker", "claimed_at", "heartbeat_at",
+                                  "attempts"])
+    return ChunkClaim(chunk_id=chunk.pk, job_id=job_id, number=number, token=chunk.claim)
+
+
+def generation_chunk_heartbeat(*, claim: ChunkClaim) -> bool:
+    """Stamp the chunk as alive. False means stop: the job was cancelled or finished, or the
+    sweeper gave the chunk to another worker."""
+    beat = JobChunk.objects.filter(
+        pk=claim.chunk_id, claim=claim.token, status=JobChunk.Status.RUNNING
+    ).update(heartbeat_at=timezone.now())
+    if not beat:
+        return False
+    return GenerationJob.objects.filter(
+        pk=claim.job_id, status=GenerationJob.Status.RUNNING
+    ).exists()
+
+
+def generation_chunk_finish(*, claim: ChunkClaim) -> None:
+    """Mark the chunk done once none of its items is pending (a stopped chunk stays running
+    for the sweeper, unless its job is finished anyway)."""
+    if JobItem.objects.filter(
+        job_id=claim.job_id, chunk=claim.number, status=JobItem.Status.PENDING
+    ).exists():
+        return
+    JobChunk.objects.filter(pk=claim.chunk_id).update(
+        status=JobChunk.Status.DONE, finished_at=timezone.now()
     )
-    if updated:
-        return True
-    return GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING).exists()
 
 
 @dataclass
@@ -373,27 +589,45 @@ class ItemOutcome:
     error: str = ""
 
 
-def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutcome]) -> None:
-    """Store candidates for finished items and advance the job. Idempotent: an item that is
-    already done is skipped, and the candidate unique constraint drops repeats, so a redelivered
-    chunk writes nothing twice."""
+def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutcome]) -> int:
+    """Store candidates for finished items and advance the job, in one transaction holding the
+    job row lock; returns how many items it stored.
+
+    A cancelled (or otherwise finished) job stores nothing. Idempotent: an item that is not
+    pending any more is skipped, and the candidate unique constraint drops repeats, so a
+    redelivered chunk writes nothing twice."""
+    if not outcomes:
+        return 0
     done = failed = tokens = 0
     seconds = 0.0
-    for outcome in outcomes:
-        with transaction.atomic():
-            item = (
-                JobItem.objects.select_for_update(of=("self",))
-                .select_related("draft__product__brand", "draft__kind")
-                .filter(pk=outcome.item_id, status=JobItem.Status.PENDING)
-                .first()
+    with transaction.atomic():
+        locked_job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if locked_job.is_finished:
+            return 0
+        items = {
+            item.pk: item
+            for item in JobItem.objects.select_for_update(of=("self",)).filter(
+                pk__in=[o.item_id for o in outcomes], job=locked_job,
+                status=JobItem.Status.PENDING,
             )
+        }
+        # One lock query, in primary key order, so two workers never wait on each other in a
+        # circle.
+        drafts = {
+            d.pk: d
+            for d in Draft.objects.select_for_update(of=("self",))
+            .select_related("product__brand", "kind")
+            .filter(pk__in=[i.draft_id for i in items.values()]).order_by("pk")
+        }
+        for outcome in outcomes:
+            item = items.get(outcome.item_id)
             if item is None:
                 continue
-            draft = _locked_draft(item.draft)
+            draft = drafts[item.draft_id]
+            item.attempts += 1
             if outcome.error or not outcome.texts:
                 item.status = JobItem.Status.FAILED
                 item.error = outcome.error or "The model returned no text."
-                item.attempts += 1
                 item.save(update_fields=["status", "error", "attempts", "updated_at"])
                 if draft.current_revision_id is None:
                     draft.state = State.FAILED
@@ -401,21 +635,21 @@ def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutco
                     draft.save(update_fields=["state", "error", "updated_at"])
                 failed += 1
                 continue
-            _candidates_create(job=job, draft=draft, outcome=outcome)
+            _candidates_create(job=locked_job, draft=draft, outcome=outcome)
             item.status = JobItem.Status.DONE
-            item.attempts += 1
             item.save(update_fields=["status", "attempts", "updated_at"])
             done += 1
             tokens += sum(outcome.completion_tokens)
             seconds += outcome.seconds
-    if done or failed:
-        GenerationJob.objects.filter(pk=job.pk).update(
-            done=F("done") + done,
-            failed=F("failed") + failed,
-            tokens_generated=F("tokens_generated") + tokens,
-            generation_seconds=F("generation_seconds") + seconds,
-        )
-    generation_job_finish_if_complete(job_id=job.pk)
+        if done or failed:
+            GenerationJob.objects.filter(pk=locked_job.pk).update(
+                done=F("done") + done,
+                failed=F("failed") + failed,
+                tokens_generated=F("tokens_generated") + tokens,
+                generation_seconds=F("generation_seconds") + seconds,
+            )
+            generation_job_finish_if_complete(job_id=locked_job.pk)
+    return done + failed
 
 
 def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome) -> None:
@@ -486,8 +720,106 @@ def generation_job_finish_if_complete(*, job_id: int) -> None:
             job.status = GenerationJob.Status.PARTIAL
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
+        JobChunk.objects.filter(job=job).exclude(status=JobChunk.Status.DONE).update(
+            status=JobChunk.Status.DONE, finished_at=job.finished_at
+        )
         audit_log(actor=None, verb="job.finish", obj=job, status=job.status, done=job.done,
                   failed=job.failed)
+
+
+@dataclass
+class ResumeReport:
+    """What ``generation_jobs_resume`` did: chunks sent again (by job id), chunks given up
+    (their items failed) and jobs closed."""
+
+    stalled: dict[int, list[int]] = field(default_factory=dict)
+    unsent: dict[int, list[int]] = field(default_factory=dict)
+    given_up: int = 0
+    finished: int = 0
+    sent: int = 0
+
+    def summary(self) -> str:
+        stalled = sum(len(v) for v in self.stalled.values())
+        unsent = sum(len(v) for v in self.unsent.values())
+        return (f"{stalled} stalled and {unsent} unsent chunk(s) sent again ({self.sent} "
+                f"messages), {self.given_up} chunk(s) given up, {self.finished} job(s) closed")
+
+
+def generation_jobs_resume(
+    *, stall_seconds: float | None = None, unsent_grace_seconds: float = 60, user=None
+) -> ResumeReport:
+    """The sweeper (Celery beat and ``manage.py resume_jobs``): finds the work that no worker
+    will do and sends it again.
+
+    * a running chunk whose heartbeat is older than ``stall_seconds`` (default
+      ``COPYDESK_CHUNK_STALL_SECONDS``): its worker died or was killed. After
+      ``COPYDESK_CHUNK_MAX_ATTEMPTS`` claims its pending items fail instead (a chunk that kills
+      every worker must not loop for ever);
+    * a queued chunk never sent (the broker was down when the job was requested) whose job is
+      older than ``unsent_grace_seconds``;
+    * a job left running with nothing pending is closed.
+
+    Safe to run at any time and from several places: each chunk is taken back with a
+    conditional update, and workers write idempotently."""
+    stall = settings.COPYDESK_CHUNK_STALL_SECONDS if stall_seconds is None else stall_seconds
+    now = timezone.now()
+    report = ResumeReport()
+    active = [GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING]
+    stalled = JobChunk.objects.filter(
+        status=JobChunk.Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stall),
+        job__status__in=active,
+    ).values_list("pk", "job_id", "number", "attempts", "heartbeat_at")
+    for chunk_id, job_id, number, attempts, heartbeat_at in stalled:
+        if attempts >= settings.COPYDESK_CHUNK_MAX_ATTEMPTS:
+            if _chunk_give_up(chunk_id=chunk_id, job_id=job_id, number=number,
+                              attempts=attempts, heartbeat_at=heartbeat_at):
+                report.given_up += 1
+            continue
+        taken = JobChunk.objects.filter(
+            pk=chunk_id, status=JobChunk.Status.RUNNING, heartbeat_at=heartbeat_at
+        ).update(status=JobChunk.Status.QUEUED, claim="", sent_at=None)
+        if taken:
+            report.stalled.setdefault(job_id, []).append(number)
+    unsent = JobChunk.objects.filter(
+        status=JobChunk.Status.QUEUED, sent_at__isnull=True, job__status__in=active,
+        job__created_at__lt=now - timedelta(seconds=unsent_grace_seconds),
+    ).values_list("job_id", "number")
+    for job_id, number in unsent:
+        if number not in report.stalled.get(job_id, ()):
+            report.unsent.setdefault(job_id, []).append(number)
+    for job_id in sorted(set(report.stalled) | set(report.unsent)):
+        numbers = sorted(report.stalled.get(job_id, []) + report.unsent.get(job_id, []))
+        report.sent += _enqueue_chunks(job_id, numbers)
+        audit_log(actor=user, verb="job.resume", obj=GenerationJob(pk=job_id),
+                  stalled=report.stalled.get(job_id, []), unsent=report.unsent.get(job_id, []))
+    running = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING).exclude(
+        pk__in=JobItem.objects.filter(status=JobItem.Status.PENDING).values("job_id")
+    ).values_list("pk", flat=True)
+    for job_id in running:
+        generation_job_finish_if_complete(job_id=job_id)
+        report.finished += 1
+    return report
+
+
+def _chunk_give_up(*, chunk_id: int, job_id: int, number: int, attempts: int, heartbeat_at
+                   ) -> bool:
+    """Fail the pending items of a chunk that stalled on every attempt."""
+    taken = JobChunk.objects.filter(
+        pk=chunk_id, status=JobChunk.Status.RUNNING, heartbeat_at=heartbeat_at
+    ).update(status=JobChunk.Status.DONE, claim="", finished_at=timezone.now())
+    if not taken:
+        return False
+    error = (f"A worker stopped {attempts} times while generating this chunk "
+             f"(out of memory, or killed); it was given up.")
+    pending = JobItem.objects.filter(job_id=job_id, chunk=number, status=JobItem.Status.PENDING)
+    outcomes = [
+        ItemOutcome(item_id=pk, messages=[], texts=[], completion_tokens=[], prompt_tokens=0,
+                    seconds=0.0, seed=0, error=error)
+        for pk in pending.values_list("pk", flat=True)
+    ]
+    generation_results_store(job=GenerationJob(pk=job_id), outcomes=outcomes)
+    logger.warning("job %s chunk %s given up after %s attempts", job_id, number, attempts)
+    return True
 
 
 # --- Model versions -----------------------------------------------------------------------------

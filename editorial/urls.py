@@ -18,6 +18,10 @@ urlpatterns = [
     path("drafts/<int:draft_id>/submit/", drafts.draft_submit, name="draft_submit"),
     path("drafts/<int:draft_id>/claim/", drafts.draft_claim, name="draft_claim"),
     path("drafts/<int:draft_id>/review/", drafts.draft_review, name="draft_review"),
+    path("drafts/<int:draft_id>/jobs/", drafts.draft_jobs, name="draft_jobs"),
+    path("drafts/<int:draft_id>/retry/", drafts.draft_retry, name="draft_retry"),
+    path("drafts/<int:draft_id>/regenerate/", drafts.draft_regenerate,
+         name="draft_regenerate"),
     path("import/", transfer.catalog_import, name="catalog_import"),
     path("export/", transfer.copy_export, name="copy_export"),
 ]

@@ -4,6 +4,8 @@ results to editorial services. Retries and failure handling live here, logic doe
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import zlib
 
@@ -14,7 +16,10 @@ from editorial.facts import brand_rules, kind_spec, product_facts
 from editorial.models import GenerationJob, JobItem
 from editorial.services import (
     ItemOutcome,
-    generation_job_mark_running,
+    generation_chunk_claim,
+    generation_chunk_finish,
+    generation_chunk_heartbeat,
+    generation_jobs_resume,
     generation_results_store,
 )
 
@@ -30,12 +35,37 @@ def request_seed(base_seed: int, sku: str, kind: str) -> int:
     return (zlib.crc32(f"{sku}\x1f{kind}".encode()) ^ base_seed) & 0xFFFFFFFF
 
 
-def run_chunk(*, job_id: int, chunk: int) -> int:
-    """Generate every pending item of one chunk; returns how many items it handled."""
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def slice_size(engine, params: GenerationParams) -> int:
+    """Requests per engine call: ``COPYDESK_ENGINE_SLICE`` if set, else one engine batch worth
+    of rows, so a GPU batch stays full while the chunk still beats and stores between calls."""
+    configured = settings.COPYDESK_ENGINE_SLICE
+    if configured > 0:
+        return configured
+    rows = getattr(engine, "max_batch_rows", 32)
+    return max(1, rows // (params.candidates if params.do_sample else 1))
+
+
+def _prompt_chars(messages: list[dict]) -> int:
+    return sum(len(m.get("content", "")) for m in messages)
+
+
+def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
+    """Generate every pending item of one chunk; returns how many items it stored.
+
+    The chunk is claimed first, then generated in slices (engine calls of a few requests):
+    before each slice the worker beats the chunk's heartbeat and stops if the job was cancelled
+    or the chunk was handed to another worker; after each slice the results are stored, so
+    progress is current and a killed worker loses at most one slice."""
     from .engine import GenerationRequest, get_engine
 
-    if not generation_job_mark_running(job_id=job_id):
-        logger.info("job %s chunk %s skipped: job finished or cancelled", job_id, chunk)
+    claim = generation_chunk_claim(job_id=job_id, number=chunk, worker=worker or worker_name())
+    if claim is None:
+        logger.info("job %s chunk %s skipped: finished, cancelled or held by another worker",
+                    job_id, chunk)
         return 0
     job = GenerationJob.objects.select_related("model_version").get(pk=job_id)
     items = list(
@@ -43,8 +73,7 @@ def run_chunk(*, job_id: int, chunk: int) -> int:
         .select_related("draft__product__brand", "draft__kind")
         .order_by("pk")
     )
-    if not items:
-        return 0
+    started = time.perf_counter()
     params = GenerationParams.from_dict(job.params)
     prepared = []
     for item in items:
@@ -59,35 +88,55 @@ def run_chunk(*, job_id: int, chunk: int) -> int:
         prepared.append((item, messages, GenerationRequest(
             messages=messages, candidates=params.candidates, seed=seed, max_new_tokens=max_new,
         )))
-    started = time.perf_counter()
+    # Similar lengths together, as the engine would batch them had it the whole chunk.
+    prepared.sort(key=lambda p: (p[2].max_new_tokens, _prompt_chars(p[1]), p[0].pk))
+    stored = 0
     try:
         engine = get_engine(job.model_version.path, settings.COPYDESK_DEVICE)
-        results = engine.generate([request for _, _, request in prepared], params)
-    except Exception as exc:  # any model failure is recorded on the drafts
-        logger.exception("job %s chunk %s failed", job_id, chunk)
-        outcomes = [
-            ItemOutcome(item_id=item.pk, messages=messages, texts=[], completion_tokens=[],
-                        prompt_tokens=0, seconds=0.0, seed=request.seed,
-                        error=f"Generation failed: {type(exc).__name__}: {exc}")
-            for item, messages, request in prepared
-        ]
-    else:
-        outcomes = [
-            ItemOutcome(
-                item_id=item.pk,
-                messages=messages,
-                texts=[c.text for c in result.candidates],
-                completion_tokens=[c.completion_tokens for c in result.candidates],
-                prompt_tokens=result.prompt_tokens,
-                seconds=result.seconds,
-                seed=request.seed,
-            )
-            for (item, messages, request), result in zip(prepared, results, strict=True)
-        ]
-    generation_results_store(job=job, outcomes=outcomes)
-    logger.info("job %s chunk %s: %d drafts in %.1fs", job_id, chunk, len(items),
+    except Exception as exc:  # a model that cannot load fails the drafts with the reason
+        logger.exception("job %s chunk %s: model failed to load", job_id, chunk)
+        stored += generation_results_store(job=job, outcomes=_failed(prepared, exc))
+        generation_chunk_finish(claim=claim)
+        return stored
+    size = slice_size(engine, params)
+    for start in range(0, len(prepared), size):
+        if not generation_chunk_heartbeat(claim=claim):
+            logger.info("job %s chunk %s stopped: cancelled, finished or taken over",
+                        job_id, chunk)
+            return stored
+        part = prepared[start:start + size]
+        try:
+            results = engine.generate([request for _, _, request in part], params)
+        except Exception as exc:  # any model failure is recorded on the drafts
+            logger.exception("job %s chunk %s failed", job_id, chunk)
+            outcomes = _failed(part, exc)
+        else:
+            outcomes = [
+                ItemOutcome(
+                    item_id=item.pk,
+                    messages=messages,
+                    texts=[c.text for c in result.candidates],
+                    completion_tokens=[c.completion_tokens for c in result.candidates],
+                    prompt_tokens=result.prompt_tokens,
+                    seconds=result.seconds,
+                    seed=request.seed,
+                )
+                for (item, messages, request), result in zip(part, results, strict=True)
+            ]
+        stored += generation_results_store(job=job, outcomes=outcomes)
+    generation_chunk_finish(claim=claim)
+    logger.info("job %s chunk %s: %d drafts in %.1fs", job_id, chunk, stored,
                 time.perf_counter() - started)
-    return len(items)
+    return stored
+
+
+def _failed(prepared, exc: Exception) -> list[ItemOutcome]:
+    return [
+        ItemOutcome(item_id=item.pk, messages=messages, texts=[], completion_tokens=[],
+                    prompt_tokens=0, seconds=0.0, seed=request.seed,
+                    error=f"Generation failed: {type(exc).__name__}: {exc}")
+        for item, messages, request in prepared
+    ]
 
 
 def run_job_inline(*, job_id: int) -> None:
@@ -96,7 +145,7 @@ def run_job_inline(*, job_id: int) -> None:
         JobItem.objects.filter(job_id=job_id).values_list("chunk", flat=True).distinct()
     )
     for chunk in sorted(set(chunks)):
-        run_chunk(job_id=job_id, chunk=chunk)
+        run_chunk(job_id=job_id, chunk=chunk, worker=f"inline:{os.getpid()}")
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -105,8 +154,19 @@ def generate_chunk(job_id: int, chunk: int) -> int:
         return run_chunk(job_id=job_id, chunk=chunk)
     except Exception as exc:
         # Model failures are recorded per draft inside run_chunk; this is everything else
-        # (database, bugs), shown on the job page rather than only in the worker log.
+        # (database, bugs), shown on the job page rather than only in the worker log. The chunk
+        # stays claimed; the sweeper sends it again once its heartbeat is stale.
         GenerationJob.objects.filter(pk=job_id).update(
             error=f"chunk {chunk}: {type(exc).__name__}: {exc}"[:2000]
         )
         raise
+
+
+@shared_task(ignore_result=True)
+def resume_jobs() -> str:
+    """The periodic sweeper (see CELERY_BEAT_SCHEDULE): stalled and unsent chunks are sent
+    again."""
+    report = generation_jobs_resume()
+    if report.sent or report.given_up or report.finished:
+        logger.info("resume_jobs: %s", report.summary())
+    return report.summary()

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
-.venv/bin/celery -A copydesk worker -Q gpu,default --pool=solo --concurrency=1 \
+# -B: the embedded beat scheduler runs the sweeper that resends chunks a dead worker left.
+.venv/bin/celery -A copydesk worker -B -Q gpu,default --pool=solo --concurrency=1 \
     --prefetch-multiplier=1 -l info >var/worker.log 2>&1 &
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT INT TERM

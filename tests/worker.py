@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,16 @@ class Worker:
                 log.write(line)
                 log.flush()
                 self.lines.put(line)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "worker not started"
+        return self.process.pid
+
+    def kill(self) -> None:
+        """``kill -9``: the worker gets no chance to acknowledge, requeue or clean up."""
+        os.kill(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

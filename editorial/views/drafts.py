@@ -9,9 +9,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HTMX_STOP_POLLING
+
+from generation.params import InvalidParams
 
 from .. import policies, selectors, services
-from ..forms import CandidateChooseForm, DraftFilterForm, ReviewForm, RevisionForm
+from ..forms import (
+    CandidateChooseForm,
+    DraftFilterForm,
+    RegenerateForm,
+    ReviewForm,
+    RevisionForm,
+)
 from ..models import Candidate, Draft, ReviewDecision
 from ._common import (
     HtmxHttpRequest,
@@ -47,6 +56,7 @@ def _workspace_context(
     *,
     revision_form: RevisionForm | None = None,
     review_form: ReviewForm | None = None,
+    regenerate_form: RegenerateForm | None = None,
     conflict: services.RevisionConflict | None = None,
     notice: str = "",
     error: str = "",
@@ -67,6 +77,10 @@ def _workspace_context(
     if review_form is None:
         review_form = ReviewForm(initial={"revision_id": draft.current_revision_id})
     can_edit = policies.can_edit(user)
+    can_generate = policies.can_generate(user)
+    jobs = selectors.draft_job_list(draft=draft)
+    if regenerate_form is None and can_generate:
+        regenerate_form = RegenerateForm(last_job=jobs[0] if jobs else None)
     conflict_diff = []
     if conflict is not None:
         conflict_diff = selectors.text_diff(conflict.current.text, conflict.revision.text)
@@ -95,7 +109,14 @@ def _workspace_context(
                        and draft.assignee_id != user.pk),
         "show_review": policies.can_review(user) and draft.state == State.IN_REVIEW,
         "show_choose": can_edit and draft.state in Draft.EDITABLE,
+        "show_retry": can_generate and draft.state == State.FAILED,
+        "regenerate_form": regenerate_form,
+        **_jobs_context(jobs),
     }
+
+
+def _jobs_context(jobs) -> dict[str, Any]:
+    return {"draft_jobs": jobs, "jobs_running": any(not job.is_finished for job in jobs)}
 
 
 def _workspace(request: HtmxHttpRequest, draft_id: int, *, status: int = 200, **kwargs: Any):
@@ -231,3 +252,55 @@ def draft_review(request: HtmxHttpRequest, draft_id: int):
         # StaleRevision included: the page reloads with the revision that is current now.
         return _workspace(request, draft_id, status=409, error=str(exc))
     return _done(request, draft_id, str(notice))
+
+
+@member_required
+@require_GET
+def draft_jobs(request: HtmxHttpRequest, draft_id: int):
+    """The draft's generation progress, polled by its page while a job runs (286 stops it)."""
+    draft = selectors.draft_detail(draft_id=draft_id)
+    if not wants_fragment(request):
+        return redirect("draft_detail", draft_id=draft_id)
+    context = {"draft": draft, **_jobs_context(selectors.draft_job_list(draft=draft))}
+    response = render_page(request, "drafts/detail.html", context, fragment="draft-jobs")
+    if not context["jobs_running"]:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@member_required
+@require_POST
+def draft_retry(request: HtmxHttpRequest, draft_id: int):
+    """Generate a failed draft again, alone, with the parameters of the job that failed."""
+    policies.require(policies.can_generate(request.user), _("Only editors can generate."))
+    draft = selectors.draft_detail(draft_id=draft_id)
+    try:
+        job = services.draft_retry_generation(draft=draft, user=request.user)
+    except services.WorkflowError as exc:
+        return _workspace(request, draft_id, status=409, error=str(exc))
+    return _done(request, draft_id, _("Job #%(id)d generates this draft again.") % {"id": job.pk})
+
+
+@member_required
+@require_POST
+def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
+    """New candidates for this draft with the parameters in the form; the text stays."""
+    policies.require(policies.can_generate(request.user), _("Only editors can generate."))
+    draft = selectors.draft_detail(draft_id=draft_id)
+    form = RegenerateForm(request.POST)
+    if form.is_valid():
+        try:
+            job = services.draft_regenerate(
+                draft=draft, user=request.user, params=form.params(),
+                model_version=form.cleaned_data["model_version"],
+            )
+        except InvalidParams as exc:
+            for field, message in exc.errors.items():
+                form.add_param_error(field, message)
+        except services.WorkflowError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _done(request, draft_id,
+                         _("Job #%(id)d is generating new candidates; they appear below when "
+                           "it is done.") % {"id": job.pk})
+    return _workspace(request, draft_id, status=400, regenerate_form=form)
