@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from generation.params import InvalidParams
+
 from . import selectors
 from .models import Draft, Locale, Product, ReviewDecision
 
@@ -74,27 +76,14 @@ class DraftFilterForm(forms.Form):
         return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
 
 
-class GenerateForm(forms.Form):
-    """What to generate and how. Ranges of the decoding parameters are checked by
-    ``generation.params`` (through the service); its errors are attached to these fields."""
+class DecodingParamsForm(forms.Form):
+    """Model version and decoding parameters, shared by the generate and regenerate forms.
+    Ranges are checked by ``generation.params`` (through the services); its errors are attached
+    to these fields by ``add_refusal``."""
 
-    SCOPE_SELECTED = "selected"
-    SCOPE_MATCHING = "matching"
     PARAM_FIELDS = ("candidates", "temperature", "top_k", "top_p", "repetition_penalty",
                     "max_new_tokens", "seed")
 
-    # Set by the submit button that was pressed; pressing Enter submits the selected products.
-    scope = forms.ChoiceField(
-        choices=[(SCOPE_SELECTED, _("Selected products")),
-                 (SCOPE_MATCHING, _("All products matching the filter"))],
-        required=False, widget=forms.HiddenInput,
-    )
-    products = forms.ModelMultipleChoiceField(
-        queryset=Product.objects.all(), required=False, widget=forms.MultipleHiddenInput
-    )
-    kinds = forms.MultipleChoiceField(
-        label=_("Content kinds"), widget=forms.CheckboxSelectMultiple,
-    )
     model_version = forms.ModelChoiceField(
         label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
         empty_label=_("Default model"),
@@ -120,6 +109,43 @@ class GenerateForm(forms.Form):
     )
     seed = forms.IntegerField(label=_("Seed"), required=False)
 
+    def params(self) -> dict[str, Any]:
+        """The decoding parameters the user filled in; empty ones take the defaults."""
+        return {
+            name: self.cleaned_data[name]
+            for name in self.PARAM_FIELDS
+            if self.cleaned_data.get(name) is not None
+        }
+
+    def add_refusal(self, exc: Exception) -> None:
+        """Show why the generation services refused the request: parameter errors next to
+        their fields, anything else above the form."""
+        if isinstance(exc, InvalidParams):
+            for field, message in exc.errors.items():
+                self.add_error(field if field in self.fields else None, message)
+        else:
+            self.add_error(None, str(exc))
+
+
+class GenerateForm(DecodingParamsForm):
+    """What to generate for which products, and how."""
+
+    SCOPE_SELECTED = "selected"
+    SCOPE_MATCHING = "matching"
+
+    # Set by the submit button that was pressed; pressing Enter submits the selected products.
+    scope = forms.ChoiceField(
+        choices=[(SCOPE_SELECTED, _("Selected products")),
+                 (SCOPE_MATCHING, _("All products matching the filter"))],
+        required=False, widget=forms.HiddenInput,
+    )
+    products = forms.ModelMultipleChoiceField(
+        queryset=Product.objects.all(), required=False, widget=forms.MultipleHiddenInput
+    )
+    kinds = forms.MultipleChoiceField(
+        label=_("Content kinds"), widget=forms.CheckboxSelectMultiple,
+    )
+
     def __init__(self, *args: Any, param_defaults: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -133,17 +159,6 @@ class GenerateForm(forms.Form):
             for name, value in (param_defaults or {}).items():
                 if name in self.fields:
                     self.fields[name].initial = value
-
-    def params(self) -> dict[str, Any]:
-        """The decoding parameters the user filled in; empty ones take the defaults."""
-        return {
-            name: self.cleaned_data[name]
-            for name in self.PARAM_FIELDS
-            if self.cleaned_data.get(name) is not None
-        }
-
-    def add_param_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)
 
 
 class RevisionForm(forms.Form):
@@ -247,28 +262,9 @@ class ExportForm(forms.Form):
         return {key: value for key, value in filters.items() if value}
 
 
-class RegenerateForm(forms.Form):
+class RegenerateForm(DecodingParamsForm):
     """New candidates for one draft with other decoding parameters or another model. Ranges are
     checked by ``generation.params`` through the service; its errors are attached here."""
-
-    PARAM_FIELDS = ("candidates", "temperature", "top_k", "top_p", "max_new_tokens", "seed")
-
-    candidates = forms.IntegerField(
-        label=_("Candidates"), required=False, widget=forms.NumberInput(attrs={"step": 1})
-    )
-    temperature = forms.FloatField(
-        label=_("Temperature"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
-    )
-    top_k = forms.IntegerField(label=_("Top-k"), required=False)
-    top_p = forms.FloatField(
-        label=_("Top-p"), required=False, widget=forms.NumberInput(attrs={"step": "any"})
-    )
-    max_new_tokens = forms.IntegerField(label=_("Max new tokens"), required=False)
-    seed = forms.IntegerField(label=_("Seed"), required=False)
-    model_version = forms.ModelChoiceField(
-        label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
-        empty_label=_("Default model"),
-    )
 
     def __init__(self, *args: Any, last_job=None, **kwargs: Any) -> None:
         """``last_job``: the draft's latest job, whose parameters and model are the starting
@@ -281,13 +277,3 @@ class RegenerateForm(forms.Form):
                 if name in params:
                     self.fields[name].initial = params[name]
             self.fields["model_version"].initial = last_job.model_version_id
-
-    def params(self) -> dict[str, Any]:
-        return {
-            name: self.cleaned_data[name]
-            for name in self.PARAM_FIELDS
-            if self.cleaned_data.get(name) is not None
-        }
-
-    def add_param_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)

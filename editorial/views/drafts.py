@@ -294,11 +294,8 @@ def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
                 draft=draft, user=request.user, params=form.params(),
                 model_version=form.cleaned_data["model_version"],
             )
-        except InvalidParams as exc:
-            for field, message in exc.errors.items():
-                form.add_param_error(field, message)
-        except services.WorkflowError as exc:
-            form.add_error(None, str(exc))
+        except (InvalidParams, services.WorkflowError) as exc:
+            form.add_refusal(exc)
         else:
             return _done(request, draft_id,
                          _("Job #%(id)d is generating new candidates; they appear below when "

@@ -78,11 +78,8 @@ def generate(request: HtmxHttpRequest):
                 user=request.user,
                 model_version=form.cleaned_data["model_version"],
             )
-        except InvalidParams as exc:
-            for field, message in exc.errors.items():
-                form.add_param_error(field, message)
-        except services.WorkflowError as exc:
-            form.add_error(None, str(exc))
+        except (InvalidParams, services.WorkflowError) as exc:
+            form.add_refusal(exc)
         else:
             messages.success(
                 request,
