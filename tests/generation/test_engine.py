@@ -266,14 +266,11 @@ def test_ignore_eos_runs_every_sequence_to_max_new_tokens(scripted_engine):
 
 
 @pytest.mark.slow
-def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description):
+def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description,
+                                                    default_model_dir):
     from generation.prompts import build_messages
-    from generation.registry import DEFAULT_MODEL_NAME, default_model_dir, model_is_installed
 
-    path = default_model_dir() / DEFAULT_MODEL_NAME
-    if not model_is_installed(path):
-        pytest.skip("the default model is not installed")
-    engine = Engine(path, device="cpu")
+    engine = Engine(default_model_dir, device="cpu")
     short = dataclasses.replace(bottle, attributes={}, source_text="")
     reqs = [
         GenerationRequest(messages=build_messages(facts=f, kind=description), seed=i)
@@ -285,7 +282,7 @@ def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description)
     for req, result in zip(reqs, batched, strict=True):
         (alone,) = engine.generate([req], params)
         assert texts(alone) == texts(result) and texts(result)[0]
-    unshared = Engine(path, device="cpu", share_prefixes=False).generate(reqs, params)
+    unshared = Engine(default_model_dir, device="cpu", share_prefixes=False).generate(reqs, params)
     assert [texts(r) for r in unshared] == [texts(r) for r in batched]
 
 

