@@ -144,15 +144,24 @@ if not DEBUG:
 # --- Celery -----------------------------------------------------------------------------------
 BROKER_DIR = Path(os.environ.get("COPYDESK_BROKER_DIR", VAR_DIR / "broker"))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
+
+
+def filesystem_broker_options(broker_dir: Path) -> dict:
+    """Transport options that keep every file of kombu's filesystem broker under
+    ``broker_dir`` (its exchange tables default to ``./control`` in the working directory)."""
+    for sub in ("queue", "processed", "control"):
+        (broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(broker_dir / "queue"),
+        "data_folder_out": str(broker_dir / "queue"),
+        "processed_folder": str(broker_dir / "processed"),
+        "control_folder": str(broker_dir / "control"),
         "store_processed": False,
     }
+
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 else:
     # A generation chunk may take many minutes; the broker must not hand it to another worker
     # before the hard time limit has killed the first.

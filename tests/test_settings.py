@@ -65,3 +65,22 @@ def test_secret_key_is_required_when_debug_is_off(tmp_path):
     result = settings_in_subprocess({"COPYDESK_VAR_DIR": str(tmp_path), "DEBUG": "0"}, "1")
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_filesystem_broker_writes_nothing_outside_its_folder(tmp_path):
+    """kombu keeps its exchange tables in ``./control`` unless told otherwise: a worker started
+    from the checkout used to leave them in the repository."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    code = ("import django; django.setup(); from copydesk.celery import app; "
+            "app.send_task('generation.tasks.generate_chunk', args=[0], queue='gpu')")
+    clean = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "DATABASE_URL"}}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "copydesk.settings", "PYTHONPATH": str(ROOT),
+             "COPYDESK_VAR_DIR": str(tmp_path / "var")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(workdir.iterdir()) == []
+    assert (tmp_path / "var" / "broker" / "control" / "gpu.exchange").exists()
+    assert len(list((tmp_path / "var" / "broker" / "queue").iterdir())) == 1

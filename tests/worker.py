@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from copydesk.celery import app
+from copydesk.settings import filesystem_broker_options
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,11 +112,4 @@ def use_broker_dir(broker_dir: Path) -> None:
     to the broker: connections read the options when the pool creates them."""
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return
-    for sub in ("queue", "processed"):
-        (broker_dir / sub).mkdir(parents=True, exist_ok=True)
-    app.conf.broker_transport_options = {
-        "data_folder_in": str(broker_dir / "queue"),
-        "data_folder_out": str(broker_dir / "queue"),
-        "processed_folder": str(broker_dir / "processed"),
-        "store_processed": False,
-    }
+    app.conf.broker_transport_options = filesystem_broker_options(broker_dir)
