@@ -17,7 +17,6 @@ logits differ, so the text can too.)"""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -44,6 +43,7 @@ from transformers import (  # noqa: E402
     LogitsProcessorList,
 )
 
+from .kvcache import PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
 
 __all__ = [
@@ -433,26 +433,31 @@ class Engine:
         return tuple(prefix)
 
     def _batches(self, prepared: list[_Prepared]) -> list[list[_Prepared]]:
-        """Group by (max new tokens, shared prefix), sort each group by the length of what
-        follows the prefix, and cut it into batches under the token budget and row cap."""
-        groups: dict[tuple[int, tuple[int, ...]], list[_Prepared]] = {}
+        """Group by max new tokens, order by (shared prefix, prompt length), and cut into
+        batches under the token budget and row cap.
+
+        Requests with different shared prefixes can share a batch: each prefix group is
+        prefilled on its own (``_prefill``), and only decoding runs them together, so a job
+        mixing English and Chinese products decodes in one batch instead of one per language.
+        """
+        groups: dict[int, list[_Prepared]] = {}
         for item in prepared:
-            groups.setdefault((item.max_new_tokens, item.prefix), []).append(item)
+            groups.setdefault(item.max_new_tokens, []).append(item)
         batches: list[list[_Prepared]] = []
-        ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], min(p.index for p in kv[1])))
-        for (max_new, _prefix), group in ordered:
-            group.sort(key=lambda p: (len(p.ids), p.index))
+        for max_new in sorted(groups):
+            group = sorted(groups[max_new], key=lambda p: (len(p.prefix), p.prefix, len(p.ids),
+                                                          p.index))
             current: list[_Prepared] = []
-            rows = 0
+            rows = longest = 0
             for item in group:
-                # Sorted ascending, so the newest item has the longest prompt in the batch.
                 new_rows = rows + item.candidates
-                cost = new_rows * (len(item.ids) + max_new)
+                new_longest = max(longest, len(item.ids))
+                cost = new_rows * (new_longest + max_new)
                 if current and (cost > self.batch_tokens or new_rows > self.max_batch_rows):
                     batches.append(current)
-                    current, new_rows = [], item.candidates
+                    current, new_rows, new_longest = [], item.candidates, len(item.ids)
                 current.append(item)
-                rows = new_rows
+                rows, longest = new_rows, new_longest
             if current:
                 batches.append(current)
         return batches
@@ -473,9 +478,9 @@ class Engine:
         ]
 
     @torch.inference_mode()
-    def _prefix_cache(self, prefix: tuple[int, ...], rows: int):
-        """A KV cache holding ``prefix`` for ``rows`` rows (the prefix runs once per engine and
-        prefix, kept in a small LRU)."""
+    def _prefix_cache(self, prefix: tuple[int, ...]):
+        """The batch-1 KV cache of ``prefix`` (it runs once per engine and prefix, kept in a
+        small LRU)."""
         base = self._prefix_caches.get(prefix)
         if base is None:
             ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
@@ -485,9 +490,7 @@ class Engine:
                 self._prefix_caches.popitem(last=False)
         else:
             self._prefix_caches.move_to_end(prefix)
-        cache = copy.deepcopy(base)
-        cache.batch_repeat_interleave(rows)
-        return cache
+        return base
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -511,31 +514,101 @@ class Engine:
                 results[item.index] = result
         return [r for r in results if r is not None]
 
+    @staticmethod
+    def _prefill_groups(batch: list[_Prepared]) -> list[list[_Prepared]]:
+        """Consecutive runs of ``batch`` (ordered by ``_batches``) with the same prefix."""
+        groups: list[list[_Prepared]] = []
+        for item in batch:
+            if groups and groups[-1][0].prefix == item.prefix:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        return groups
+
+    @staticmethod
+    def _prefill_width(group: list[_Prepared]) -> int:
+        """Positions a group's prefill fills: its prefix and its longest rest of the prompt
+        (all but the last prompt token, which decoding's first step runs)."""
+        return len(group[0].prefix) + max(len(item.suffix) - 1 for item in group)
+
+    @torch.inference_mode()
+    def _prefill(self, group: list[_Prepared], cache: PreallocatedCache) -> None:
+        """Run everything but the last prompt token of each request in ``group`` (one shared
+        prefix) through the model into ``cache`` (a window of the batch's cache), one row per
+        request.
+
+        Rows are [shared prefix][left padding][rest of the prompt]: the mask hides the padding
+        and position ids (cumsum of the mask) continue after the prefix, so every row sees
+        exactly its own prompt."""
+        prefix = group[0].prefix
+        if prefix:
+            cache.start_with(self._prefix_cache(prefix))
+        rests = [item.suffix[:-1] for item in group]
+        rest_width = max(len(rest) for rest in rests)
+        if not rest_width:
+            return
+        input_ids = torch.tensor(
+            [[self.pad_token_id] * (rest_width - len(rest)) + rest for rest in rests],
+            dtype=torch.long, device=self.device,
+        )
+        attention_mask = torch.tensor(
+            [[1] * len(prefix) + [0] * (rest_width - len(rest)) + [1] * len(rest)
+             for rest in rests],
+            dtype=torch.long, device=self.device,
+        )
+        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, len(prefix):]
+        self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                   cache=cache, use_cache=True, logits_to_keep=1)
+
+    def _decode_cache(self, rows: int, capacity: int) -> PreallocatedCache:
+        config = self.model.config
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or (
+            config.hidden_size // config.num_attention_heads
+        )
+        return PreallocatedCache.allocate(
+            config.num_hidden_layers, rows=rows, heads=heads, head_dim=head_dim,
+            capacity=capacity, dtype=self.dtype, device=self.device,
+        )
+
     @torch.inference_mode()
     def _run_batch(
         self, batch: list[_Prepared], params: GenerationParams, *, ignore_eos: bool = False
     ) -> list[GenerationResult]:
+        """Prefill each prefix group of ``batch`` apart, right-aligned in place into one cache
+        sized for the whole batch (decoding then writes each token in place too), and decode
+        every candidate of every request as one row of one ``model.generate``."""
         started = time.perf_counter()
-        prefix = list(batch[0].prefix)
-        # Rows are [shared prefix][left padding][rest of the prompt]: the mask hides the padding
-        # and position ids (cumsum of the mask) continue after the prefix, so every row sees
-        # exactly its own prompt. Without a prefix this is plain left padding.
-        width = max(len(item.suffix) for item in batch)
         max_new = batch[0].max_new_tokens
+        groups = self._prefill_groups(batch)
+        widths = [self._prefill_width(group) for group in groups]
+        cached = max(widths)
+        cache = self._decode_cache(sum(item.candidates for item in batch), cached + 1 + max_new)
         input_rows, mask_rows, seeds = [], [], []
-        for item in batch:
-            rest = item.suffix
-            pad = width - len(rest)
-            for candidate in range(item.candidates):
-                input_rows.append(prefix + [self.pad_token_id] * pad + rest)
-                mask_rows.append([1] * len(prefix) + [0] * pad + [1] * len(rest))
-                seeds.append(row_seed(item.seed, candidate))
+        for group, group_width in zip(groups, widths, strict=True):
+            lead = cached - group_width
+            first = len(input_rows)
+            for item in group:
+                pad = group_width - len(item.ids) + 1
+                tokens = list(item.prefix) + [self.pad_token_id] * pad + item.suffix
+                mask = [1] * len(item.prefix) + [0] * pad + [1] * len(item.suffix)
+                for candidate in range(item.candidates):
+                    input_rows.append([self.pad_token_id] * lead + tokens)
+                    mask_rows.append([0] * lead + mask)
+                    seeds.append(row_seed(item.seed, candidate))
+            if group_width:
+                # Prefilled in place, one row per request; then copied to its candidates' rows.
+                window = PreallocatedCache.window(cache, slice(first, first + len(group)), lead,
+                                                  group_width)
+                self._prefill(group, window)
+                counts = [item.candidates for item in group]
+                if max(counts) > 1:
+                    cache.repeat_rows(first, counts, lead, group_width)
+        for layer in cache.layers:
+            layer.set_length(cached)
         input_ids = torch.tensor(input_rows, dtype=torch.long, device=self.device)
         attention_mask = torch.tensor(mask_rows, dtype=torch.long, device=self.device)
-        extra: dict = {}
-        if prefix:
-            extra["cache"] = self._prefix_cache(batch[0].prefix, len(input_rows))
-        width += len(prefix)
+        width = cached + 1
 
         processors = LogitsProcessorList()
         if params.do_sample:
@@ -563,7 +636,7 @@ class Engine:
             attention_mask=attention_mask,
             generation_config=config,
             logits_processor=processors,
-            **extra,
+            cache=cache,
         )
         new_tokens = output[:, width:].tolist()
         seconds = time.perf_counter() - started

@@ -243,17 +243,27 @@ def test_a_shared_prefix_gives_the_same_text_as_recomputing_it(tiny_engine, unsh
     assert [texts(r) for r in shared] == [texts(r) for r in unshared]
 
 
-def test_requests_with_different_contexts_are_batched_apart(tiny_engine):
+@pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
+def test_requests_with_different_contexts_decode_in_one_batch_with_their_own_text(tiny_engine,
+                                                                                   params):
+    """Each context is prefilled apart, then all rows decode together (one batch per job, not
+    one per language or brand); no row's text changes for it."""
     other = GenerationRequest(
-        messages=[{"role": "system", "content": "You write slogans for a tea shop, briefly."},
+        messages=[{"role": "system",
+                   "content": "You write short slogans for a tea shop that sells green tea."},
                   {"role": "user", "content": "Green tea."}],
+        candidates=2, seed=7,
     )
-    reqs = [request("hi"), other, request("Describe a teapot.")]
-    plan = tiny_engine.batch_plan(reqs, GREEDY)
-    assert sorted(rows for rows, _, _ in plan) == [1, 2]
-    results = tiny_engine.generate(reqs, GREEDY)
-    (alone,) = tiny_engine.generate([other], GREEDY)
-    assert texts(results[1]) == texts(alone)
+    no_context = GenerationRequest(messages=[{"role": "user", "content": "Say hi."}], seed=3)
+    reqs = [request("hi"), other, request("Describe a teapot made of glass. " * 4), no_context]
+    prefixes = {p.prefix for p in tiny_engine._prepare(reqs, params)}
+    assert len(prefixes) == 3 and () in prefixes
+    (plan,) = tiny_engine.batch_plan(reqs, params)
+    assert plan[0] == sum(r.candidates if params.do_sample else 1 for r in reqs)
+    results = tiny_engine.generate(reqs, params)
+    for req, result in zip(reqs, results, strict=True):
+        (alone,) = tiny_engine.generate([req], params)
+        assert texts(result) == texts(alone)
 
 
 def test_ignore_eos_runs_every_sequence_to_max_new_tokens(scripted_engine):

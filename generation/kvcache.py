@@ -1,0 +1,157 @@
+"""A KV cache that writes new tokens in place instead of concatenating.
+
+transformers' ``DynamicCache`` grows each layer with ``torch.cat`` on every decode step, which
+copies the whole cache of every layer once per generated token. For a CPU batch of 24 rows x
+~450 tokens of SmolLM2-135M that is ~0.5 GB copied per step, about a third of the step's time.
+``PreallocatedCache`` allocates each layer for the batch's final length up front (the engine
+knows it: prefix + padded prompt + max new tokens), so a step writes only the new token's keys
+and values; attention reads a view of the filled part. The shared-prefix KV is copied into every
+row once, when the cache is built.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+__all__ = ["PreallocatedCache", "PreallocatedLayer"]
+
+
+class PreallocatedLayer(DynamicLayer):
+    """One layer's keys and values in a buffer of ``capacity`` positions (it grows, by
+    doubling, only if a caller writes past it)."""
+
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = int(capacity)
+        self.length = 0
+        self._key_buffer: torch.Tensor | None = None
+        self._value_buffer: torch.Tensor | None = None
+
+    def _allocate(self, like: torch.Tensor, capacity: int) -> torch.Tensor:
+        batch, heads, _, head_dim = like.shape
+        # Zeros, not empty: padding positions are masked, but a masked NaN still poisons the
+        # attention sum (0 x NaN), and uninitialised memory can hold NaN bit patterns.
+        return torch.zeros((batch, heads, capacity, head_dim), dtype=like.dtype, device=like.device)
+
+    def _reserve(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        capacity = max(needed, 2 * self.capacity)
+        keys, values = self._allocate(self.keys, capacity), self._allocate(self.values, capacity)
+        keys[:, :, : self.length].copy_(self.keys)
+        values[:, :, : self.length].copy_(self.values)
+        self._key_buffer, self._value_buffer, self.capacity = keys, values, capacity
+
+    def _expose(self) -> None:
+        self.keys = self._key_buffer[:, :, : self.length]
+        self.values = self._value_buffer[:, :, : self.length]
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.device = key_states.device
+        capacity = max(self.capacity, key_states.shape[-2])
+        self._key_buffer = self._allocate(key_states, capacity)
+        self._value_buffer = self._allocate(value_states, capacity)
+        self.capacity = capacity
+        self.length = 0
+        self._expose()
+        self.is_initialized = True
+
+    def set_length(self, length: int) -> None:
+        self.length = length
+        self._expose()
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        start, added = self.length, key_states.shape[-2]
+        self._reserve(start + added)
+        self._key_buffer[:, :, start : start + added].copy_(key_states)
+        self._value_buffer[:, :, start : start + added].copy_(value_states)
+        self.length = start + added
+        self._expose()
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length if self.is_initialized else 0
+
+    def reset(self) -> None:
+        self.length = 0
+        self._key_buffer = self._value_buffer = None
+        super().reset()
+
+    def crop(self, tokens_to_remove: int) -> None:
+        if tokens_to_remove > 0:
+            raise ValueError("crop takes a negative number of tokens to remove")
+        if tokens_to_remove and self.is_initialized:
+            self.length = max(0, self.length + tokens_to_remove)
+            self._expose()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self._key_buffer = self._key_buffer.repeat_interleave(repeats, dim=0)
+            self._value_buffer = self._value_buffer.repeat_interleave(repeats, dim=0)
+            self._expose()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self._key_buffer = self._key_buffer[indices, ...]
+            self._value_buffer = self._value_buffer[indices, ...]
+            self._expose()
+
+
+class PreallocatedCache(DynamicCache):
+    """A ``DynamicCache`` of ``PreallocatedLayer``\\ s, each sized for ``capacity`` positions."""
+
+    def __init__(self, num_layers: int, capacity: int):
+        super(DynamicCache, self).__init__(
+            layers=[PreallocatedLayer(capacity) for _ in range(num_layers)]
+        )
+
+    @classmethod
+    def allocate(cls, num_layers: int, *, rows: int, heads: int, head_dim: int, capacity: int,
+                 dtype: torch.dtype, device: torch.device | str) -> PreallocatedCache:
+        """An empty (all padding) cache of ``rows`` rows, to be filled with ``write``."""
+        cache = cls(num_layers, capacity)
+        like = torch.empty((rows, heads, 0, head_dim), dtype=dtype, device=device)
+        for layer in cache.layers:
+            layer.lazy_initialization(like, like)
+        return cache
+
+    @classmethod
+    def window(cls, cache: PreallocatedCache, rows: slice, start: int, length: int
+               ) -> PreallocatedCache:
+        """A cache whose layers write straight into ``rows`` x positions
+        ``[start, start + length)`` of ``cache``'s buffers (prefilling a group of rows of a
+        larger batch in place, with no copy afterwards)."""
+        view = cls(len(cache.layers), length)
+        for layer, target in zip(view.layers, cache.layers, strict=True):
+            layer.device = target.device
+            layer._key_buffer = target._key_buffer[rows, :, start : start + length]
+            layer._value_buffer = target._value_buffer[rows, :, start : start + length]
+            layer.length = 0
+            layer.is_initialized = True
+            layer._expose()
+        return view
+
+    def start_with(self, prefix: DynamicCache) -> None:
+        """Copy ``prefix``'s (batch-1) keys and values to the start of every row."""
+        for layer, source in zip(self.layers, prefix.layers, strict=True):
+            length = source.keys.shape[-2]
+            layer._key_buffer[:, :, :length].copy_(source.keys.expand(
+                layer._key_buffer.shape[0], -1, -1, -1))
+            layer._value_buffer[:, :, :length].copy_(source.values.expand(
+                layer._value_buffer.shape[0], -1, -1, -1))
+            layer.set_length(length)
+
+    def repeat_rows(self, first: int, counts: list[int], start: int, length: int) -> None:
+        """Rows ``first .. first+len(counts)`` hold one prefilled row per request; spread them
+        so that request ``i`` fills ``counts[i]`` consecutive rows from ``first`` on."""
+        device = self.layers[0]._key_buffer.device
+        index = torch.repeat_interleave(torch.arange(len(counts), device=device),
+                                        torch.tensor(counts, device=device))
+        rows = slice(first, first + len(index))
+        for layer in self.layers:
+            for buffer in (layer._key_buffer, layer._value_buffer):
+                block = buffer[first : first + len(counts), :, start : start + length]
+                buffer[rows, :, start : start + length].copy_(block.index_select(0, index))
