@@ -35,6 +35,8 @@ from .models import (
     Candidate,
     ContentKind,
     Draft,
+    DraftComment,
+    DraftPresence,
     ExportBatch,
     GenerationJob,
     JobItem,
@@ -531,6 +533,32 @@ class ReviewDecisionAdmin(HistoryAdmin):
     @admin.display(description=_("comment"))
     def comment_preview(self, decision: ReviewDecision) -> str:
         return preview(decision.comment)
+
+
+@admin.register(DraftComment)
+class DraftCommentAdmin(HistoryAdmin):
+    """Comments are written on the draft page (``comment_add``); here they can be looked up."""
+
+    list_display = ("draft", "author", "text_preview", "created_at")
+    list_select_related = ("draft__product", "author")
+    search_fields = ("draft__product__sku", "text", "author__username")
+    date_hierarchy = "created_at"
+    fields = ("draft", "author", "text", "created_at")
+    readonly_fields = ("created_at",)
+
+    @admin.display(description=_("text"))
+    def text_preview(self, comment: DraftComment) -> str:
+        return preview(comment.text)
+
+
+@admin.register(DraftPresence)
+class DraftPresenceAdmin(HistoryAdmin):
+    """Who had which draft open, as the pages' heartbeats last said."""
+
+    list_display = ("draft", "user", "since", "last_seen")
+    list_select_related = ("draft__product", "user")
+    search_fields = ("draft__product__sku", "user__username")
+    fields = ("draft", "user", "since", "last_seen")
 
 
 # --- Records ------------------------------------------------------------------------------------

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from generation.params import InvalidParams
 
 from . import selectors
-from .models import Draft, Locale, Product, ReviewDecision
+from .models import Draft, DraftComment, Locale, Product, ReviewDecision
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
@@ -277,3 +278,230 @@ class RegenerateForm(DecodingParamsForm):
                 if name in params:
                     self.fields[name].initial = params[name]
             self.fields["model_version"].initial = last_job.model_version_id
+
+
+# --- Queue ----------------------------------------------------------------------------------
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's filters, sort and page size, from the query string (so a URL is a view
+    someone can share). Values that are no longer valid (a deleted brand in a bookmark) are
+    ignored rather than refused."""
+
+    SORT_CHOICES = [
+        ("sku", _("SKU (A–Z)")),
+        ("-sku", _("SKU (Z–A)")),
+        ("-updated", _("Updated (newest first)")),
+        ("updated", _("Updated (oldest first)")),
+        ("state", _("State (workflow order)")),
+        ("-state", _("State (reverse workflow order)")),
+        ("title", _("Title (A–Z)")),
+        ("-title", _("Title (Z–A)")),
+    ]
+    PAGE_SIZES = (25, 50, 100)
+    DEFAULT_PAGE_SIZE = 50
+    FLAG_CHOICES = [
+        ("", _("Any")),
+        ("flagged", _("Has flags")),
+        ("clean", _("No flags")),
+    ]
+    FILTER_FIELDS = ("q", "state", "brand", "category", "kind", "assignee", "model_version",
+                     "flags", "job")
+
+    q = forms.CharField(
+        label=_("Search"), required=False, max_length=200,
+        widget=forms.SearchInput(attrs={"placeholder": _("SKU, title or text")}),
+    )
+    # Chosen with the state tabs above the results; kept here so other filters keep it.
+    state = forms.ChoiceField(
+        required=False, choices=_blank("") + Draft.State.choices, widget=forms.HiddenInput,
+    )
+    brand = forms.ModelChoiceField(
+        label=_("Brand"), queryset=selectors.brand_list(), required=False,
+        empty_label=_("All brands"),
+    )
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    kind = forms.ModelChoiceField(
+        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
+        empty_label=_("All kinds"),
+    )
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
+    model_version = forms.ModelChoiceField(
+        label=_("Model version"), queryset=selectors.model_version_list(), required=False,
+        empty_label=_("All model versions"),
+    )
+    flags = forms.ChoiceField(label=_("Flags"), required=False, choices=FLAG_CHOICES)
+    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
+    per_page = forms.TypedChoiceField(
+        label=_("Per page"), required=False, coerce=int, empty_value=DEFAULT_PAGE_SIZE,
+        choices=[(n, str(n)) for n in PAGE_SIZES], initial=DEFAULT_PAGE_SIZE,
+    )
+    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, assignees=None, **kwargs: Any) -> None:
+        """``assignees``: the users to offer in the assignee filter (default: the editors)."""
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # Show the defaults as chosen when the query string leaves them out.
+            self.data = self.data.copy()
+            for name, default in (("sort", selectors.QUEUE_DEFAULT_SORT),
+                                  ("per_page", str(self.DEFAULT_PAGE_SIZE))):
+                if not self.data.get(name):
+                    self.data[name] = default
+        self.fields["category"].choices = _blank(_("All categories")) + [
+            (c, c) for c in selectors.category_list()
+        ]
+        self.fields["assignee"].choices = [
+            ("", _("Anyone")),
+            ("mine", _("Me (my drafts)")),
+            ("unassigned", _("Unassigned")),
+        ] + [(str(u.pk), u.get_username())
+             for u in (selectors.queue_assignee_list() if assignees is None else assignees)]
+
+    def _valid_data(self) -> dict[str, Any]:
+        """The cleaned values of the fields that are valid; the invalid ones are left out."""
+        self.is_valid()
+        return getattr(self, "cleaned_data", {})
+
+    def filters(self) -> dict[str, Any]:
+        data = self._valid_data()
+        return {k: data[k] for k in self.FILTER_FIELDS if data.get(k)}
+
+    def sort_key(self) -> str:
+        return self._valid_data().get("sort") or selectors.QUEUE_DEFAULT_SORT
+
+    def page_size(self) -> int:
+        return self._valid_data().get("per_page") or self.DEFAULT_PAGE_SIZE
+
+
+class QueueActionForm(forms.Form):
+    """A bulk action on the drafts ticked in the queue (``action`` + ``drafts``), or a row's own
+    button (``claim`` / ``unassign`` = the draft's id). ``query`` is the queue's query string,
+    to show the same filtered page afterwards."""
+
+    ASSIGN = "assign"
+    APPROVE = "approve"
+    REJECT = "reject"
+    CLAIM = "claim"
+    UNASSIGN = "unassign"
+    MAX_DRAFTS = 500
+
+    action = forms.ChoiceField(
+        required=False,
+        choices=[(ASSIGN, _("Assign")), (APPROVE, _("Approve")), (REJECT, _("Reject"))],
+    )
+    drafts = forms.TypedMultipleChoiceField(required=False, coerce=int)
+    claim = forms.IntegerField(required=False, min_value=1)
+    unassign = forms.IntegerField(required=False, min_value=1)
+    assignee = forms.ChoiceField(label=_("Assign to"), required=False)
+    comment = forms.CharField(
+        label=_("Comment"), required=False, max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": _("Required to reject")}),
+    )
+    query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user, assignees=(), **kwargs: Any) -> None:
+        """``assignees``: whom ``user`` may assign drafts to besides themselves."""
+        kwargs.setdefault("auto_id", "id_%s_bulk")  # the filter form has an assignee too
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self._assignees = {str(u.pk): u for u in assignees}
+        self.fields["assignee"].choices = [("me", _("Me"))] + [
+            (pk, u.get_username()) for pk, u in self._assignees.items() if u.pk != user.pk
+        ]
+        # Any id is accepted here; the ones that are not drafts are not found later.
+        ids = self.data.getlist("drafts") if hasattr(self.data, "getlist") else []
+        self.fields["drafts"].choices = [(v, v) for v in ids if str(v).isdigit()]
+
+    def clean_drafts(self) -> list[int]:
+        drafts = self.cleaned_data["drafts"]
+        if len(drafts) > self.MAX_DRAFTS:
+            raise forms.ValidationError(
+                _("Select at most %(max)d drafts at a time."), params={"max": self.MAX_DRAFTS}
+            )
+        return drafts
+
+    def clean_assignee(self):
+        value = self.cleaned_data["assignee"]
+        if value == "me":
+            return self.user
+        return self._assignees.get(value)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("claim") or cleaned.get("unassign"):
+            return cleaned
+        action = cleaned.get("action")
+        if not action:
+            raise forms.ValidationError(_("Choose an action."))
+        if not cleaned.get("drafts") and "drafts" not in self.errors:
+            self.add_error("drafts", _("Select at least one draft."))
+        if action == self.ASSIGN and not cleaned.get("assignee"):
+            self.add_error("assignee", _("Choose whom to assign the drafts to."))
+        if action == self.REJECT and not (cleaned.get("comment") or "").strip():
+            self.add_error("comment", _("Say why: a comment is required to reject."))
+        return cleaned
+
+    def operation(self) -> tuple[str, list[int]]:
+        """(action, draft ids) of a valid form; a row's button wins over the bulk action."""
+        data = self.cleaned_data
+        if data.get("claim"):
+            return self.CLAIM, [data["claim"]]
+        if data.get("unassign"):
+            return self.UNASSIGN, [data["unassign"]]
+        return data["action"], data["drafts"]
+
+
+# --- Draft page: comments, history ---------------------------------------------------------------
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label=_("Add a comment"), max_length=DraftComment.MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_comment_%s")  # the review form has its own "comment"
+        super().__init__(*args, **kwargs)
+
+
+class RevisionRestoreForm(forms.Form):
+    revision_id = forms.IntegerField(widget=forms.HiddenInput)
+    base_revision_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+def _when(moment) -> str:
+    return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
+class RevisionCompareForm(forms.Form):
+    """Two of the draft's revisions (by number) to diff; by default the current one against
+    the revision it was made from."""
+
+    old = forms.TypedChoiceField(label=_("From revision"), coerce=int)
+    new = forms.TypedChoiceField(label=_("To revision"), coerce=int)
+
+    def __init__(self, *args: Any, revisions: list, current=None, **kwargs: Any) -> None:
+        """``revisions``: the draft's revisions, newest first (as the draft page loads them)."""
+        kwargs.setdefault("auto_id", "id_compare_%s")
+        super().__init__(*args, **kwargs)
+        choices = [
+            (r.number, f"r{r.number} · {r.author_name} · {_when(r.created_at)}")
+            for r in revisions
+        ]
+        self.fields["old"].choices = self.fields["new"].choices = choices
+        self.by_number = {r.number: r for r in revisions}
+        self.defaults: dict[str, int] = {}
+        if revisions:
+            new = current or revisions[0]
+            by_pk = {r.pk: r for r in revisions}
+            older = [r for r in revisions if r.number < new.number]
+            old = by_pk.get(new.parent_id) or (older[0] if older else new)
+            self.defaults = {"old": old.number, "new": new.number}
+        if not self.is_bound:
+            self.initial = dict(self.defaults)
+
+    def pair(self):
+        """The (old, new) revisions chosen, or the defaults when the choice is not valid."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else self.defaults
+        return self.by_number.get(data.get("old")), self.by_number.get(data.get("new"))

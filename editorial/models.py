@@ -348,6 +348,61 @@ class ReviewDecision(models.Model):
         return f"{self.get_decision_display()} {self.revision}"
 
 
+class DraftComment(models.Model):
+    """A note on a draft by an editor or reviewer; shown in the draft's discussion thread
+    together with the review decisions."""
+
+    MAX_LENGTH = 5000
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+        related_name="draft_comments",
+    )
+    text = models.TextField(max_length=MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["draft", "created_at", "pk"]
+        indexes = [models.Index(fields=["draft", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Comment by {self.author_name} on {self.draft_id}"
+
+    @property
+    def author_name(self) -> str:
+        return self.author.get_username() if self.author_id else "—"
+
+
+class DraftPresence(models.Model):
+    """Who has a draft's page open: the page beats every ``POLL_SECONDS``; a row seen within
+    ``WINDOW_SECONDS`` means "is here". In the database, so every web process sees it.
+
+    ``since`` is when the current visit began (a beat after a gap longer than the window starts
+    a new visit); ``last_seen`` is written at most every ``WRITE_SECONDS``."""
+
+    POLL_SECONDS = 15
+    WINDOW_SECONDS = 45
+    WRITE_SECONDS = 10
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="draft_presences"
+    )
+    since = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        ordering = ["draft", "since", "pk"]
+        verbose_name_plural = "draft presences"
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "user"], name="one_presence_per_draft_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on draft {self.draft_id}"
+
+
 class JobItem(models.Model):
     """One draft's share of a job; what chunks are made of, and what makes redelivery harmless."""
 

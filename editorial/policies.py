@@ -49,6 +49,27 @@ def can_export(user: User) -> bool:
     return bool(user_roles(user) & {REVIEWER, ADMIN})
 
 
+def can_assign_others(user: User) -> bool:
+    """Reviewers and admins hand drafts to editors; editors only take drafts themselves."""
+    return can_review(user)
+
+
+def is_assignable(user: User, *, by: User) -> bool:
+    """Drafts go to members of the Editor group, or to whoever claims one (``by`` themselves)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return EDITOR in user_roles(user) or (user.pk == by.pk and can_edit(user))
+
+
+def can_assign(user: User, assignee: User) -> bool:
+    return can_edit(user) and (assignee.pk == user.pk or can_assign_others(user))
+
+
+def can_unassign(user: User, *, assignee_id: int | None) -> bool:
+    """Editors give back their own drafts; reviewers and admins unassign anyone's."""
+    return can_edit(user) and (assignee_id == user.pk or can_assign_others(user))
+
+
 def require(allowed: bool, message: str = "You do not have permission to do that.") -> None:
     if not allowed:
         raise PermissionDenied(message)

@@ -3,15 +3,30 @@ decides its joins (a bounded number of queries whatever the page size) and its f
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import NotSupportedError
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Substr
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from generation.checks import check_text
+from generation.checks import BLOCKING, WARNING, check_text
 from generation.prompts import effective_max_chars
 
 from .facts import brand_rules, kind_spec, product_facts
@@ -20,6 +35,8 @@ from .models import (
     Candidate,
     ContentKind,
     Draft,
+    DraftComment,
+    DraftPresence,
     ExportBatch,
     GenerationJob,
     ModelVersion,
@@ -27,6 +44,7 @@ from .models import (
     ReviewDecision,
     Revision,
 )
+from .policies import EDITOR
 
 # --- Choices for filter forms -------------------------------------------------------------------
 
@@ -162,15 +180,85 @@ def job_draft_list(*, job: GenerationJob, limit: int = 50) -> QuerySet[Draft]:
 # --- Drafts -------------------------------------------------------------------------------------
 
 
-def draft_queue(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Draft]:
-    """The editorial queue. ``filters``: state, brand (Brand), kind (ContentKind), assignee
-    ("mine" | "unassigned" | ""), q (SKU/title), job (id)."""
+class _FlagsWithSeverity(Func):
+    """True where a JSON list of check flags (``Candidate.flags``: ``[{"severity": ...}]``)
+    holds a flag of one of ``severities``. Django's JSON ``contains`` lookup does not exist on
+    SQLite, so the SQL is written per backend."""
+
+    arity = 1
+    output_field = BooleanField()
+
+    def __init__(self, expression, *, severities: tuple[str, ...]) -> None:
+        super().__init__(expression)
+        self.severities = tuple(severities)
+
+    def _marks(self) -> str:
+        return ", ".join(["%s"] * len(self.severities))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError(f"Flag filters are not written for {connection.vendor}.")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({sql}) AS flag "
+            f"WHERE json_extract(flag.value, '$.severity') IN ({self._marks()}))",
+            (*params, *self.severities),
+        )
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (
+            f"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({sql}) = 'array' "
+            f"THEN {sql} ELSE '[]'::jsonb END) AS flag "
+            f"WHERE flag ->> 'severity' IN ({self._marks()}))",
+            (*params, *params, *self.severities),
+        )
+
+
+# A draft "has flags" when one of its candidates has a blocking or a warning flag.
+QUEUE_FLAG_SEVERITIES = (BLOCKING, WARNING)
+
+# Sort keys of the queue (a leading "-" reverses), each with a tie-breaker so pages are stable.
+_STATE_ORDER = Case(
+    *[When(state=value, then=Value(position))
+      for position, value in enumerate(Draft.State.values)],
+    output_field=IntegerField(),
+)
+QUEUE_SORTS: dict[str, tuple] = {
+    "sku": ("product__sku", "kind__position", "pk"),
+    "-sku": ("-product__sku", "-kind__position", "-pk"),
+    "title": ("product__title", "product__sku", "kind__position", "pk"),
+    "-title": ("-product__title", "product__sku", "kind__position", "pk"),
+    "updated": ("updated_at", "pk"),
+    "-updated": ("-updated_at", "-pk"),
+    "state": (_STATE_ORDER.asc(), "product__sku", "kind__position", "pk"),
+    "-state": (_STATE_ORDER.desc(), "product__sku", "kind__position", "pk"),
+}
+QUEUE_DEFAULT_SORT = "sku"
+
+
+def _flagged_candidates() -> QuerySet[Candidate]:
+    return Candidate.objects.filter(draft=OuterRef("pk")).filter(
+        _FlagsWithSeverity("flags", severities=QUEUE_FLAG_SEVERITIES)
+    )
+
+
+def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Draft]:
+    """The drafts that match ``filters`` (no joins for display, no order).
+
+    ``filters``: state, brand (Brand), category, kind (ContentKind), assignee ("mine" |
+    "unassigned" | a user id), model_version (ModelVersion: one of the draft's candidates
+    came from it), flags ("flagged" | "clean": a candidate with a blocking or warning flag, or
+    none), q (SKU, product title or the current text), job (id)."""
     filters = filters or {}
-    qs = Draft.objects.select_related("product", "product__brand", "kind", "assignee")
+    qs = Draft.objects.all()
     if state := filters.get("state"):
         qs = qs.filter(state=state)
     if brand := filters.get("brand"):
         qs = qs.filter(product__brand=brand)
+    if category := filters.get("category"):
+        qs = qs.filter(product__category=category)
     if kind := filters.get("kind"):
         qs = qs.filter(kind=kind)
     assignee = filters.get("assignee")
@@ -178,11 +266,89 @@ def draft_queue(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Draf
         qs = qs.filter(assignee=user) if user.is_authenticated else qs.none()
     elif assignee == "unassigned":
         qs = qs.filter(assignee__isnull=True)
+    elif assignee:
+        qs = qs.filter(assignee_id=assignee)
+    if model_version := filters.get("model_version"):
+        qs = qs.filter(
+            Exists(Candidate.objects.filter(draft=OuterRef("pk"), model_version=model_version))
+        )
+    flags = filters.get("flags")
+    if flags == "flagged":
+        qs = qs.filter(Exists(_flagged_candidates()))
+    elif flags == "clean":
+        qs = qs.filter(~Exists(_flagged_candidates()))
     if q := (filters.get("q") or "").strip():
-        qs = qs.filter(Q(product__sku__icontains=q) | Q(product__title__icontains=q))
+        qs = qs.filter(
+            Q(product__sku__icontains=q)
+            | Q(product__title__icontains=q)
+            | Q(current_revision__text__icontains=q)
+        )
     if job := filters.get("job"):
         qs = qs.filter(job_items__job_id=job)
-    return qs.order_by("product__sku", "kind__position", "pk")
+    return qs
+
+
+def draft_queue(
+    *, user, filters: dict[str, Any] | None = None, sort: str = QUEUE_DEFAULT_SORT
+) -> QuerySet[Draft]:
+    """The editorial queue: the drafts that match ``filters`` (see ``draft_queue_filtered``),
+    sorted by ``sort`` (a key of ``QUEUE_SORTS``), with what a row shows joined or annotated —
+    ``flagged`` and ``excerpt`` (the start of the current text) — so a page is one query."""
+    order = QUEUE_SORTS.get(sort) or QUEUE_SORTS[QUEUE_DEFAULT_SORT]
+    return (
+        draft_queue_filtered(user=user, filters=filters)
+        .select_related("product", "product__brand", "kind", "assignee")
+        # A row shows names and titles: leave the catalog's big fields in the database.
+        .defer("product__raw", "product__attributes", "product__source_text",
+               "product__brand__voice", "product__brand__banned_terms",
+               "product__brand__required_terms", "kind__instructions")
+        .annotate(
+            flagged=Exists(_flagged_candidates()),
+            excerpt=Substr("current_revision__text", 1, 160),
+        )
+        .order_by(*order)
+    )
+
+
+def draft_queue_state_counts(*, user, filters: dict[str, Any] | None = None) -> list[StateCount]:
+    """Drafts per state among those matching every filter but the state (one query), every
+    state listed in workflow order, so the state tabs say what choosing one would show."""
+    others = {key: value for key, value in (filters or {}).items() if key != "state"}
+    rows = (
+        draft_queue_filtered(user=user, filters=others)
+        .order_by().values("state").annotate(n=Count("pk"))
+    )
+    counts = {row["state"]: row["n"] for row in rows}
+    return [
+        StateCount(state=value, label=str(label), count=counts.get(value, 0))
+        for value, label in Draft.State.choices
+    ]
+
+
+def queue_assignee_list() -> QuerySet:
+    """Who drafts can be assigned to: the active members of the Editor group."""
+    return (
+        get_user_model().objects.filter(is_active=True, groups__name=EDITOR)
+        .order_by("username").distinct()
+    )
+
+
+def model_version_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.order_by("-created_at", "name")
+
+
+def draft_bulk_list(*, draft_ids: list[int]) -> list[Draft]:
+    """The drafts of a bulk action, in the order given, with what the services and their
+    checks read (product, brand, kind, current text)."""
+    drafts = Draft.objects.select_related(
+        "product", "product__brand", "kind", "assignee", "current_revision"
+    ).in_bulk(draft_ids)
+    return [drafts[pk] for pk in dict.fromkeys(draft_ids) if pk in drafts]
+
+
+def draft_blocking_flags(*, draft: Draft, text: str) -> list[dict[str, Any]]:
+    """The blocking flags the content checks raise on ``text`` as this draft's copy."""
+    return [f for f in draft_text_checks(draft=draft, text=text) if f["severity"] == BLOCKING]
 
 
 def draft_detail(*, draft_id: int) -> Draft:
@@ -198,6 +364,67 @@ def draft_detail(*, draft_id: int) -> Draft:
             "approved_revision",
         ),
         pk=draft_id,
+    )
+
+
+def draft_candidate(*, draft: Draft, candidate_id: Any) -> Candidate | None:
+    """One of the draft's candidates, or None for an id that is not one (or not a number)."""
+    try:
+        pk = int(candidate_id)
+    except (TypeError, ValueError):
+        return None
+    return Candidate.objects.filter(draft=draft, pk=pk).first()
+
+
+def draft_comment_list(*, draft: Draft) -> list[DraftComment]:
+    return list(
+        DraftComment.objects.filter(draft=draft).select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One post in a draft's discussion: a comment, or a review decision with its comment."""
+
+    kind: str  # "comment" | "decision"
+    pk: int
+    author: str
+    text: str
+    created_at: datetime
+    decision: str = ""
+    decision_label: str = ""
+    revision_number: int | None = None
+
+
+def draft_thread(*, comments: list[DraftComment], decisions: list[ReviewDecision]
+                 ) -> list[ThreadEntry]:
+    """Comments and review decisions (as ``draft_comment_list`` and ``draft_decision_list``
+    load them) in one conversation, oldest first."""
+    entries = [
+        ThreadEntry(kind="comment", pk=c.pk, author=c.author_name, text=c.text,
+                    created_at=c.created_at)
+        for c in comments
+    ] + [
+        ThreadEntry(
+            kind="decision", pk=d.pk,
+            author=d.reviewer.get_username() if d.reviewer_id else "—",
+            text=d.comment, created_at=d.created_at, decision=d.decision,
+            decision_label=str(d.get_decision_display()), revision_number=d.revision.number,
+        )
+        for d in decisions
+    ]
+    return sorted(entries, key=lambda e: (e.created_at, e.kind == "comment", e.pk))
+
+
+def draft_presence_others(*, draft: Draft, user, now: datetime | None = None
+                          ) -> list[DraftPresence]:
+    """The other people who have the draft open now (seen within the presence window)."""
+    now = now or timezone.now()
+    return list(
+        DraftPresence.objects.filter(
+            draft=draft, last_seen__gte=now - timedelta(seconds=DraftPresence.WINDOW_SECONDS)
+        ).exclude(user_id=user.pk).select_related("user").order_by("since", "pk")
     )
 
 
@@ -261,44 +488,3 @@ def draft_text_checks(*, draft: Draft, text: str) -> list[dict[str, Any]]:
 
 def export_batch_recent_list(*, limit: int = 10) -> QuerySet[ExportBatch]:
     return ExportBatch.objects.select_related("created_by").order_by("-created_at", "-pk")[:limit]
-
-
-# --- Text diff ----------------------------------------------------------------------------------
-
-# One token per CJK character (Chinese has no spaces), words, runs of whitespace, punctuation.
-_TOKEN = re.compile(
-    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]"
-    r"|\w+|\s+|[^\w\s]"
-)
-
-DiffSegment = tuple[str, str]  # (op, text): op is "equal", "insert" or "delete"
-
-
-def text_diff(old: str, new: str) -> list[DiffSegment]:
-    """A word-level diff (character-level for Chinese) as plain (op, text) segments. The caller
-    renders them with auto-escaping; nothing here is HTML."""
-    a = _TOKEN.findall(old or "")
-    b = _TOKEN.findall(new or "")
-    segments: list[DiffSegment] = []
-
-    def add(op: str, tokens: list[str]) -> None:
-        if not tokens:
-            return
-        text = "".join(tokens)
-        if segments and segments[-1][0] == op:
-            segments[-1] = (op, segments[-1][1] + text)
-        else:
-            segments.append((op, text))
-
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            add("equal", a[i1:i2])
-        else:
-            add("delete", a[i1:i2])
-            add("insert", b[j1:j2])
-    return segments
-
-
-def diff_has_changes(segments: list[DiffSegment]) -> bool:
-    return any(op != "equal" for op, _ in segments)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from generation.checks import check_text, rank_score
 from generation.params import GenerationParams
@@ -24,6 +25,8 @@ from .models import (
     Candidate,
     ContentKind,
     Draft,
+    DraftComment,
+    DraftPresence,
     GenerationJob,
     JobChunk,
     JobItem,
@@ -136,6 +139,94 @@ def revision_save(
     return revision
 
 
+def revision_restore(*, draft: Draft, user, revision: Revision, base_revision_id: int | None
+                     ) -> Revision:
+    """Make an older revision's text current again, as a new revision whose parent is the
+    restored one: history is never rewritten, and the diff against the model's candidate
+    follows the restored line of edits.
+
+    The same optimistic locking as ``revision_save``: if someone saved after the editor loaded
+    ``base_revision_id``, ``RevisionConflict`` is raised (with the restored revision as the
+    editor's text, which is stored already) and nothing is written. Restoring an approved or
+    exported draft sends it back through review.
+    """
+    policies.require(policies.can_edit(user), gettext("Only editors can change copy."))
+    if revision.draft_id != draft.pk:
+        raise WorkflowError(gettext("That revision belongs to another draft."))
+    conflict = None
+    with transaction.atomic():
+        locked = _locked_draft(draft)
+        if locked.state == State.GENERATING:
+            raise WorkflowError(gettext("This draft is still being generated."))
+        current = locked.current_revision
+        if current is not None and current.pk != base_revision_id:
+            audit_log(actor=user, verb="revision.conflict", obj=locked, restore=revision.pk,
+                      current=current.pk)
+            conflict = RevisionConflict(current=current, revision=revision)
+        elif current is not None and current.text == revision.text:
+            raise WorkflowError(
+                gettext("Revision %(number)d has the same text as the current revision.")
+                % {"number": revision.number}
+            )
+        else:
+            restored = _revision_create(draft=locked, text=revision.text, author=user,
+                                        parent=revision)
+            locked.current_revision = restored
+            if locked.assignee_id is None:
+                locked.assignee = user
+            locked.state = State.IN_EDIT
+            locked.save(update_fields=["current_revision", "assignee", "state", "updated_at"])
+            audit_log(actor=user, verb="revision.restore", obj=locked, revision=restored.pk,
+                      number=restored.number, restored=revision.pk,
+                      restored_number=revision.number,
+                      previous=current.pk if current is not None else None)
+    if conflict is not None:
+        raise conflict
+    draft.refresh_from_db()
+    return restored
+
+
+def comment_add(*, draft: Draft, user, text: str) -> DraftComment:
+    """Add a comment to the draft's discussion; anyone with a Copydesk role may comment."""
+    policies.require(policies.can_view(user), gettext("Only Copydesk members can comment."))
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise WorkflowError(gettext("The comment is empty."))
+    if len(text) > DraftComment.MAX_LENGTH:
+        raise WorkflowError(
+            gettext("The comment is longer than %(limit)d characters.")
+            % {"limit": DraftComment.MAX_LENGTH}
+        )
+    with transaction.atomic():
+        comment = DraftComment.objects.create(draft=draft, author=user, text=text)
+        audit_log(actor=user, verb="comment.add", obj=draft, comment=comment.pk)
+    return comment
+
+
+def presence_beat(*, draft: Draft, user, now=None) -> None:
+    """Record that ``user`` has the draft open (its page beats every
+    ``DraftPresence.POLL_SECONDS``). One read per beat; a write only when ``last_seen`` is older
+    than ``DraftPresence.WRITE_SECONDS``, and a new visit (``since`` reset) after a gap longer
+    than ``DraftPresence.WINDOW_SECONDS``."""
+    policies.require(policies.can_view(user))
+    now = now or timezone.now()
+    rows = DraftPresence.objects.filter(draft=draft, user=user)
+    seen = rows.values_list("last_seen", flat=True).first()
+    if seen is not None and seen > now - timedelta(seconds=DraftPresence.WRITE_SECONDS):
+        return
+    if seen is not None and seen >= now - timedelta(seconds=DraftPresence.WINDOW_SECONDS):
+        rows.update(last_seen=now)
+        return
+    DraftPresence.objects.update_or_create(
+        draft=draft, user=user, defaults={"since": now, "last_seen": now}
+    )
+
+
+def presence_leave(*, draft: Draft, user) -> None:
+    """The user closed the draft's page: others stop seeing them at their next beat."""
+    DraftPresence.objects.filter(draft=draft, user=user).delete()
+
+
 def candidate_choose(*, draft: Draft, candidate: Candidate, user, base_revision_id: int | None
                      ) -> Revision:
     """Start editing from another model candidate: its text becomes a new revision."""
@@ -159,6 +250,131 @@ def draft_claim(*, draft: Draft, user) -> Draft:
         locked.save(update_fields=["assignee", "state", "updated_at"])
         audit_log(actor=user, verb="draft.claim", obj=locked)
     return locked
+
+
+UNASSIGNABLE = {State.GENERATING, State.FAILED}
+
+
+def draft_assign(*, draft: Draft, user, assignee) -> Draft:
+    """Give ``draft`` to ``assignee``, a member of the Editor group. Editors only take drafts
+    themselves; reviewers and admins assign anyone. Like a claim, a draft that is ready (or
+    had changes requested) moves into edit."""
+    policies.require(policies.can_assign(user, assignee),
+                     gettext("Only reviewers and admins can assign drafts to others."))
+    if not policies.is_assignable(assignee, by=user):
+        raise WorkflowError(
+            gettext("%(name)s is not an editor.") % {"name": assignee.get_username()}
+        )
+    with transaction.atomic():
+        locked = _locked_draft(draft)
+        if locked.state in UNASSIGNABLE:
+            raise WorkflowError(gettext("A draft without generated text cannot be assigned."))
+        if locked.assignee_id == assignee.pk:
+            raise WorkflowError(
+                gettext("Already assigned to %(name)s.") % {"name": assignee.get_username()}
+            )
+        previous = locked.assignee_id
+        locked.assignee = assignee
+        if locked.state in {State.READY, State.CHANGES_REQUESTED}:
+            locked.state = State.IN_EDIT
+        locked.save(update_fields=["assignee", "state", "updated_at"])
+        audit_log(actor=user, verb="draft.assign", obj=locked, assignee=assignee.pk,
+                  previous=previous)
+    return locked
+
+
+def draft_unassign(*, draft: Draft, user) -> Draft:
+    """Take the assignee off ``draft``: editors give back their own drafts, reviewers and
+    admins anyone's. A draft in edit goes back to ready for edit, for someone else to take."""
+    with transaction.atomic():
+        locked = _locked_draft(draft)
+        policies.require(
+            policies.can_unassign(user, assignee_id=locked.assignee_id),
+            gettext("Only reviewers and admins can unassign someone else's draft."),
+        )
+        if locked.assignee_id is None:
+            raise WorkflowError(gettext("Nobody is assigned to this draft."))
+        previous = locked.assignee_id
+        locked.assignee = None
+        if locked.state == State.IN_EDIT:
+            locked.state = State.READY
+        locked.save(update_fields=["assignee", "state", "updated_at"])
+        audit_log(actor=user, verb="draft.unassign", obj=locked, previous=previous)
+    return locked
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did: the drafts it changed, and the ones it skipped with the reason
+    (for the user)."""
+
+    done: list[Draft] = field(default_factory=list)
+    skipped: list[tuple[Draft, str]] = field(default_factory=list)
+
+
+def draft_bulk_assign(*, drafts: Sequence[Draft], user, assignee) -> BulkResult:
+    """``draft_assign`` for each draft; those it refuses are skipped with its reason."""
+    policies.require(policies.can_assign(user, assignee),
+                     gettext("Only reviewers and admins can assign drafts to others."))
+    result = BulkResult()
+    for draft in drafts:
+        try:
+            result.done.append(draft_assign(draft=draft, user=user, assignee=assignee))
+        except WorkflowError as exc:
+            result.skipped.append((draft, str(exc)))
+    return result
+
+
+def draft_bulk_approve(*, drafts: Sequence[Draft], user, comment: str = "") -> BulkResult:
+    """Approve each draft's current revision, as loaded now, where that may be done: the draft
+    is in review and the content checks find no blocking flag in that text. The others are
+    skipped with the reason. Each approval goes through ``draft_approve`` pinned to the revision
+    checked here (so the four-eyes rule holds, and a text saved meanwhile is not approved)."""
+    policies.require(policies.can_review(user), gettext("Only reviewers can approve drafts."))
+    result = BulkResult()
+    for draft in drafts:
+        revision = draft.current_revision
+        if draft.state != State.IN_REVIEW:
+            result.skipped.append((draft, gettext("It is %(state)s, not in review.")
+                                   % {"state": draft.get_state_display().lower()}))
+            continue
+        if revision is None:
+            result.skipped.append((draft, gettext("There is no text to approve.")))
+            continue
+        blocking = selectors.draft_blocking_flags(draft=draft, text=revision.text)
+        if blocking:
+            result.skipped.append((draft, gettext("Blocking flags: %(flags)s")
+                                   % {"flags": "; ".join(f["message"] for f in blocking)}))
+            continue
+        try:
+            result.done.append(
+                draft_approve(draft=draft, user=user, revision_id=revision.pk, comment=comment)
+            )
+        except WorkflowError as exc:
+            result.skipped.append((draft, str(exc)))
+    return result
+
+
+def draft_bulk_reject(*, drafts: Sequence[Draft], user, comment: str) -> BulkResult:
+    """Reject each draft in review (its current revision, as loaded now) with ``comment``;
+    the others are skipped with the reason."""
+    policies.require(policies.can_review(user), gettext("Only reviewers can reject drafts."))
+    comment = (comment or "").strip()
+    if not comment:
+        raise WorkflowError(gettext("Say why: a comment is required to reject."))
+    result = BulkResult()
+    for draft in drafts:
+        if draft.state != State.IN_REVIEW:
+            result.skipped.append((draft, gettext("It is %(state)s, not in review.")
+                                   % {"state": draft.get_state_display().lower()}))
+            continue
+        try:
+            result.done.append(draft_reject(draft=draft, user=user,
+                                            revision_id=draft.current_revision_id,
+                                            comment=comment))
+        except WorkflowError as exc:
+            result.skipped.append((draft, str(exc)))
+    return result
 
 
 def draft_submit(*, draft: Draft, user) -> Draft:

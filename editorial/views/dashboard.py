@@ -1,14 +1,334 @@
-from django.views.decorators.http import require_GET
+"""The dashboard: drafts per state, jobs with live progress, and how each model version's drafts
+fare in review (charts drawn as inline SVG from the numbers below, each with a table)."""
 
-from .. import selectors
-from ._common import HtmxHttpRequest, member_required, render_page
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+from django_htmx.http import HTMX_STOP_POLLING
+
+from .. import metrics, selectors
+from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
+
+JOBS_FRAGMENT = "dashboard-jobs"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Chart geometry, in SVG user units (the SVG scales to its box; the text scales with it)."""
+
+    width: int  # the whole chart
+    label_width: int  # row labels, right-aligned at label_width - 10
+    plot_width: int  # the bars; the rest on the right holds the value labels
+    label_chars: int  # longer labels are cut (the table has them whole)
+
+
+WIDE = Layout(width=720, label_width=190, plot_width=400, label_chars=26)
+# For charts that share a row with another: fewer units, so the text stays legible.
+COMPACT = Layout(width=560, label_width=150, plot_width=300, label_chars=20)
+ROW_HEIGHT = 30
+BAR_HEIGHT = 16
+TOP = 26  # room for the axis labels
+BOTTOM = 8
+
+
+@dataclass
+class ChartRow:
+    label: str
+    value: float | None  # in axis units; None: no data (no bar)
+    low: float | None = None  # 95% interval, in axis units
+    high: float | None = None
+    n: int = 0  # observations behind the value
+    hits: int | None = None  # for rates: the count behind the share
+    href: str = ""
+    css: str = ""
+    # Filled in by ``bar_chart``:
+    y: float = 0
+    bar_y: float = 0
+    text_y: float = 0
+    bar_width: float = 0
+    low_x: float | None = None
+    high_x: float | None = None
+    value_x: float = 0
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low_x is not None and self.high_x is not None
+
+    @property
+    def whisker_y(self) -> float:
+        return self.bar_y + BAR_HEIGHT / 2
+
+    @property
+    def bar_bottom(self) -> float:
+        return self.bar_y + BAR_HEIGHT
+
+    # Shares as percentages, for rate charts and their tables.
+    @property
+    def value_pct(self) -> float | None:
+        return None if self.value is None else 100 * self.value
+
+    @property
+    def low_pct(self) -> float | None:
+        return None if self.low is None else 100 * self.low
+
+    @property
+    def high_pct(self) -> float | None:
+        return None if self.high is None else 100 * self.high
+
+
+@dataclass
+class Tick:
+    x: float
+    value: float
+    label: str
+
+
+@dataclass
+class BarChart:
+    """A horizontal bar chart: one row per item, an optional 95% interval as a whisker."""
+
+    id: str
+    title: str
+    description: str
+    unit: str  # "count" | "percent" | "ratio": how values and ticks are written
+    rows: list[ChartRow]
+    axis_max: float
+    ticks: list[Tick] = field(default_factory=list)
+    layout: Layout = WIDE
+    height: float = 0
+    interval_label: str = ""
+    n_label: str = ""
+    value_label: str = ""
+    bar_height: int = BAR_HEIGHT
+    tick_label_y: int = TOP - 12
+    grid_top: int = TOP - 4
+
+    @property
+    def width(self) -> int:
+        return self.layout.width
+
+    @property
+    def plot_left(self) -> int:
+        return self.layout.label_width
+
+    @property
+    def label_x(self) -> int:
+        return self.layout.label_width - 10
+
+    @property
+    def label_chars(self) -> int:
+        return self.layout.label_chars
+
+    @property
+    def grid_bottom(self) -> float:
+        return self.height - BOTTOM
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(row.value is not None for row in self.rows)
+
+    @property
+    def has_links(self) -> bool:
+        return any(row.href for row in self.rows)
+
+    @property
+    def has_intervals(self) -> bool:
+        return any(row.has_interval for row in self.rows)
+
+
+def nice_step(largest: float, *, steps: int = 5, integer: bool = False) -> float:
+    """A round tick step (1, 2 or 5 × 10ⁿ) that covers ``largest`` in about ``steps`` ticks."""
+    if largest <= 0:
+        return 1.0
+    raw = largest / steps
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor == 2.5 and integer:
+            continue
+        step = factor * power
+        if step >= raw:
+            break
+    return max(step, 1.0) if integer else step
+
+
+def bar_chart(
+    *,
+    id: str,
+    title: str,
+    description: str,
+    unit: str,
+    rows: Sequence[ChartRow],
+    axis_max: float | None = None,
+    interval_label: str = "",
+    n_label: str = "",
+    value_label: str = "",
+    layout: Layout = WIDE,
+) -> BarChart:
+    """Lay out ``rows``: every position the template draws is computed here, in SVG units."""
+    rows = list(rows)
+    if axis_max is None:
+        largest = max(
+            [r.high if r.high is not None else (r.value or 0) for r in rows] + [0], default=0
+        )
+        step = nice_step(largest, integer=unit == "count")
+        axis_max = step * max(1, math.ceil(largest / step - 1e-9))
+    else:
+        step = nice_step(axis_max, steps=4)
+    left, plot = layout.label_width, layout.plot_width
+    ticks = []
+    for i in range(int(axis_max / step + 1e-9) + 1):
+        value = round(i * step, 6)
+        if unit == "percent":
+            label = f"{round(100 * value)}%"
+        elif unit == "ratio":
+            label = f"{value:g}"
+        else:
+            label = f"{value:,.0f}" if step >= 1 else f"{value:g}"
+        ticks.append(Tick(x=round(left + plot * value / axis_max, 1), value=value, label=label))
+
+    def x_of(v: float) -> float:
+        return round(left + plot * min(max(v, 0.0), axis_max) / axis_max, 1)
+
+    for i, row in enumerate(rows):
+        row.y = TOP + i * ROW_HEIGHT
+        row.bar_y = row.y + (ROW_HEIGHT - BAR_HEIGHT) / 2
+        row.text_y = row.y + ROW_HEIGHT / 2 + 4
+        if row.value is None:
+            row.value_x = left + 6
+            continue
+        row.bar_width = round(x_of(row.value) - left, 1)
+        if row.low is not None and row.high is not None:
+            row.low_x, row.high_x = x_of(row.low), x_of(row.high)
+        row.value_x = max(x_of(row.value), row.high_x or 0) + 8
+    return BarChart(
+        id=id, title=title, description=description, unit=unit, rows=rows, axis_max=axis_max,
+        ticks=ticks, height=TOP + len(rows) * ROW_HEIGHT + BOTTOM,
+        interval_label=interval_label, n_label=n_label, value_label=value_label, layout=layout,
+    )
+
+
+def duration_text(seconds: float | None) -> str:
+    """A short, translated duration: "45 s", "12 min", "3 h 20 min", "2 d 4 h"."""
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return _("%(s)d s") % {"s": seconds}
+    minutes = seconds // 60
+    if minutes < 60:
+        return _("%(m)d min") % {"m": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    days, hours = divmod(hours, 24)
+    return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+
+
+def state_chart(state_counts: Sequence[selectors.StateCount]) -> BarChart:
+    queue = reverse("draft_queue")
+    rows = [
+        ChartRow(
+            label=item.label, value=item.count, n=item.count,
+            href=f"{queue}?{urlencode({'state': item.state})}", css=f"bar-state-{item.state}",
+        )
+        for item in state_counts
+    ]
+    total = sum(item.count for item in state_counts)
+    return bar_chart(
+        id="chart-states",
+        title=_("Drafts by state"),
+        description=_("%(total)d drafts in all. Each bar links to the queue filtered by that "
+                      "state.") % {"total": total},
+        unit="count",
+        rows=rows,
+        n_label=_("Drafts"),
+    )
+
+
+def acceptance_chart(version_metrics: Sequence[metrics.VersionMetrics]) -> BarChart:
+    rows = []
+    for m in version_metrics:
+        rate = m.acceptance
+        rows.append(ChartRow(
+            label=m.name, value=rate.value, low=rate.low, high=rate.high, n=rate.total,
+            hits=rate.hits,
+        ))
+    return bar_chart(
+        id="chart-acceptance",
+        title=_("Acceptance rate per model version"),
+        description=_("Share of reviewed drafts approved without edits to the model's text, "
+                      "with %(level)s confidence intervals (Wilson).") % {"level": "95%"},
+        unit="percent",
+        rows=rows,
+        axis_max=1.0,
+        interval_label=_("%(level)s interval") % {"level": "95%"},
+        n_label=_("Reviewed"),
+        value_label=_("Accepted without edits"),
+        layout=COMPACT,
+    )
+
+
+def edit_distance_chart(version_metrics: Sequence[metrics.VersionMetrics]) -> BarChart:
+    rows = []
+    for m in version_metrics:
+        mean = m.edit_distance
+        rows.append(ChartRow(
+            label=m.name, value=mean.value, low=mean.low, high=mean.high, n=mean.n,
+        ))
+    largest = max(
+        [r.high if r.high is not None else (r.value or 0) for r in rows] + [0.0]
+    )
+    # A round axis: the smallest of these that holds every bar and whisker.
+    axis_max = next((m for m in (0.1, 0.2, 0.5, 1.0) if largest <= m), 1.0)
+    return bar_chart(
+        id="chart-edit-distance",
+        title=_("Mean edit distance per model version"),
+        description=_("How much editors changed the model's text before approval: 0 unchanged, "
+                      "1 rewritten (words for English, characters for Chinese), with %(level)s "
+                      "confidence intervals.") % {"level": "95%"},
+        unit="ratio",
+        rows=rows,
+        axis_max=axis_max,
+        interval_label=_("%(level)s interval") % {"level": "95%"},
+        n_label=_("Approved"),
+        value_label=_("Mean edit distance"),
+        layout=COMPACT,
+    )
+
+
+def _jobs_context() -> dict:
+    jobs = list(selectors.job_recent_list())
+    return {"jobs": jobs, "jobs_running": any(not job.is_finished for job in jobs)}
 
 
 @member_required
 @require_GET
 def home(request: HtmxHttpRequest):
+    if wants_fragment(request) and request.htmx.target == JOBS_FRAGMENT:
+        # The jobs panel polls itself; once every listed job is done it asks htmx to stop.
+        context = _jobs_context()
+        response = render_page(request, "dashboard.html", context, fragment=JOBS_FRAGMENT)
+        if not context["jobs_running"]:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    state_counts = selectors.dashboard_counts()
+    version_metrics = metrics.model_version_metrics()
     context = {
-        "state_counts": selectors.dashboard_counts(),
-        "jobs": selectors.job_recent_list(),
+        "state_counts": state_counts,
+        "state_chart": state_chart(state_counts),
+        "version_metrics": [
+            (m, duration_text(m.median_seconds_to_approval)) for m in version_metrics
+        ],
+        "acceptance_chart": acceptance_chart(version_metrics),
+        "edit_distance_chart": edit_distance_chart(version_metrics),
+        "any_reviewed": any(m.reviewed for m in version_metrics),
+        **_jobs_context(),
     }
     return render_page(request, "dashboard.html", context)

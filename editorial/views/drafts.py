@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -13,19 +15,20 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from generation.params import InvalidParams
 
-from .. import policies, selectors, services
+from .. import diffing, policies, selectors, services
 from ..forms import (
     CandidateChooseForm,
-    DraftFilterForm,
+    CommentForm,
     RegenerateForm,
     ReviewForm,
+    RevisionCompareForm,
     RevisionForm,
+    RevisionRestoreForm,
 )
-from ..models import Candidate, Draft, ReviewDecision
+from ..models import Candidate, Draft, DraftPresence, ReviewDecision, Revision
 from ._common import (
     HtmxHttpRequest,
     member_required,
-    paginate,
     product_facts_context,
     render_page,
     wants_fragment,
@@ -37,17 +40,67 @@ SUBMITTABLE = {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED}
 UNCLAIMABLE = {State.GENERATING, State.FAILED}
 
 
-@member_required
-@require_GET
-def draft_queue(request: HtmxHttpRequest):
-    filter_form = DraftFilterForm(request.GET)
-    drafts = selectors.draft_queue(user=request.user, filters=filter_form.filters())
-    context = {
-        "filter_form": filter_form,
-        "page_obj": paginate(request, drafts, DRAFTS_PER_PAGE),
-        "states": Draft.State,
+def _editor_text(text: str | None) -> str:
+    """The text as the services store it (and as the checks' spans count it)."""
+    return (text or "").replace("\r\n", "\n").strip()
+
+
+def _checks_context(draft: Draft, text: str, *, origin: Candidate | None) -> dict[str, Any]:
+    """The live checks for ``text``: flags laid over the text, the character count against the
+    kind's (or brand's) limit, and the diff from the candidate the edits started from."""
+    checks = selectors.draft_text_checks(draft=draft, text=text)
+    marked = diffing.mark_flags(text, checks)
+    char_limit = selectors.draft_char_limit(draft=draft)
+    diff = diffing.text_diff(origin.text, text) if origin is not None else []
+    return {
+        "checks": checks,
+        "marked": marked,
+        "check_counts": marked.counts,
+        "char_count": len(text),
+        "char_limit": char_limit,
+        "over_limit": bool(char_limit) and len(text) > char_limit,
+        "origin": origin,
+        "diff": diff,
+        "diff_changed": diffing.diff_has_changes(diff),
     }
-    return render_page(request, "drafts/queue.html", context, fragment="queue-results")
+
+
+def _thread_context(draft: Draft, *, decisions=None, comment_form: CommentForm | None = None,
+                    added=None) -> dict[str, Any]:
+    if decisions is None:
+        decisions = selectors.draft_decision_list(draft=draft)
+    _focus_first_error(comment_form)
+    return {
+        "thread": selectors.draft_thread(
+            comments=selectors.draft_comment_list(draft=draft), decisions=decisions
+        ),
+        "comment_form": comment_form or CommentForm(),
+        "added_comment_id": added.pk if added is not None else None,
+    }
+
+
+def _compare_context(form: RevisionCompareForm, *, focus: bool = False) -> dict[str, Any]:
+    old, new = form.pair()
+    revision_diff = diffing.text_diff(old.text, new.text) if old and new else []
+    return {
+        "compare_form": form,
+        "compare_old": old,
+        "compare_new": new,
+        "revision_diff": revision_diff,
+        "revision_diff_changed": diffing.diff_has_changes(revision_diff),
+        "compare_focus": focus,
+    }
+
+
+def _focus_first_error(*forms) -> None:
+    """After a refused submission, copydesk.js moves focus to the first field with an error."""
+    for form in forms:
+        if form is None or not form.is_bound:
+            continue
+        for name in form.errors:
+            if name in form.fields and not form.fields[name].widget.is_hidden:
+                form.fields[name].widget.attrs["data-focus"] = ""
+                return
 
 
 def _workspace_context(
@@ -57,6 +110,8 @@ def _workspace_context(
     revision_form: RevisionForm | None = None,
     review_form: ReviewForm | None = None,
     regenerate_form: RegenerateForm | None = None,
+    comment_form: CommentForm | None = None,
+    compare_form: RevisionCompareForm | None = None,
     conflict: services.RevisionConflict | None = None,
     notice: str = "",
     error: str = "",
@@ -64,11 +119,13 @@ def _workspace_context(
     user = request.user
     current = draft.current_revision
     candidates = selectors.draft_candidate_list(draft=draft)
+    for candidate in candidates:
+        candidate.marked = diffing.mark_flags(candidate.text, candidate.flags or [])
+        candidate.flag_id_prefix = f"candidate-{candidate.pk}-"
     revisions = selectors.draft_revision_list(draft=draft)
     origin = selectors.revision_origin_candidate(
         revision=current, revisions=revisions, candidates=candidates
     )
-    diff = selectors.text_diff(origin.text, current.text) if origin and current else []
     if revision_form is None:
         revision_form = RevisionForm(initial={
             "text": current.text if current else "",
@@ -76,34 +133,57 @@ def _workspace_context(
         })
     if review_form is None:
         review_form = ReviewForm(initial={"revision_id": draft.current_revision_id})
+    # Hooks for static/js/shortcuts.js and the screen-reader description of the editor.
+    revision_form.fields["text"].widget.attrs.update(
+        {"data-shortcut": "edit", "aria-describedby": "char-count check-status"}
+    )
+    review_form.fields["comment"].widget.attrs["data-shortcut"] = "request-changes"
+    _focus_first_error(revision_form, review_form, comment_form, regenerate_form)
     can_edit = policies.can_edit(user)
     can_generate = policies.can_generate(user)
+    show_editor = can_edit and draft.state in Draft.EDITABLE
     jobs = selectors.draft_job_list(draft=draft)
     if regenerate_form is None and can_generate:
         regenerate_form = RegenerateForm(last_job=jobs[0] if jobs else None)
     conflict_diff = []
     if conflict is not None:
-        conflict_diff = selectors.text_diff(conflict.current.text, conflict.revision.text)
+        conflict_diff = diffing.text_diff(conflict.current.text, conflict.revision.text)
+    # The checks and the diff follow what is in the editor (after a conflict: the editor's
+    # own text), else the current revision.
+    if show_editor:
+        checked_text = _editor_text(revision_form["text"].value())
+    else:
+        checked_text = current.text if current else ""
+    approved = draft.approved_revision
+    approval_diff = []
+    if approved is not None and current is not None and approved.pk != current.pk:
+        approval_diff = diffing.text_diff(approved.text, current.text)
+    decisions = selectors.draft_decision_list(draft=draft)
+    if compare_form is None:
+        compare_form = RevisionCompareForm(revisions=revisions, current=current)
     return {
         **product_facts_context(draft.product),
+        **_checks_context(draft, checked_text, origin=origin),
+        **_thread_context(draft, decisions=decisions, comment_form=comment_form),
+        **_compare_context(compare_form),
         "draft": draft,
         "current": current,
+        "approved": approved,
+        "approval_diff": approval_diff,
         "candidates": candidates,
         "revisions": revisions,
-        "decisions": selectors.draft_decision_list(draft=draft),
-        "origin": origin,
-        "diff": diff,
-        "diff_changed": selectors.diff_has_changes(diff),
+        "decisions": decisions,
         "revision_form": revision_form,
         "review_form": review_form,
         "conflict": conflict,
         "conflict_diff": conflict_diff,
         "notice": notice,
         "error": error,
-        "char_limit": selectors.draft_char_limit(draft=draft),
-        "checks": (selectors.draft_text_checks(draft=draft, text=current.text)
-                   if current else []),
-        "show_editor": can_edit and draft.state in Draft.EDITABLE,
+        "present": ([] if wants_fragment(request)
+                    else selectors.draft_presence_others(draft=draft, user=user)),
+        "presence_poll_seconds": DraftPresence.POLL_SECONDS,
+        "show_editor": show_editor,
+        "show_restore": show_editor,
         "show_submit": can_edit and draft.state in SUBMITTABLE and current is not None,
         "show_claim": (can_edit and draft.state not in UNCLAIMABLE
                        and draft.assignee_id != user.pk),
@@ -137,6 +217,14 @@ def _done(request: HtmxHttpRequest, draft_id: int, notice: str):
 @member_required
 @require_GET
 def draft_detail(request: HtmxHttpRequest, draft_id: int):
+    if "old" in request.GET or "new" in request.GET:
+        # The revision comparison, without JavaScript: the page with the chosen pair.
+        draft = selectors.draft_detail(draft_id=draft_id)
+        compare = RevisionCompareForm(
+            request.GET, revisions=selectors.draft_revision_list(draft=draft),
+            current=draft.current_revision,
+        )
+        return _workspace(request, draft_id, compare_form=compare)
     return _workspace(request, draft_id)
 
 
@@ -220,9 +308,14 @@ def draft_check(request: HtmxHttpRequest, draft_id: int):
     if not wants_fragment(request):
         return redirect("draft_detail", draft_id=draft_id)
     draft = selectors.draft_detail(draft_id=draft_id)
-    text = request.POST.get("text", "").replace("\r\n", "\n").strip()
-    context = {"draft": draft, "checks": selectors.draft_text_checks(draft=draft, text=text)}
-    return render_page(request, "drafts/detail.html", context, fragment="live-checks")
+    origin = selectors.draft_candidate(
+        draft=draft, candidate_id=request.POST.get("origin_candidate_id")
+    )
+    context = {
+        "draft": draft,
+        **_checks_context(draft, _editor_text(request.POST.get("text")), origin=origin),
+    }
+    return render_page(request, "drafts/detail.html", context, fragment="check-response")
 
 
 _DECIDE = {
@@ -301,3 +394,91 @@ def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
                          _("Job #%(id)d is generating new candidates; they appear below when "
                            "it is done.") % {"id": job.pk})
     return _workspace(request, draft_id, status=400, regenerate_form=form)
+
+
+@member_required
+@require_POST
+def revision_restore(request: HtmxHttpRequest, draft_id: int):
+    """Make an older revision's text current again, as a new revision."""
+    policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
+    draft = selectors.draft_detail(draft_id=draft_id)
+    form = RevisionRestoreForm(request.POST)
+    if not form.is_valid():
+        return _workspace(request, draft_id, status=400, error=_("Choose a revision to restore."))
+    revision = get_object_or_404(Revision, pk=form.cleaned_data["revision_id"], draft=draft)
+    try:
+        restored = services.revision_restore(
+            draft=draft, user=request.user, revision=revision,
+            base_revision_id=form.cleaned_data["base_revision_id"],
+        )
+    except services.RevisionConflict as exc:
+        # As after a stale save: the text to restore is in the editor, based on the revision
+        # now current, so saving it restores it.
+        kept = RevisionForm(initial={"text": revision.text, "base_revision_id": exc.current.pk})
+        return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
+    except services.WorkflowError as exc:
+        return _workspace(request, draft_id, status=409, error=str(exc))
+    return _done(request, draft_id,
+                 _("Revision %(old)d restored as revision %(new)d.")
+                 % {"old": revision.number, "new": restored.number})
+
+
+@member_required
+@require_GET
+def draft_compare(request: HtmxHttpRequest, draft_id: int):
+    """The diff between any two of the draft's revisions (``old`` and ``new`` numbers)."""
+    if not wants_fragment(request):
+        url = reverse("draft_detail", args=[draft_id])
+        return redirect(f"{url}?{request.GET.urlencode()}#history")
+    draft = selectors.draft_detail(draft_id=draft_id)
+    form = RevisionCompareForm(
+        request.GET, revisions=selectors.draft_revision_list(draft=draft),
+        current=draft.current_revision,
+    )
+    context = {"draft": draft, **_compare_context(form, focus=True)}
+    return render_page(request, "drafts/detail.html", context, fragment="revision-diff")
+
+
+@member_required
+@require_POST
+def draft_comment(request: HtmxHttpRequest, draft_id: int):
+    """Add a comment to the draft's discussion; htmx gets the thread back."""
+    draft = selectors.draft_detail(draft_id=draft_id)
+    form = CommentForm(request.POST)
+    added = None
+    if form.is_valid():
+        try:
+            added = services.comment_add(draft=draft, user=request.user,
+                                         text=form.cleaned_data["text"])
+        except services.WorkflowError as exc:
+            form.add_error("text", str(exc))
+    if added is not None and not wants_fragment(request):
+        messages.success(request, _("Comment added."))
+        return redirect(reverse("draft_detail", args=[draft_id]) + "#thread")
+    if added is None and not wants_fragment(request):
+        return _workspace(request, draft_id, status=400, comment_form=form)
+    context = {
+        "draft": draft,
+        **_thread_context(draft, comment_form=None if added else form, added=added),
+    }
+    return render_page(request, "drafts/detail.html", context, fragment="thread",
+                       status=200 if added else 400)
+
+
+@member_required
+@require_POST
+def draft_presence(request: HtmxHttpRequest, draft_id: int):
+    """The draft page's heartbeat: record that this user has it open and answer with who else
+    does. ``leave`` (sent as the page closes) forgets the user at once."""
+    draft = selectors.draft_detail(draft_id=draft_id)
+    if request.POST.get("leave"):
+        services.presence_leave(draft=draft, user=request.user)
+        return HttpResponse(status=204)
+    services.presence_beat(draft=draft, user=request.user)
+    if not wants_fragment(request):
+        return redirect("draft_detail", draft_id=draft_id)
+    context = {
+        "draft": draft,
+        "present": selectors.draft_presence_others(draft=draft, user=request.user),
+    }
+    return render_page(request, "drafts/detail.html", context, fragment="presence-list")

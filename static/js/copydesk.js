@@ -24,8 +24,10 @@
     var counter = form && form.querySelector("[data-char-count]");
     if (!counter) return;
     var length = Array.from(textarea.value.replace(/\r\n/g, "\n").trim()).length;
-    counter.querySelector("[data-char-count-value]").textContent = String(length);
-    counter.classList.toggle("over-limit", length > Number(counter.dataset.limit || Infinity));
+    var value = counter.querySelector("[data-char-count-value]");
+    if (value) value.textContent = String(length);
+    // A limit of 0 means none.
+    counter.classList.toggle("over-limit", length > (Number(counter.dataset.limit) || Infinity));
   }
   document.addEventListener("input", function (event) {
     if (event.target.matches("[data-editor] textarea")) updateCount(event.target);
@@ -61,6 +63,86 @@
         search.focus();
       }
     }
+  });
+
+  // --- Draft page ------------------------------------------------------------------------------
+
+  function editorTextarea() {
+    return document.querySelector("form[data-editor] textarea");
+  }
+
+  function isDirty(textarea) {
+    return Boolean(textarea) && textarea.value !== textarea.defaultValue;
+  }
+
+  // Focus follows the result of a swap (a saved notice, the conflict view, an error, a new
+  // comment, a revision diff): the server marks it with data-focus. Never the live checks,
+  // which must leave the focus in the editor.
+  function focusResult(root) {
+    if (!root || !root.querySelector) return;
+    var target = root.matches("[data-focus]") ? root : root.querySelector("[data-focus]");
+    if (target) target.focus();
+  }
+  document.addEventListener("htmx:load", function (event) { focusResult(event.detail.elt); });
+
+  // An action that replaces the whole workspace (claim, submit, restore, another candidate)
+  // would drop unsaved editor text: ask first.
+  document.addEventListener("htmx:confirm", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "draft-workspace") return;
+    if (event.detail.elt.closest("form[data-editor]")) return;
+    var textarea = editorTextarea();
+    if (!isDirty(textarea)) return;
+    event.preventDefault();
+    var form = textarea.closest("form[data-editor]");
+    if (window.confirm(form.dataset.unsavedMessage || "Discard your unsaved text?")) {
+      event.detail.issueRequest(true);
+    }
+  });
+
+  // Typing on while a save is in flight: the saved workspace comes back with the text as it was
+  // sent; put the newer text back into the new editor (it is based on the new revision).
+  var sentText = null;
+  var typedText = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.matches && elt.matches("form[data-editor]")) {
+      var textarea = elt.querySelector("textarea");
+      sentText = textarea ? textarea.value : null;
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (sentText === null || !event.detail.elt.matches("form[data-editor]")) return;
+    var textarea = editorTextarea();
+    typedText = textarea && textarea.value !== sentText ? textarea.value : null;
+    sentText = null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (typedText === null) return;
+    var textarea = editorTextarea();
+    if (textarea) {
+      textarea.value = typedText;
+      updateCount(textarea);
+      textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    typedText = null;
+  });
+
+  // Presence: say goodbye when the page goes away, so others stop seeing us at once rather than
+  // after the presence window.
+  window.addEventListener("pagehide", function () {
+    var box = document.getElementById("presence");
+    if (!box || !box.dataset.presenceUrl || !navigator.sendBeacon) return;
+    var token = "";
+    try {
+      token = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+    } catch (error) {
+      return;
+    }
+    var data = new FormData();
+    data.append("leave", "1");
+    data.append("csrfmiddlewaretoken", token);
+    navigator.sendBeacon(box.dataset.presenceUrl, data);
   });
 
   // Warn before leaving a page with unsaved editor text.

@@ -1,0 +1,308 @@
+"""The UI in English and Simplified Chinese.
+
+The catalog guards fail the build when a UI string is added without a translation, when a
+translation is fuzzy or missing, or when the committed .mo is not what the .po compiles to.
+The page tests check what users see: Chinese pages, and a language switcher that works without
+JavaScript."""
+
+import ast
+import gettext
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import override_settings
+from django.urls import reverse
+
+from editorial.models import Draft
+from tests.conftest import CI
+from tests.factories import DraftFactory, ModelVersionFactory
+from tests.test_metrics import generated, review
+
+ROOT = Path(settings.BASE_DIR)
+LOCALE = "zh_Hans"
+CATALOG_DIR = ROOT / "locale" / LOCALE / "LC_MESSAGES"
+# What `manage.py makemessages` is run with (see README/Makefile): these hold no UI strings.
+IGNORED_DIRS = {".venv", "var", "test-artifacts", "locale", "node_modules", "__pycache__"}
+MESSAGE_FILE_SUFFIXES = {"django": {".py", ".html", ".txt"}, "djangojs": {".js"}}
+
+GETTEXT = all(shutil.which(tool) for tool in ("xgettext", "msgmerge", "msguniq", "msgfmt"))
+needs_gettext = pytest.mark.skipif(
+    not GETTEXT and not CI, reason="GNU gettext is not installed (apt-get install gettext)"
+)
+
+
+# --- A small .po reader ---------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    msgid: str = ""
+    msgctxt: str | None = None
+    msgid_plural: str | None = None
+    msgstr: list[str] = field(default_factory=list)
+    flags: set[str] = field(default_factory=set)
+    references: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        where = f" ({self.references[0]})" if self.references else ""
+        context = f"[{self.msgctxt}] " if self.msgctxt else ""
+        return f"{context}{self.msgid!r}{where}"
+
+    @property
+    def translated(self) -> bool:
+        return bool(self.msgstr) and all(self.msgstr) and "fuzzy" not in self.flags
+
+
+def parse_po(text: str) -> list[Entry]:
+    """The entries of a .po file (obsolete "#~" entries left out), header included."""
+    entries: list[Entry] = []
+    entry, target = Entry(), None
+
+    def finish() -> None:
+        nonlocal entry, target
+        if entry.msgid or entry.msgstr:
+            entries.append(entry)
+        entry, target = Entry(), None
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            finish()
+        elif line.startswith("#~"):
+            continue
+        elif line.startswith("#,"):
+            entry.flags |= {flag.strip() for flag in line[2:].split(",")}
+        elif line.startswith("#:"):
+            entry.references += line[2:].split()
+        elif line.startswith("#"):
+            continue
+        elif line.startswith('"'):
+            value = ast.literal_eval(line)
+            if target == "msgid":
+                entry.msgid += value
+            elif target == "msgctxt":
+                entry.msgctxt = (entry.msgctxt or "") + value
+            elif target == "msgid_plural":
+                entry.msgid_plural = (entry.msgid_plural or "") + value
+            elif target:
+                entry.msgstr[-1] += value
+        else:
+            keyword, _, rest = line.partition(" ")
+            if keyword in ("msgctxt", "msgid") and entry.msgstr:
+                finish()  # a new entry without a blank line before it
+            target = keyword
+            value = ast.literal_eval(rest)
+            if keyword == "msgid":
+                entry.msgid = value
+            elif keyword == "msgctxt":
+                entry.msgctxt = value
+            elif keyword == "msgid_plural":
+                entry.msgid_plural = value
+            elif keyword.startswith("msgstr"):
+                entry.msgstr.append(value)
+    finish()
+    return entries
+
+
+def messages(path: Path) -> list[Entry]:
+    return [e for e in parse_po(path.read_text(encoding="utf-8")) if e.msgid]
+
+
+def untranslated(entries: list[Entry]) -> list[str]:
+    return [e.label for e in entries if not e.translated]
+
+
+def test_po_reader_sees_plural_context_fuzzy_and_multiline_entries():
+    entries = parse_po(
+        'msgid ""\nmsgstr ""\n"Language: zh_Hans\\n"\n\n'
+        '#: a.py:1\n#, fuzzy, python-format\nmsgid "%(n)d draft"\nmsgid_plural "%(n)d drafts"\n'
+        'msgstr[0] "%(n)d 份草稿"\n\n'
+        'msgctxt "severity"\nmsgid ""\n"long "\n"text"\nmsgstr ""\n\n'
+        '#~ msgid "gone"\n#~ msgstr "旧"\n'
+    )
+    header, plural, context = entries
+    assert header.msgstr == ["Language: zh_Hans\n"]
+    assert (plural.msgid_plural, plural.msgstr, plural.translated) == (
+        "%(n)d drafts", ["%(n)d 份草稿"], False)
+    assert (context.msgctxt, context.msgid, context.translated) == ("severity", "long text", False)
+
+
+# --- The committed catalog ------------------------------------------------------------------------
+
+
+def committed_catalogs() -> list[Path]:
+    return sorted(CATALOG_DIR.glob("*.po"))
+
+
+def test_the_chinese_catalog_exists_and_everything_in_it_is_translated():
+    assert (CATALOG_DIR / "django.po").exists(), "run makemessages -l zh_Hans"
+    for po in committed_catalogs():
+        entries = messages(po)
+        assert entries, f"{po.name} is empty"
+        missing = untranslated(entries)
+        assert not missing, f"untranslated or fuzzy in {po.name}:\n" + "\n".join(missing)
+        header = parse_po(po.read_text(encoding="utf-8"))[0]
+        assert header.msgid == "" and "fuzzy" not in header.flags
+        assert "Plural-Forms: nplurals=1; plural=0;" in header.msgstr[0]
+
+
+def test_translations_keep_every_placeholder():
+    """A dropped %(name)s or {name} breaks formatting (or hides a figure) at run time."""
+    placeholder = re.compile(r"%\(\w+\)[sd]|\{\w*\}")
+    wrong = []
+    for po in committed_catalogs():
+        for entry in messages(po):
+            wanted = sorted(placeholder.findall(entry.msgid_plural or entry.msgid))
+            for text in entry.msgstr:
+                if sorted(placeholder.findall(text)) != wanted:
+                    wrong.append(f"{entry.label}: {text!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+@needs_gettext
+def test_the_committed_mo_is_what_the_po_compiles_to(tmp_path):
+    for po in committed_catalogs():
+        committed = po.with_suffix(".mo")
+        assert committed.exists(), f"{committed.name} is missing: run compilemessages"
+        fresh = tmp_path / committed.name
+        # The same msgfmt call compilemessages makes.
+        subprocess.run(["msgfmt", "--check-format", "-o", str(fresh), str(po)], check=True)
+        with committed.open("rb") as a, fresh.open("rb") as b:
+            old, new = gettext.GNUTranslations(a)._catalog, gettext.GNUTranslations(b)._catalog
+        stale = sorted(str(key) for key in set(old) | set(new) if old.get(key) != new.get(key))
+        assert not stale, f"{committed.name} is stale (run compilemessages); differs on:\n" + (
+            "\n".join(stale[:20])
+        )
+
+
+def copy_sources(destination: Path) -> None:
+    """The files makemessages reads, as it walks the project (hidden folders are skipped by
+    its default ignore patterns)."""
+    suffixes = set().union(*MESSAGE_FILE_SUFFIXES.values())
+    for folder, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and not d.startswith(".")]
+        for name in filenames:
+            if Path(name).suffix in suffixes:
+                source = Path(folder) / name
+                target = destination / source.relative_to(ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+
+
+@needs_gettext
+def test_every_ui_string_in_the_code_is_in_the_catalog_and_translated(tmp_path, monkeypatch):
+    """Runs makemessages over a copy of the project with a copy of the catalog, so a string
+    added to a template or view without a translation fails here (and the working tree is not
+    touched)."""
+    copy_sources(tmp_path)
+    shutil.copytree(ROOT / "locale", tmp_path / "locale")
+    monkeypatch.chdir(tmp_path)
+    with override_settings(LOCALE_PATHS=[tmp_path / "locale"]):
+        call_command("makemessages", locale=[LOCALE], verbosity=0)
+        call_command("makemessages", locale=[LOCALE], domain="djangojs", verbosity=0)
+    catalogs = tmp_path / "locale" / LOCALE / "LC_MESSAGES"
+    found = messages(catalogs / "django.po")
+    assert len(found) >= len(messages(CATALOG_DIR / "django.po")) * 0.8, "extraction failed"
+    for po in sorted(catalogs.glob("*.po")):
+        missing = untranslated(messages(po))
+        assert not missing, (
+            f"UI strings without a Chinese translation in locale/{LOCALE}/LC_MESSAGES/{po.name} "
+            f"(run makemessages -l {LOCALE}, translate, compilemessages):\n" + "\n".join(missing)
+        )
+
+
+# --- What users see -------------------------------------------------------------------------------
+
+
+def chinese(client):
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    return client
+
+
+@pytest.mark.django_db
+def test_login_page_is_in_chinese_for_a_chinese_browser(client):
+    html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9").content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert "登录 Copydesk" in html
+    assert "Log in to Copydesk" not in html
+
+
+@pytest.mark.django_db
+def test_login_page_stays_english_by_default(client):
+    html = client.get(reverse("login")).content.decode()
+    assert '<html lang="en">' in html and "Log in to Copydesk" in html
+
+
+@pytest.mark.django_db
+def test_dashboard_and_its_charts_are_in_chinese(client, editor, reviewer):
+    version = ModelVersionFactory(name="v1")
+    review(generated(version, "The quick brown fox"), editor, reviewer, text="The quick red fox")
+    DraftFactory(state=Draft.State.IN_REVIEW)
+    chinese(client).force_login(editor)
+    html = client.get(reverse("home")).content.decode()
+    for text in (
+        "<title>概览 · Copydesk</title>",  # page title
+        ">队列</a>",  # navigation
+        "各状态草稿数",  # the state chart
+        "待编辑", "审核中", "已批准",  # state labels in the chart
+        "各模型版本的采纳率",  # chart titles
+        "各模型版本的平均编辑距离",
+        "以表格查看：各模型版本的采纳率",  # the table alternative
+        "95% 置信区间",
+        "批准用时中位数",
+        "退出登录",
+    ):
+        assert text in html, text
+    for english in ("Drafts by state", "Ready for edit", "Acceptance rate per model version",
+                    "Log out"):
+        assert english not in html, english
+
+
+@pytest.mark.django_db
+def test_language_switcher_is_a_labelled_form_in_the_header(client, editor):
+    client.force_login(editor)
+    html = client.get(reverse("draft_queue") + "?state=ready").content.decode()
+    header = re.search(r'<header class="site-header">(.*?)</header>', html, re.S).group(1)
+    form = re.search(r'<form class="language-form"(.*?)</form>', header, re.S)
+    assert form, "no language switcher in the header"
+    form = form.group(0)
+    assert f'action="{reverse("set_language")}" method="post"' in form
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert '<input name="next" type="hidden" value="/drafts/?state=ready">' in form
+    assert '<label for="language-select">Language</label>' in form
+    assert '<select id="language-select" name="language">' in form
+    assert '<option value="zh-hans" lang="zh-hans">简体中文</option>' in form
+    assert '<option value="en" lang="en" selected>English</option>' in form
+    assert '<button type="submit"' in form  # works without JavaScript
+
+
+@pytest.mark.django_db
+def test_switching_language_keeps_the_page_and_changes_the_ui(client, editor):
+    client.force_login(editor)
+    page = reverse("draft_queue") + "?state=ready"
+    response = client.post(reverse("set_language"), {"language": "zh-hans", "next": page})
+    assert response.status_code == 302 and response["Location"] == page
+    html = client.get(page).content.decode()
+    assert '<html lang="zh-hans">' in html and ">队列</a>" in html
+    assert '<option value="zh-hans" lang="zh-hans" selected>简体中文</option>' in html
+
+    client.post(reverse("set_language"), {"language": "en", "next": page})
+    html = client.get(page).content.decode()
+    assert '<html lang="en">' in html and ">Queue</a>" in html
+
+
+@pytest.mark.django_db
+def test_anonymous_visitors_can_switch_the_login_page_to_chinese(client):
+    login = reverse("login")
+    client.get(login)  # sets the CSRF cookie the form carries
+    response = client.post(reverse("set_language"), {"language": "zh-hans", "next": login})
+    assert response["Location"] == login
+    assert "登录 Copydesk" in client.get(login).content.decode()
