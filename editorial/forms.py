@@ -47,36 +47,6 @@ class ProductFilterForm(forms.Form):
         return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
 
 
-class DraftFilterForm(forms.Form):
-    ASSIGNEE_CHOICES = [
-        ("", _("Anyone")),
-        ("mine", _("Mine")),
-        ("unassigned", _("Unassigned")),
-    ]
-
-    q = forms.CharField(
-        label=_("Search"), required=False, max_length=200,
-        widget=forms.SearchInput(attrs={"placeholder": _("SKU or title")}),
-    )
-    state = forms.ChoiceField(
-        label=_("State"), required=False, choices=_blank(_("All states")) + Draft.State.choices
-    )
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"),
-    )
-    kind = forms.ModelChoiceField(
-        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
-        empty_label=_("All kinds"),
-    )
-    assignee = forms.ChoiceField(label=_("Assignee"), required=False, choices=ASSIGNEE_CHOICES)
-    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-
-    def filters(self) -> dict[str, Any]:
-        self.is_valid()
-        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
-
-
 class DecodingParamsForm(forms.Form):
     """Model version and decoding parameters, shared by the generate and regenerate forms.
     Ranges are checked by ``generation.params`` (through the services); its errors are attached

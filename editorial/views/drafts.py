@@ -34,7 +34,6 @@ from ._common import (
     wants_fragment,
 )
 
-DRAFTS_PER_PAGE = 50
 State = Draft.State
 SUBMITTABLE = {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED}
 UNCLAIMABLE = {State.GENERATING, State.FAILED}
