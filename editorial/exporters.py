@@ -1,25 +1,56 @@
-"""Approved copy out of Copydesk: a selector for the rows and a service that writes them.
+"""Approved copy out of Copydesk: selectors for the rows and services that write them.
 
 Exports always take a draft's *approved* revision, never its current one: text edited after
 approval waits for a new approval (the draft leaves the approved state when it is edited, so it
 is not exported at all until then).
+
+Formats: generic CSV, JSON Lines, and Shopify product CSV (the rows a Shopify export sent us,
+variants included and in order, with the approved copy in ``Body (HTML)``, ``SEO Title`` and
+``SEO Description``).
+
+How an export runs, whatever the caller (management command, streamed download, Celery task):
+
+1. Rows are read with one query per format (``values_list(...).iterator(chunk_size=PAGE_SIZE)``:
+   tuples, no model instances, no per-row queries) and rendered one page at a time, so memory
+   stays flat however many drafts there are. Nothing is written to the database while reading,
+   and no transaction is held open on the drafts: editors keep saving during a long export.
+2. The approved revision ids written are spooled to a temporary file (8 bytes each).
+3. When the whole file has been produced, one short transaction marks exactly those revisions'
+   drafts exported (``exported_revision`` = that revision, state exported) and records the
+   ``ExportBatch``. A draft re-approved or edited meanwhile keeps its new state; an export that
+   fails or a download that is cut off marks nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import html
+import io
 import json
-from collections.abc import Iterator
+import logging
+import os
+import re
+import tempfile
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import IO
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from . import policies
 from .audit import audit_log
-from .models import Brand, ContentKind, Draft, ExportBatch, Locale, Revision
+from .models import Brand, ContentKind, Draft, ExportBatch, Locale, Product, Revision
 from .services import WorkflowError
+
+logger = logging.getLogger(__name__)
 
 EXPORT_COLUMNS = [
     "sku", "title", "kind", "locale", "text", "revision", "approved_by", "approved_at",
@@ -31,14 +62,46 @@ FILTER_KEYS = ("brand", "kind", "locale")
 EXPORT_FORMATS = {
     ExportBatch.Format.CSV: ("text/csv; charset=utf-8", "csv"),
     ExportBatch.Format.JSONL: ("application/x-ndjson; charset=utf-8", "jsonl"),
+    ExportBatch.Format.SHOPIFY: ("text/csv; charset=utf-8", "csv"),
 }
-PAGE_SIZE = 500
+CSV_FORMATS = (ExportBatch.Format.CSV, ExportBatch.Format.SHOPIFY)
+# Content kind code -> the Shopify column (lower-cased) that carries its approved copy.
+SHOPIFY_COLUMNS = {
+    "description": "body (html)",
+    "seo_title": "seo title",
+    "seo_description": "seo description",
+}
+SHOPIFY_HTML_COLUMNS = ("body (html)",)
+# Rows fetched per round trip, and rendered (and yielded to a download) per page.
+PAGE_SIZE = 2000
+# Revision ids per UPDATE when the exported drafts are marked.
+MARK_BATCH = 5000
+# A download with more drafts than this runs as a background export instead.
+DOWNLOAD_MAX_ROWS = 20_000
+# Progress is written to a background export's batch at most this often (seconds).
+PROGRESS_SECONDS = 0.5
 BOM = "\ufeff"
 # A spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain signed number (a negative stock level, "-3"), which it reads as a number.
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 
 
-# --- Selector ----------------------------------------------------------------------------------
+# --- Options -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and how; build it with ``export_options_clean``."""
+
+    fmt: str
+    filters: dict = field(default_factory=dict)
+    changed_only: bool = False
+    bom: bool = False
+    formula_guard: bool = True
+    # Shopify: the column row of the products' Shopify file ([] when there is nothing to
+    # export); None until ``export_options_clean`` has read it.
+    shopify_header: list[str] | None = None
+
 
 def export_filters_clean(filters: dict | None) -> dict:
     """Drop empty values and check the rest; raises ``WorkflowError`` with a message for users."""
@@ -59,7 +122,41 @@ def export_filters_clean(filters: dict | None) -> dict:
     return cleaned
 
 
-def _exportable_drafts(filters: dict) -> QuerySet[Draft]:
+def export_options_clean(
+    *, fmt: str, filters: dict | None = None, changed_only: bool = False, bom: bool = False,
+    formula_guard: bool = True,
+) -> ExportOptions:
+    """Check the format and filters; raises ``WorkflowError`` with a message for users."""
+    if fmt not in EXPORT_FORMATS:
+        raise WorkflowError(_("Unknown export format \"%(format)s\"; use csv, jsonl or shopify.")
+                            % {"format": fmt})
+    if bom and fmt not in CSV_FORMATS:
+        raise WorkflowError("A byte order mark is only written for CSV.")
+    options = ExportOptions(fmt=fmt, filters=export_filters_clean(filters),
+                            changed_only=bool(changed_only), bom=bool(bom),
+                            formula_guard=bool(formula_guard))
+    if fmt == ExportBatch.Format.SHOPIFY:
+        shopify_kinds = _shopify_kinds(options)
+        if not shopify_kinds:
+            raise WorkflowError(
+                _("A Shopify export carries %(kinds)s copy; %(kind)s has no Shopify column.")
+                % {"kinds": ", ".join(SHOPIFY_COLUMNS), "kind": options.filters["kind"]}
+            )
+        # Refuses mixed column sets before anything is written; the header is kept.
+        options = replace(options, shopify_header=_shopify_header(options) or [])
+    return options
+
+
+# --- Selectors ---------------------------------------------------------------------------------
+
+def _changed(qs: QuerySet[Draft]) -> QuerySet[Draft]:
+    """Drafts whose approved revision is not the one exported last (or never exported)."""
+    return qs.filter(
+        Q(exported_revision__isnull=True) | ~Q(exported_revision_id=F("approved_revision_id"))
+    )
+
+
+def _exportable_drafts(filters: dict, *, changed_only: bool = False) -> QuerySet[Draft]:
     qs = Draft.objects.filter(state__in=EXPORTABLE_STATES)
     if "brand" in filters:
         qs = qs.filter(product__brand__name=filters["brand"])
@@ -67,54 +164,65 @@ def _exportable_drafts(filters: dict) -> QuerySet[Draft]:
         qs = qs.filter(kind_id=filters["kind"])
     if "locale" in filters:
         qs = qs.filter(product__locale=filters["locale"])
-    return (
-        qs.select_related(
-            "product", "kind", "approved_by", "approved_revision__candidate__model_version"
-        )
-        # Large columns nobody exports.
-        .defer(
-            "product__raw", "product__attributes", "product__source_text",
-            "kind__instructions",
-            "approved_revision__candidate__text", "approved_revision__candidate__prompt",
-            "approved_revision__candidate__params", "approved_revision__candidate__flags",
-        )
-        .order_by("product__sku", "kind__position", "kind__code")
-    )
+    if changed_only:
+        qs = _changed(qs)
+    return qs.order_by("product__sku", "kind__position", "kind__code")
 
 
-def _draft_pages(filters: dict, *, lock: bool) -> Iterator[list[Draft]]:
-    """Exportable drafts in export order, one page at a time.
+def _username_field() -> str:
+    return get_user_model().USERNAME_FIELD
 
-    Keyset pages rather than one open cursor (``.iterator()``): every page's query has finished
-    before the caller writes to the drafts it returned, which SQLite does not isolate from an open
-    cursor on the same connection. With ``lock`` the page's draft rows are locked (call inside a
-    transaction) so nobody edits or re-approves them before the export commits.
-    """
-    page_size = PAGE_SIZE
-    qs = _exportable_drafts(filters)
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    after: tuple[str, int, str] | None = None
-    while True:
-        page_qs = qs
-        if after is not None:
-            sku, position, code = after
-            page_qs = qs.filter(
-                Q(product__sku__gt=sku)
-                | Q(product__sku=sku, kind__position__gt=position)
-                | Q(product__sku=sku, kind__position=position, kind__code__gt=code)
-            )
-        page = list(page_qs[:page_size])
-        if not page:
-            return
+
+def _pages(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    page: list[tuple] = []
+    for row in rows:
+        page.append(row)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
         yield page
-        if len(page) < page_size:
-            return
-        last = page[-1]
-        after = (last.product.sku, last.kind.position, last.kind.code)
 
 
-def _model_version_names(drafts: list[Draft]) -> dict[int, str]:
+# Positions in the tuples ``_copy_row_pages`` reads.
+_ROW_FIELDS = (
+    "pk", "approved_revision_id", "product__sku", "product__title", "kind_id", "product__locale",
+    "approved_revision__text", "approved_revision__number", "approved_at",
+    "approved_revision__candidate__model_version__name",
+)
+
+
+def _copy_row_pages(options: ExportOptions) -> Iterator[list[tuple[int, dict]]]:
+    """Pages of (approved revision id, row dict with ``EXPORT_COLUMNS``), in export order.
+    One streaming query for the drafts plus at most one per page for model versions."""
+    page_size = PAGE_SIZE
+    qs = _exportable_drafts(options.filters, changed_only=options.changed_only)
+    tuples = qs.values_list(*_ROW_FIELDS, f"approved_by__{_username_field()}").iterator(
+        chunk_size=page_size
+    )
+    for page in _pages(tuples, page_size):
+        versions = _model_version_names(page)
+        yield [
+            (
+                revision_id,
+                {
+                    "sku": sku,
+                    "title": title,
+                    "kind": kind_code,
+                    "locale": locale,
+                    "text": text,
+                    "revision": number,
+                    "approved_by": username or "",
+                    "approved_at": approved_at.isoformat() if approved_at else "",
+                    "model_version": versions[pk],
+                },
+            )
+            for (pk, revision_id, sku, title, kind_code, locale, text, number, approved_at,
+                 _name, username) in page
+        ]
+
+
+def _model_version_names(page: list[tuple]) -> dict[int, str]:
     """The model version each draft's approved text descends from, by draft id.
 
     The approved revision's own candidate if it has one; else the nearest ancestor's (following
@@ -122,18 +230,18 @@ def _model_version_names(drafts: list[Draft]) -> dict[int, str]:
     whole page, whatever the chain lengths.
     """
     names: dict[int, str] = {}
-    walk = []
-    for draft in drafts:
-        candidate = draft.approved_revision.candidate
-        if candidate is not None:
-            names[draft.pk] = candidate.model_version.name
+    walk: list[tuple[int, int]] = []
+    for row in page:
+        pk, revision_id, name = row[0], row[1], row[9]
+        if name is not None:
+            names[pk] = name
         else:
-            walk.append(draft)
+            walk.append((pk, revision_id))
     if not walk:
         return names
     revisions: dict[int, tuple[int | None, str | None]] = {}
     first_by_draft: dict[int, tuple[int, str]] = {}
-    rows = Revision.objects.filter(draft_id__in=[d.pk for d in walk]).values_list(
+    rows = Revision.objects.filter(draft_id__in=[pk for pk, _ in walk]).values_list(
         "pk", "draft_id", "number", "parent_id", "candidate__model_version__name"
     )
     for pk, draft_id, number, parent_id, name in rows:
@@ -141,63 +249,161 @@ def _model_version_names(drafts: list[Draft]) -> dict[int, str]:
         if name is not None and (draft_id not in first_by_draft
                                  or number < first_by_draft[draft_id][0]):
             first_by_draft[draft_id] = (number, name)
-    for draft in walk:
+    for draft_id, revision_id in walk:
         name = None
         seen = set()
-        pk = draft.approved_revision_id
+        pk = revision_id
         while pk is not None and pk in revisions and pk not in seen:
             seen.add(pk)
             parent_id, name = revisions[pk]
             if name is not None:
                 break
             pk = parent_id
-        if name is None and draft.pk in first_by_draft:
-            name = first_by_draft[draft.pk][1]
-        names[draft.pk] = name or ""
+        if name is None and draft_id in first_by_draft:
+            name = first_by_draft[draft_id][1]
+        names[draft_id] = name or ""
     return names
 
 
-def _username(user) -> str:
-    return user.get_username() if user is not None else ""
-
-
-def _pages_with_rows(filters: dict, *, lock: bool) -> Iterator[list[tuple[Draft, dict]]]:
-    for page in _draft_pages(filters, lock=lock):
-        versions = _model_version_names(page)
-        yield [
-            (
-                draft,
-                {
-                    "sku": draft.product.sku,
-                    "title": draft.product.title,
-                    "kind": draft.kind.code,
-                    "locale": draft.product.locale,
-                    "text": draft.approved_revision.text,
-                    "revision": draft.approved_revision.number,
-                    "approved_by": _username(draft.approved_by),
-                    "approved_at": draft.approved_at.isoformat() if draft.approved_at else "",
-                    "model_version": versions[draft.pk],
-                },
-            )
-            for draft in page
-        ]
-
-
-def approved_copy_rows(*, filters: dict | None = None) -> Iterator[dict]:
+def approved_copy_rows(*, filters: dict | None = None, changed_only: bool = False
+                       ) -> Iterator[dict]:
     """One dict per approved or exported draft (keys: ``EXPORT_COLUMNS``), ordered by SKU then
     content kind, with the *approved* revision's text. ``filters``: ``brand`` (name), ``kind``
-    (code), ``locale``. A few queries per page of drafts; memory stays flat however many there
-    are. Bad filters raise ``WorkflowError`` at the call, not at the first row."""
-    cleaned = export_filters_clean(filters)
-    return (row for page in _pages_with_rows(cleaned, lock=False) for _, row in page)
+    (code), ``locale``; ``changed_only``: only drafts whose approved revision was not exported
+    yet. A few queries per page of drafts; memory stays flat however many there are. Bad filters
+    raise ``WorkflowError`` at the call, not at the first row."""
+    options = ExportOptions(fmt=ExportBatch.Format.JSONL, filters=export_filters_clean(filters),
+                            changed_only=changed_only)
+    return (row for page in _copy_row_pages(options) for _, row in page)
+
+
+def export_count(options: ExportOptions) -> int:
+    """How many drafts the export will write, at most (one query)."""
+    if options.fmt == ExportBatch.Format.SHOPIFY:
+        return _shopify_drafts(options).count()
+    return _exportable_drafts(options.filters, changed_only=options.changed_only).count()
+
+
+# --- Shopify -----------------------------------------------------------------------------------
+
+def _column_key(name: str) -> str:
+    return name.strip().casefold()
+
+
+def _shopify_kinds(options: ExportOptions) -> list[str]:
+    if "kind" in options.filters:
+        return [options.filters["kind"]] if options.filters["kind"] in SHOPIFY_COLUMNS else []
+    return list(SHOPIFY_COLUMNS)
+
+
+def _shopify_drafts(options: ExportOptions) -> QuerySet[Draft]:
+    """Approved drafts of Shopify-imported products whose kind has a Shopify column. Not
+    narrowed by ``changed_only``: a product that changed at all is written with all its copy."""
+    return _exportable_drafts(options.filters).filter(
+        kind_id__in=_shopify_kinds(options),
+        product__source_format=Product.SourceFormat.SHOPIFY,
+    )
+
+
+def _shopify_header(options: ExportOptions) -> list[str] | None:
+    """The column row of the Shopify file the products came from; None when there is nothing
+    to export. Refuses products from Shopify files with different columns: one CSV has one
+    header, and a blank cell in a column a product's own file did not have would clear that
+    field in Shopify."""
+    products = Product.objects.filter(
+        pk__in=_shopify_drafts(options).order_by().values("product_id")
+    ).order_by()
+    # Two cheap queries rather than a DISTINCT (a sort of every product's header): one header,
+    # then whether any product has another.
+    header = next(iter(products.values_list("raw__columns", flat=True)[:1]), None)
+    if not isinstance(header, list):
+        return None
+    if products.exclude(raw__columns=header).exists():
+        raise WorkflowError(_(
+            "These products came from Shopify exports with different columns; export them "
+            "separately (filter by brand or locale)."
+        ))
+    return header
+
+
+def html_paragraphs(text: str) -> str:
+    """Plain copy as HTML for ``Body (HTML)``: each non-empty line one ``<p>``, escaped."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "".join(f"<p>{html.escape(line.strip(), quote=False)}</p>"
+                   for line in lines if line.strip())
+
+
+def _shopify_cell_value(column: str, text: str) -> str:
+    if column in SHOPIFY_HTML_COLUMNS:
+        return html_paragraphs(text)
+    return " ".join(text.split())  # SEO fields are one line of plain text
+
+
+def _shopify_pages(options: ExportOptions, header: list[str]
+                   ) -> Iterator[list[tuple[list[int], list[list[str]]]]]:
+    """Pages of (approved revision ids written, the product's rows): every row the shop sent
+    for the product, in order, with the approved copy in its first row."""
+    positions = {_column_key(name): index for index, name in enumerate(header)}
+    fields = ("product_id", "kind_id", "approved_revision_id", "exported_revision_id",
+              "approved_revision__text")
+    drafts = _shopify_drafts(options).values_list(*fields).iterator(chunk_size=PAGE_SIZE)
+
+    def products() -> Iterator[tuple[int, list[tuple]]]:
+        current, group = None, []
+        for row in drafts:
+            if row[0] != current and group:
+                yield current, group
+                group = []
+            current = row[0]
+            group.append(row)
+        if group:
+            yield current, group
+
+    pending: list[tuple[int, list[tuple]]] = []
+    size = 0
+
+    def render(batch: list[tuple[int, list[tuple]]]) -> list[tuple[list[int], list[list[str]]]]:
+        raws = dict(Product.objects.filter(pk__in=[pk for pk, _ in batch])
+                    .values_list("pk", "raw"))
+        out = []
+        for product_id, group in batch:
+            raw = raws.get(product_id) or {}
+            rows = [list(row) for row in raw.get("rows") or []]
+            if not rows or raw.get("columns") != header:
+                continue  # re-imported from another file since the header was read
+            written = []
+            first = rows[0]
+            for _pid, kind_code, revision_id, _exported, text in group:
+                position = positions.get(SHOPIFY_COLUMNS[kind_code])
+                if position is None:
+                    continue
+                if len(first) <= position:
+                    first.extend([""] * (position + 1 - len(first)))
+                first[position] = _shopify_cell_value(SHOPIFY_COLUMNS[kind_code], text)
+                written.append(revision_id)
+            if written:
+                out.append((written, rows))
+        return out
+
+    for product_id, group in products():
+        if options.changed_only and all(row[2] == row[3] for row in group):
+            continue
+        pending.append((product_id, group))
+        size += len(group)
+        if size >= PAGE_SIZE:
+            yield render(pending)
+            pending, size = [], 0
+    if pending:
+        yield render(pending)
 
 
 # --- Writers -----------------------------------------------------------------------------------
 
 def csv_cell(value) -> str:
-    """A cell a spreadsheet will show as text: formula-like values get a leading quote."""
+    """A cell a spreadsheet will show as text: formula-like values get a leading quote.
+    Plain signed numbers ("-3", "+1.5") are left alone; a spreadsheet reads them as numbers."""
     text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
+    if text.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
 
@@ -212,7 +418,107 @@ def _jsonl_line(row: dict) -> str:
     return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
-# --- Service -----------------------------------------------------------------------------------
+class _Ledger:
+    """The approved revision ids an export wrote, spooled to a temporary file so memory does not
+    grow with the export. A revision belongs to one draft, so its id names the draft *and* the
+    text that went out."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()
+        self.count = 0
+
+    def add(self, revision_ids: list[int]) -> None:
+        array("q", revision_ids).tofile(self._file)
+        self.count += len(revision_ids)
+
+    def chunks(self, size: int) -> Iterator[list[int]]:
+        self._file.seek(0)
+        while True:
+            ids = array("q")
+            try:
+                ids.fromfile(self._file, size)
+            except EOFError:
+                if ids:
+                    yield ids.tolist()
+                return
+            yield ids.tolist()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _chunks(options: ExportOptions, ledger: _Ledger) -> Iterator[str]:
+    """The export's text, a page at a time; every approved revision written goes to
+    ``ledger``. Reads only: nothing in the database changes."""
+    if options.bom:
+        yield BOM
+    cell = csv_cell if options.formula_guard else _plain_cell
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    if options.fmt == ExportBatch.Format.SHOPIFY:
+        header = options.shopify_header
+        if header is None:
+            header = _shopify_header(options)
+        if not header:
+            return
+        writer.writerow([cell(name) for name in header])
+        yield flush()
+        for page in _shopify_pages(options, header):
+            for revision_ids, rows in page:
+                writer.writerows([cell(value) for value in row] for row in rows)
+                ledger.add(revision_ids)
+            yield flush()
+        return
+
+    if options.fmt == ExportBatch.Format.CSV:
+        writer.writerow(EXPORT_COLUMNS)
+        yield flush()
+    for page in _copy_row_pages(options):
+        if options.fmt == ExportBatch.Format.CSV:
+            writer.writerows([cell(row[column]) for column in EXPORT_COLUMNS] for _, row in page)
+            text = flush()
+        else:
+            text = "".join(_jsonl_line(row) for _, row in page)
+        ledger.add([revision_id for revision_id, _ in page])
+        yield text
+
+
+def _mark_exported(ledger: _Ledger, *, now) -> int:
+    """Call inside a transaction. Marks the drafts whose approved revision is one the export
+    wrote; a draft edited or re-approved since it was read keeps its new state."""
+    marked = 0
+    for ids in ledger.chunks(MARK_BATCH):
+        # A draft already exported with this revision is left alone: rewriting its row would
+        # change nothing but cost index updates.
+        marked += Draft.objects.filter(
+            Q(state=Draft.State.APPROVED) | Q(exported_revision__isnull=True)
+            | ~Q(exported_revision_id=F("approved_revision_id")),
+            approved_revision_id__in=ids, state__in=EXPORTABLE_STATES,
+        ).update(state=Draft.State.EXPORTED, exported_revision_id=F("approved_revision_id"),
+                 updated_at=now)
+    return marked
+
+
+# --- Services ----------------------------------------------------------------------------------
+
+def _require_export(user) -> None:
+    if user is not None:
+        policies.require(policies.can_export(user),
+                         _("Only reviewers and admins can export copy."))
+
+
+def _options_record(options: ExportOptions) -> dict:
+    return {"format": options.fmt, "filters": options.filters,
+            "changed_only": options.changed_only, "bom": options.bom,
+            "formula_guard": options.formula_guard}
+
 
 def copy_export(
     *,
@@ -223,76 +529,226 @@ def copy_export(
     destination: str = "",
     bom: bool = False,
     formula_guard: bool = True,
+    changed_only: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> ExportBatch:
-    """Write approved copy to ``stream`` as CSV or JSON Lines, record an ``ExportBatch`` and mark
-    the exported drafts (``exported_revision`` = the approved revision, state exported).
+    """Write approved copy to ``stream`` as CSV, JSON Lines or Shopify CSV, record an
+    ``ExportBatch`` and mark the exported drafts (``exported_revision`` = the approved revision
+    written, state exported).
 
     ``stream`` is any text stream with ``write(str)``. Files must be opened with ``newline=""``
     and ``encoding="utf-8"``. ``user`` must be allowed to export (reviewers, admins);
     ``None`` means the system (management commands). ``filters``: ``brand`` (name), ``kind``
-    (code), ``locale``. ``bom`` starts a CSV with a UTF-8 byte order mark so Excel reads it as
-    UTF-8. ``formula_guard`` (on by default) prefixes CSV cells that start with ``= + - @`` tab
-    or CR with ``'``; note that this includes bullet lists written as ``- ...``.
+    (code), ``locale``. ``changed_only`` skips drafts whose approved revision was exported
+    already. ``bom`` starts a CSV with a UTF-8 byte order mark so Excel reads it as UTF-8.
+    ``formula_guard`` (on by default) prefixes CSV cells that start with ``= + - @`` tab or CR
+    with ``'`` (plain numbers excepted); note that this includes bullet lists written as
+    ``- ...``.
 
     Raises ``PermissionDenied`` or ``WorkflowError`` (bad format or filters) before writing.
-    Everything happens in one transaction (a savepoint if the caller has one open): if writing
-    fails nothing is marked exported, and a caller that must also finish its own step (renaming
-    a file) can wrap the call in ``transaction.atomic()`` to roll back with it.
+    The rows are read without holding a transaction; the drafts are marked and the batch
+    recorded in one transaction at the end, which also runs ``before_commit`` (renaming a
+    finished file into place, say): if writing or ``before_commit`` fails, nothing is marked.
 
-    From a download view, write into the response, which is a text stream::
-
-        content_type, ext = EXPORT_FORMATS[fmt]
-        response = HttpResponse(content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="copy.{ext}"'
-        copy_export(stream=response, fmt=fmt, user=request.user, filters=filters,
-                    destination="download")
-        return response
-
-    That holds the file in memory. For large exports spool it to disk and send it with
-    ``FileResponse``: ``spool = tempfile.SpooledTemporaryFile(8 << 20)``;
-    ``text = io.TextIOWrapper(spool, encoding="utf-8", newline="")``; call ``copy_export
-    (stream=text, ...)``; ``text.detach()``; ``spool.seek(0)``; ``return FileResponse(spool,
-    as_attachment=True, filename=..., content_type=content_type)``. Do not call it from the
-    generator of a ``StreamingHttpResponse``: the drafts would be marked exported (and their rows
-    locked) while a client may still be half-way through the download.
+    For a download, use ``export_batch_create`` + ``export_batch_stream`` with a
+    ``StreamingHttpResponse``; for large exports, ``export_batch_create(background=True)``
+    (a Celery task).
     """
-    if user is not None:
-        policies.require(policies.can_export(user), "Only reviewers and admins can export copy.")
-    if fmt not in EXPORT_FORMATS:
-        raise WorkflowError(f"Unknown export format {fmt!r}; use csv or jsonl.")
-    if bom and fmt != ExportBatch.Format.CSV:
-        raise WorkflowError("A byte order mark is only written for CSV.")
-    cleaned = export_filters_clean(filters)
-
-    with transaction.atomic():
-        if bom:
-            stream.write(BOM)
-        if fmt == ExportBatch.Format.CSV:
-            writer = csv.writer(stream)
-            writer.writerow(EXPORT_COLUMNS)
-            cell = csv_cell if formula_guard else _plain_cell
-        count = 0
-        now = timezone.now()
-        for page in _pages_with_rows(cleaned, lock=True):
-            for _, row in page:
-                if fmt == ExportBatch.Format.CSV:
-                    writer.writerow([cell(row[column]) for column in EXPORT_COLUMNS])
-                else:
-                    stream.write(_jsonl_line(row))
-            # The rows are locked, so the approved revision is still the one just written.
-            Draft.objects.filter(pk__in=[draft.pk for draft, _ in page]).update(
-                state=Draft.State.EXPORTED,
-                exported_revision_id=F("approved_revision_id"),
-                updated_at=now,
+    _require_export(user)
+    options = export_options_clean(fmt=fmt, filters=filters, changed_only=changed_only,
+                                   bom=bom, formula_guard=formula_guard)
+    ledger = _Ledger()
+    try:
+        for text in _chunks(options, ledger):
+            stream.write(text)
+        with transaction.atomic():
+            now = timezone.now()
+            _mark_exported(ledger, now=now)
+            batch = ExportBatch.objects.create(
+                created_by=user if user is not None and user.is_authenticated else None,
+                format=options.fmt, filters=options.filters, changed_only=options.changed_only,
+                bom=options.bom, formula_guard=options.formula_guard,
+                status=ExportBatch.Status.DONE, total=ledger.count, count=ledger.count,
+                destination=destination[:1000], started_at=now, finished_at=now,
             )
-            count += len(page)
-        batch = ExportBatch.objects.create(
-            created_by=user if user is not None and user.is_authenticated else None,
-            format=fmt,
-            filters=cleaned,
-            count=count,
-            destination=destination[:1000],
-        )
-        audit_log(actor=user, verb="export.create", obj=batch, format=fmt, filters=cleaned,
-                  count=count, destination=batch.destination)
+            audit_log(actor=user, verb="export.create", obj=batch, count=ledger.count,
+                      destination=batch.destination, **_options_record(options))
+            if before_commit is not None:
+                before_commit()
+    finally:
+        ledger.close()
     return batch
+
+
+def download_max_rows() -> int:
+    return int(getattr(settings, "COPYDESK_EXPORT_DOWNLOAD_MAX_ROWS", DOWNLOAD_MAX_ROWS))
+
+
+def export_batch_create(*, user, fmt: str, filters: dict | None = None,
+                        changed_only: bool = False, bom: bool = False,
+                        background: bool = False) -> ExportBatch:
+    """Record an export that is about to run, with the number of drafts it will write.
+
+    A download (status running) is then sent with ``export_batch_stream``. A background export
+    (status queued) is written to a file under the exports directory by a Celery task on the
+    ``default`` queue, sent once the surrounding transaction commits; downloads of more than
+    ``download_max_rows()`` drafts become background exports. Raises ``PermissionDenied`` or
+    ``WorkflowError`` before anything is written."""
+    _require_export(user)
+    options = export_options_clean(fmt=fmt, filters=filters, changed_only=changed_only, bom=bom)
+    total = export_count(options)
+    background = background or total > download_max_rows()
+    batch = ExportBatch.objects.create(
+        created_by=user if user is not None and user.is_authenticated else None,
+        format=options.fmt, filters=options.filters, changed_only=options.changed_only,
+        bom=options.bom, formula_guard=options.formula_guard, total=total,
+        status=ExportBatch.Status.QUEUED if background else ExportBatch.Status.RUNNING,
+        destination="file" if background else "download",
+        started_at=None if background else timezone.now(),
+    )
+    if background:
+        transaction.on_commit(lambda: _send(batch.pk))
+    return batch
+
+
+def _batch_options(batch: ExportBatch) -> ExportOptions:
+    return ExportOptions(fmt=batch.format, filters=dict(batch.filters or {}),
+                         changed_only=batch.changed_only, bom=batch.bom,
+                         formula_guard=batch.formula_guard)
+
+
+def _batch_finish(batch: ExportBatch, ledger: _Ledger, *, before_commit=None, **fields) -> None:
+    """Mark the drafts and the batch done, in one transaction."""
+    with transaction.atomic():
+        now = timezone.now()
+        _mark_exported(ledger, now=now)
+        fields |= {"status": ExportBatch.Status.DONE, "count": ledger.count, "finished_at": now,
+                   "error": ""}
+        ExportBatch.objects.filter(pk=batch.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(batch, name, value)
+        audit_log(actor=batch.created_by, verb="export.create", obj=batch, count=ledger.count,
+                  destination=batch.destination, **_options_record(_batch_options(batch)))
+        if before_commit is not None:
+            before_commit()
+
+
+def _batch_fail(batch: ExportBatch, message: str, *, count: int = 0) -> None:
+    ExportBatch.objects.filter(pk=batch.pk).update(
+        status=ExportBatch.Status.FAILED, error=message[:2000], count=count,
+        finished_at=timezone.now(),
+    )
+
+
+def export_batch_stream(*, batch: ExportBatch) -> Iterator[bytes]:
+    """The file of a download batch from ``export_batch_create``, as UTF-8 chunks for a
+    ``StreamingHttpResponse``. The drafts are marked exported only once the last chunk has been
+    handed over; a download that is cut off (the server closes the generator) or fails marks
+    nothing and leaves the batch failed."""
+    options = _batch_options(batch)
+    ledger = _Ledger()
+    finished = False
+    try:
+        for text in _chunks(options, ledger):
+            if text:
+                yield text.encode("utf-8")
+        _batch_finish(batch, ledger)
+        finished = True
+    except GeneratorExit:
+        _batch_fail(batch, "The download was interrupted; nothing was marked exported.",
+                    count=ledger.count)
+        raise
+    except Exception as exc:
+        logger.exception("export %s failed", batch.pk)
+        _batch_fail(batch, f"{type(exc).__name__}: {exc}", count=ledger.count)
+        raise
+    finally:
+        ledger.close()
+        if not finished:
+            logger.info("export %s did not finish", batch.pk)
+
+
+def _send(batch_id: int) -> None:
+    from .tasks import run_export
+
+    try:
+        run_export.delay(batch_id)
+    except Exception as exc:  # the broker is down: say so instead of "queued" forever
+        logger.exception("could not queue export %s", batch_id)
+        ExportBatch.objects.filter(pk=batch_id, status=ExportBatch.Status.QUEUED).update(
+            status=ExportBatch.Status.FAILED, finished_at=timezone.now(),
+            error=f"Could not reach the task queue: {exc}"[:2000],
+        )
+
+
+def export_dir() -> Path:
+    """Where background exports are written (``COPYDESK_EXPORT_DIR``, else ``var/exports``)."""
+    configured = getattr(settings, "COPYDESK_EXPORT_DIR", None)
+    return Path(configured) if configured else Path(settings.VAR_DIR) / "exports"
+
+
+def export_file_path(batch: ExportBatch) -> Path | None:
+    """The finished file of a background export, or None (not done, or the file is gone)."""
+    if batch.status != ExportBatch.Status.DONE or not batch.file:
+        return None
+    root = export_dir().resolve()
+    path = (root / batch.file).resolve()
+    if path.parent != root or not path.is_file():
+        return None
+    return path
+
+
+def export_download_name(batch: ExportBatch) -> str:
+    _, ext = EXPORT_FORMATS.get(batch.format, ("", "csv"))
+    stamp = timezone.localtime(batch.created_at).strftime("%Y%m%d-%H%M%S")
+    prefix = "copydesk-shopify" if batch.format == ExportBatch.Format.SHOPIFY else "copydesk"
+    return f"{prefix}-{stamp}-{batch.pk}.{ext}"
+
+
+def export_batch_run(*, batch_id: int) -> int:
+    """Run a queued background export (the Celery task calls this): write the file next to its
+    final name with progress on the batch, then mark the drafts, record the file and rename it
+    into place in one transaction. Returns the number of drafts written.
+
+    Idempotent: a batch that is gone or finished is left alone (returns 0); one that was running
+    when its worker died is run again from the start when the broker redelivers it.
+    """
+    claimed = ExportBatch.objects.filter(
+        pk=batch_id, destination="file",
+        status__in=[ExportBatch.Status.QUEUED, ExportBatch.Status.RUNNING],
+    ).update(status=ExportBatch.Status.RUNNING, started_at=timezone.now(), count=0, error="")
+    if not claimed:
+        return 0
+    batch = ExportBatch.objects.select_related("created_by").get(pk=batch_id)
+    started = time.monotonic()
+    options = _batch_options(batch)
+    folder = export_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    _, ext = EXPORT_FORMATS[options.fmt]
+    name = f"export-{batch.pk}.{ext}"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    ledger = _Ledger()
+    try:
+        ExportBatch.objects.filter(pk=batch.pk).update(total=export_count(options))
+        last = 0.0
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            for text in _chunks(options, ledger):
+                out.write(text)
+                if time.monotonic() - last >= PROGRESS_SECONDS:
+                    ExportBatch.objects.filter(pk=batch.pk).update(count=ledger.count)
+                    last = time.monotonic()
+            out.flush()
+            os.fsync(out.fileno())
+        size = tmp.stat().st_size
+        _batch_finish(batch, ledger, file=name, size=size,
+                      before_commit=lambda: os.replace(tmp, folder / name))
+    except Exception as exc:
+        logger.exception("export %s failed", batch.pk)
+        _batch_fail(batch, f"{type(exc).__name__}: {exc}", count=ledger.count)
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        ledger.close()
+    logger.info("export %s: %d drafts, %d bytes in %.1fs", batch.pk, batch.count, batch.size,
+                time.monotonic() - started)
+    return batch.count

@@ -436,3 +436,32 @@ def test_command_reports_bad_filters(tmp_path):
         call_command("export_copy", "--format", "csv", "--out", str(tmp_path / "x.csv"),
                      "--brand", "Nobody", stdout=io.StringIO())
     assert os.listdir(tmp_path) == []
+
+
+def test_formula_guard_leaves_plain_numbers_alone(editor, reviewer):
+    approved_draft(editor, reviewer, "-3", product__sku="NEG", product__title="+1.5")
+    approved_draft(editor, reviewer, "-3+4", product__sku="SUM", product__title="-1e5")
+
+    _, out = export()
+
+    rows = {row[0]: dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in csv_rows(out)[1:]}
+    # A spreadsheet reads these as numbers, and a shop must get its numbers back unchanged.
+    assert (rows["NEG"]["text"], rows["NEG"]["title"]) == ("-3", "+1.5")
+    # Anything else starting with a formula character is still neutralised.
+    assert (rows["SUM"]["text"], rows["SUM"]["title"]) == ("'-3+4", "'-1e5")
+
+
+def test_command_exports_only_what_changed(editor, reviewer, tmp_path):
+    first = approved_draft(editor, reviewer, "first", product__sku="A")
+    approved_draft(editor, reviewer, "second", product__sku="B")
+    call_command("export_copy", "--format", "csv", "--out", str(tmp_path / "all.csv"),
+                 stdout=io.StringIO())
+    approve(first, editor=editor, reviewer=reviewer, text="first, again")
+    out_file = tmp_path / "changed.csv"
+
+    call_command("export_copy", "--format", "csv", "--out", str(out_file), "--changed-only",
+                 stdout=io.StringIO())
+
+    rows = csv_rows(out_file.read_text(encoding="utf-8"))
+    assert [row[EXPORT_COLUMNS.index("text")] for row in rows[1:]] == ["first, again"]
+    assert ExportBatch.objects.order_by("-pk").first().changed_only

@@ -4,7 +4,6 @@ import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from editorial.exporters import EXPORT_FORMATS, copy_export
 from editorial.services import WorkflowError
@@ -24,7 +23,7 @@ class _Stdout:
 class Command(BaseCommand):
     help = (
         "Export approved copy (the approved revision of every approved or exported draft) as "
-        "CSV or JSON Lines, and mark those drafts exported."
+        "CSV, JSON Lines or Shopify product CSV, and mark those drafts exported."
     )
 
     def add_arguments(self, parser):
@@ -35,14 +34,18 @@ class Command(BaseCommand):
         parser.add_argument("--brand", help="only this brand (by name)")
         parser.add_argument("--kind", help="only this content kind (by code)")
         parser.add_argument("--locale", help="only products in this locale")
+        parser.add_argument("--changed-only", action="store_true",
+                            help="only drafts whose approved revision was not exported yet")
         parser.add_argument("--bom", action="store_true",
                             help="start the CSV with a UTF-8 byte order mark (for Excel)")
         parser.add_argument("--no-formula-guard", action="store_true",
                             help="do not prefix CSV cells starting with = + - @ with a quote")
 
-    def handle(self, *args, fmt, out, brand, kind, locale, bom, no_formula_guard, **options):
+    def handle(self, *args, fmt, out, brand, kind, locale, bom, no_formula_guard, changed_only,
+               **options):
         export = {
             "fmt": fmt,
+            "changed_only": changed_only,
             "user": None,
             "filters": {"brand": brand, "kind": kind, "locale": locale},
             "bom": bom,
@@ -62,21 +65,24 @@ class Command(BaseCommand):
     def _export_to_file(self, path: Path, export: dict):
         """Write next to ``path`` and rename over it at the end, so a failed export leaves no
         half-written file and the old one, if any, in place. The rename happens inside the
-        export's transaction: if it fails, no draft is marked exported either."""
+        transaction that marks the drafts: if it fails, no draft is marked exported either."""
         if not path.parent.is_dir():
             raise CommandError(f"No such directory: {path.parent}")
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with transaction.atomic():
-                with open(fd, "w", encoding="utf-8", newline="") as stream:
-                    batch = copy_export(stream=stream, destination=str(path), **export)
+            with open(fd, "w", encoding="utf-8", newline="") as stream:
+
+                def finish() -> None:
                     stream.flush()
                     os.fsync(stream.fileno())
-                # mkstemp makes the file private; give it the permissions a new file would get.
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp_name, 0o666 & ~umask)
-                os.replace(tmp_name, path)
+                    # mkstemp makes the file private; give it the permissions a new file gets.
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.chmod(tmp_name, 0o666 & ~umask)
+                    os.replace(tmp_name, path)
+
+                batch = copy_export(stream=stream, destination=str(path), before_commit=finish,
+                                    **export)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
