@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import metrics, selectors
+from .. import metrics, policies, selectors
 from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
 
 JOBS_FRAGMENT = "dashboard-jobs"
@@ -303,6 +303,106 @@ def edit_distance_chart(version_metrics: Sequence[metrics.VersionMetrics]) -> Ba
     )
 
 
+# --- A/B tests ------------------------------------------------------------------------------------
+
+AB_TESTS_SHOWN = 3
+
+
+@dataclass
+class ABFigure:
+    """One figure of an A/B comparison: the two arms as a chart and what the difference says."""
+
+    chart: BarChart
+    difference: metrics.Difference
+    verdict: str
+
+
+@dataclass
+class ABReport:
+    test: object
+    arms: tuple[metrics.VersionMetrics, metrics.VersionMetrics]
+    figures: list[ABFigure]
+    significant: bool
+    jobs: list = field(default_factory=list)
+
+
+def _verdict(diff: metrics.Difference, arm_names: tuple[str, str], percent: bool) -> str:
+    def fmt(value: float) -> str:
+        return f"{100 * value:+.1f} pp" if percent else f"{value:+.3f}"
+
+    if diff.significant is None:
+        return _("Not enough reviewed drafts in both arms to compare yet.")
+    interval = {"diff": fmt(diff.diff), "low": fmt(diff.low), "high": fmt(diff.high)}
+    if not diff.significant:
+        return _("Not yet significant: B − A = %(diff)s (95%% interval %(low)s to %(high)s "
+                 "includes 0).") % interval
+    better = arm_names[0] if diff.better == "a" else arm_names[1]
+    return _("Significant: %(better)s is better; B − A = %(diff)s (95%% interval %(low)s to "
+             "%(high)s).") % {"better": better, **interval}
+
+
+def ab_report(test) -> ABReport:
+    """Both arms of an A/B test on the drafts of their own jobs, compared with
+    ``metrics.compare`` (b − a with 95% intervals)."""
+    from ..models import Draft
+
+    arms = []
+    for arm, version in (("a", test.model_a), ("b", test.model_b)):
+        drafts = Draft.objects.filter(job_items__job__ab_test=test, job_items__job__ab_arm=arm)
+        arms.append(metrics.model_version_metrics([version], drafts=drafts)[0])
+    a, b = arms
+    comparison = metrics.compare(a, b)
+    labels = (f"A · {a.name}", f"B · {b.name}")
+    figures = []
+    specs = [
+        ("acceptance", _("Accepted without edits"), "percent",
+         lambda m: (m.acceptance.value, m.acceptance.low, m.acceptance.high,
+                    m.acceptance.total, m.acceptance.hits)),
+        ("edit_distance", _("Mean edit distance"), "ratio",
+         lambda m: (m.edit_distance.value, m.edit_distance.low, m.edit_distance.high,
+                    m.edit_distance.n, None)),
+        ("flag_rate", _("Flagged candidates"), "percent",
+         lambda m: (m.flag_rate.value, m.flag_rate.low, m.flag_rate.high, m.flag_rate.total,
+                    m.flag_rate.hits)),
+        ("rejection", _("Rejected"), "percent",
+         lambda m: (m.rejection.value, m.rejection.low, m.rejection.high, m.rejection.total,
+                    m.rejection.hits)),
+    ]
+    for key, title, unit, values in specs:
+        rows = []
+        for label, m, css in zip(labels, arms, ("bar-arm-a", "bar-arm-b"), strict=True):
+            value, low, high, n, hits = values(m)
+            rows.append(ChartRow(label=label, value=value, low=low, high=high, n=n, hits=hits,
+                                 css=css))
+        axis = 1.0
+        if unit == "ratio":
+            largest = max([r.high if r.high is not None else (r.value or 0) for r in rows]
+                          + [0.0])
+            axis = next((m for m in (0.1, 0.2, 0.5, 1.0) if largest <= m), 1.0)
+        chart = bar_chart(
+            id=f"chart-ab-{test.pk}-{key}", title=title,
+            description=_("Arm A and arm B with %(level)s confidence intervals.")
+            % {"level": "95%"},
+            unit=unit, rows=rows, axis_max=axis,
+            interval_label=_("%(level)s interval") % {"level": "95%"},
+            n_label=_("Reviewed") if key != "flag_rate" else _("Candidates"),
+            value_label=title, layout=COMPACT,
+        )
+        diff = getattr(comparison, key)
+        figures.append(ABFigure(chart=chart, difference=diff,
+                                verdict=_verdict(diff, labels, unit == "percent")))
+    return ABReport(test=test, arms=(a, b), figures=figures,
+                    significant=comparison.significant,
+                    jobs=list(test.jobs.order_by("ab_arm")))
+
+
+def ab_reports(limit: int = AB_TESTS_SHOWN) -> list[ABReport]:
+    from ..models import ABTest
+
+    tests = ABTest.objects.select_related("model_a", "model_b").order_by("-created_at", "-pk")
+    return [ab_report(test) for test in tests[:limit]]
+
+
 def _jobs_context() -> dict:
     jobs = list(selectors.job_recent_list())
     return {"jobs": jobs, "jobs_running": any(not job.is_finished for job in jobs)}
@@ -329,6 +429,8 @@ def home(request: HtmxHttpRequest):
         "acceptance_chart": acceptance_chart(version_metrics),
         "edit_distance_chart": edit_distance_chart(version_metrics),
         "any_reviewed": any(m.reviewed for m in version_metrics),
+        "ab_reports": ab_reports(),
+        "is_admin": policies.ADMIN in policies.user_roles(request.user),
         **_jobs_context(),
     }
     return render_page(request, "dashboard.html", context)

@@ -1,0 +1,87 @@
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from editorial.models import FineTuneRun, ModelVersion
+from editorial.services import WorkflowError, finetune_run_request
+from generation.finetune import FineTuneConfig
+
+
+class Command(BaseCommand):
+    help = ("Fine-tune a model version on the approved edits (train split) into a new model "
+            "version; a GPU worker runs it (or --inline, this process).")
+
+    def add_arguments(self, parser):
+        defaults = FineTuneConfig()
+        parser.add_argument("--base", required=True, help="the model version to start from")
+        parser.add_argument("--name", required=True, help="the new model version's name")
+        parser.add_argument("--epochs", type=int, default=defaults.epochs)
+        parser.add_argument("--lr", type=float, default=defaults.lr)
+        parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+        parser.add_argument("--grad-accum", type=int, default=defaults.grad_accum,
+                            help="batches per optimizer step")
+        parser.add_argument("--max-length", type=int, default=defaults.max_length,
+                            help="tokens per example (prompt + completion)")
+        parser.add_argument("--max-steps", type=int, default=0,
+                            help="stop after this many optimizer steps (0: no limit)")
+        parser.add_argument("--lora", action="store_true",
+                            help="train LoRA adapters (merged into the saved model)")
+        parser.add_argument("--brand", help="only this brand's approved edits")
+        parser.add_argument("--kind", help="only this content kind's approved edits")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--wait", action="store_true",
+                          help="follow the run's progress until it is done")
+        mode.add_argument("--inline", action="store_true",
+                          help="fine-tune in this process instead of on a worker")
+
+    def handle(self, *args, **options):
+        base = ModelVersion.objects.filter(name=options["base"]).first()
+        if base is None:
+            raise CommandError(f"Unknown model version {options['base']!r}.")
+        hyperparameters = {
+            "epochs": options["epochs"], "lr": options["lr"],
+            "batch_size": options["batch_size"], "grad_accum": options["grad_accum"],
+            "max_length": options["max_length"], "max_steps": options["max_steps"],
+            "lora": options["lora"],
+        }
+        try:
+            run = finetune_run_request(
+                base=base, name=options["name"], hyperparameters=hyperparameters, user=None,
+                filters={"brand": options["brand"] or "", "kind": options["kind"] or ""},
+                enqueue=not options["inline"],
+            )
+        except WorkflowError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"fine-tune run {run.pk}: {base.name} -> {run.name}")
+        if options["inline"]:
+            from generation.tasks import run_finetune
+
+            run_finetune(run_id=run.pk)
+        elif not options["wait"]:
+            self.stdout.write("queued on the gpu queue (follow it with --wait or in the web UI)")
+            return
+        self._follow(run.pk)
+
+    def _follow(self, run_id: int) -> None:
+        last = None
+        while True:
+            run = FineTuneRun.objects.get(pk=run_id)
+            loss = "—" if run.loss is None else f"{run.loss:.4f}"
+            line = f"run {run.pk} {run.status}: step {run.step}/{run.total_steps}, loss {loss}"
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if run.is_finished:
+                break
+            time.sleep(1)
+        if run.status != FineTuneRun.Status.SUCCEEDED:
+            self.stderr.write(run.error)
+            sys.exit(1)
+        before, after = run.metrics.get("before") or {}, run.metrics.get("after") or {}
+        if before and after:
+            self.stdout.write(
+                f"validation loss {before['loss']:.4f} -> {after['loss']:.4f} "
+                f"(perplexity {before['perplexity']:.2f} -> {after['perplexity']:.2f})"
+            )
+        self.stdout.write(f"registered model version {run.name} at {run.output_path}")

@@ -1,0 +1,94 @@
+"""The fine-tuning core on the tiny model: masking, mechanics, a loadable result."""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from generation.finetune import (
+    IGNORE_INDEX,
+    CompletionCollator,
+    FineTuneConfig,
+    encode_example,
+    finetune,
+)
+
+MESSAGES = [
+    {"role": "system", "content": "You write product copy."},
+    {"role": "user", "content": "Product: steel bottle, 500 ml.\nTask: describe it."},
+    {"role": "assistant", "content": "A light steel bottle for daily use."},
+]
+
+
+def records(n):
+    return [{"messages": [
+        MESSAGES[0],
+        {"role": "user", "content": f"Product {i}: steel bottle.\nTask: describe it."},
+        {"role": "assistant", "content": f"Bottle number {i}: light steel, daily use."},
+    ]} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(gen_tiny_model):
+    return AutoTokenizer.from_pretrained(str(gen_tiny_model))
+
+
+def test_prompt_tokens_are_masked_and_completion_tokens_are_labelled(tokenizer):
+    encoded = encode_example(tokenizer, MESSAGES)
+    labels, ids = encoded["labels"], encoded["input_ids"]
+    prompt_ids = tokenizer.apply_chat_template(MESSAGES[:-1], add_generation_prompt=True,
+                                               tokenize=False)
+    n_prompt = len(tokenizer(prompt_ids, add_special_tokens=False)["input_ids"])
+    assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert labels[n_prompt:] == ids[n_prompt:]
+    completion = tokenizer.decode(ids[n_prompt:])
+    assert completion == "A light steel bottle for daily use.<|im_end|>"
+    assert ids[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_collator_pads_with_masked_labels(tokenizer):
+    short = encode_example(tokenizer, MESSAGES)
+    long = encode_example(tokenizer, [*MESSAGES[:2], {"role": "assistant",
+                                                       "content": "Much longer text " * 5}])
+    batch = CompletionCollator(tokenizer.pad_token_id)([short, long])
+    width = len(long["input_ids"])
+    assert batch["input_ids"].shape == (2, width)
+    pad = width - len(short["input_ids"])
+    assert batch["attention_mask"][0].tolist() == [1] * len(short["input_ids"]) + [0] * pad
+    assert batch["labels"][0].tolist() == short["labels"] + [IGNORE_INDEX] * pad
+    assert batch["input_ids"][0, len(short["input_ids"]):].tolist() == (
+        [tokenizer.pad_token_id] * pad)
+    # Only completion tokens count in the loss.
+    assert int((batch["labels"] != IGNORE_INDEX).sum()) == sum(
+        sum(1 for x in e["labels"] if x != IGNORE_INDEX) for e in (short, long))
+
+
+def test_long_examples_keep_the_completion(tokenizer):
+    encoded = encode_example(tokenizer, MESSAGES, max_length=24)
+    assert len(encoded["input_ids"]) == 24
+    assert tokenizer.decode([t for t in encoded["labels"] if t != IGNORE_INDEX]).startswith(
+        "A light steel bottle")
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_finetune_lowers_loss_reports_progress_and_saves_a_plain_model(
+    gen_tiny_model, tmp_path, lora
+):
+    seen = []
+    data = records(8)
+    result = finetune(
+        base_path=gen_tiny_model, output_dir=tmp_path / "out", train=data, validation=data[:3],
+        config=FineTuneConfig(epochs=4, lr=3e-3, batch_size=4, grad_accum=2, lora=lora,
+                              lora_r=8, warmup_ratio=0),
+        device="cpu", progress=lambda step, total, loss: seen.append((step, total, loss)),
+    )
+    assert result.steps == 4  # 8 records / 4 per batch x 4 epochs / 2 accumulated
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4] and seen[0][1] == 4
+    assert result.after.loss < result.before.loss
+    assert result.before.perplexity > result.after.perplexity
+    loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "out"))
+    assert not any("lora" in name for name, _ in loaded.named_parameters())
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "out")).chat_template
+    base = AutoModelForCausalLM.from_pretrained(str(gen_tiny_model))
+    changed = any(not torch.equal(a, b) for a, b in
+                  zip(base.state_dict().values(), loaded.state_dict().values(), strict=True))
+    assert changed

@@ -1,0 +1,195 @@
+"""Fine-tuning from the desk: the command, the admin form, progress in the UI, the Celery task on
+the gpu queue, and the new model version generating drafts."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from transformers import AutoModelForCausalLM
+
+from copydesk.celery import app
+from editorial import training_data
+from editorial.models import Candidate, Draft, FineTuneRun, ModelVersion, Product, Revision
+from editorial.services import generation_job_request, model_version_register
+from generation import tasks
+from tests.factories import BrandFactory, DraftFactory, ProductFactory
+
+NAMES = ["kettle", "teapot", "saucepan", "skillet", "colander", "grater", "whisk", "ladle",
+         "trivet", "carafe", "tumbler", "platter", "ramekin", "strainer", "mortar", "spatula"]
+
+
+def skus_by_split(train: int, validation: int) -> list[str]:
+    """SKUs the hash split puts ``train`` into train and ``validation`` into validation."""
+    chosen = {"train": [], "validation": []}
+    i = 0
+    while len(chosen["train"]) < train or len(chosen["validation"]) < validation:
+        sku = f"FT-{i:03d}"
+        part = training_data.split_of(sku)
+        if len(chosen[part]) < (train if part == "train" else validation):
+            chosen[part].append(sku)
+        i += 1
+    return chosen["train"] + chosen["validation"]
+
+
+def approved_edits(base: ModelVersion, count_train: int = 6, count_validation: int = 2):
+    """Approved drafts whose editors rewrote the model's text into the house pattern."""
+    brand = BrandFactory(name="Nordhavn")
+    for i, sku in enumerate(skus_by_split(count_train, count_validation)):
+        name = NAMES[i]
+        product = ProductFactory(sku=sku, title=f"Nordhavn {name}", brand=brand)
+        draft = DraftFactory(product=product, kind_id="description")
+        candidate = Candidate.objects.create(
+            draft=draft, index=0, text=f"This is a {name}.", model_version=base,
+            prompt=[{"role": "system", "content": "You write product copy for Nordhavn."},
+                    {"role": "user", "content": f"Product: Nordhavn {name}.\nDescribe it."}],
+        )
+        first = Revision.objects.create(draft=draft, number=1, text=candidate.text,
+                                        candidate=candidate)
+        final = Revision.objects.create(
+            draft=draft, number=2, parent=first,
+            text=f"The Nordhavn {name} is made in Oslo from recycled steel. "
+                 f"Every Nordhavn {name} comes with a two-year warranty and free returns.",
+        )
+        draft.current_revision = draft.approved_revision = final
+        draft.state = Draft.State.APPROVED
+        draft.approved_at = timezone.now()
+        draft.save()
+
+
+@pytest.mark.slow
+def test_finetuning_the_default_model_lowers_validation_loss_and_the_new_version_generates(
+    db, default_model_dir, settings, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "2")
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    base = model_version_register(name="smollm2", path=str(default_model_dir),
+                                  source=ModelVersion.Source.PACKAGED, make_default=True)
+    approved_edits(base)
+
+    # LoRA keeps this test short on a busy 2-core machine (no optimizer state for 135M
+    # weights); full fine-tuning runs the same loop and is covered on the tiny model.
+    call_command("finetune", "--base", "smollm2", "--name", "smollm2-nordhavn", "--lora",
+                 "--epochs", "1", "--lr", "2e-3", "--batch-size", "3", "--max-length", "128",
+                 "--inline")
+
+    run = FineTuneRun.objects.get(name="smollm2-nordhavn")
+    assert run.status == FineTuneRun.Status.SUCCEEDED, run.error
+    before, after = run.metrics["before"], run.metrics["after"]
+    print("validation loss", before, after, "seconds", run.metrics["seconds"])
+    assert (run.train_records, run.validation_records) == (6, 2)
+    assert run.step == run.total_steps == 2
+    assert [step for step, _ in run.progress] == [1, 2]
+    assert after["loss"] < 0.8 * before["loss"]
+    assert after["perplexity"] < before["perplexity"]
+
+    version = run.result
+    assert version.name == "smollm2-nordhavn"
+    assert version.source == ModelVersion.Source.FINETUNED
+    assert version.parent == base
+    assert version.status == ModelVersion.Status.READY
+    assert version.data_hash == run.data_hash and len(version.data_hash) == 64
+    assert version.params["lr"] == 2e-3 and version.metrics["after"] == after
+    assert Path(version.path).is_dir()
+    assert AutoModelForCausalLM.from_pretrained(version.path).num_parameters() > 100_000_000
+
+    product = ProductFactory(sku="NEW-1", title="Nordhavn kettle 1.7 L")
+    job = generation_job_request(
+        products=Product.objects.filter(pk=product.pk), kinds=["description"], user=None,
+        params={"do_sample": False, "max_new_tokens": 4}, model_version=version,
+        enqueue=False,
+    )
+    tasks.run_job_inline(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    candidate = Candidate.objects.get(draft__product=product)
+    assert candidate.model_version == version and candidate.text.strip()
+
+
+def test_the_finetune_task_runs_on_the_gpu_queue():
+    route = app.amqp.router.route({}, tasks.finetune_model.name)
+    assert route["queue"].name == "gpu"
+
+
+def test_command_runs_inline_with_lora_on_the_tiny_model(db, tiny_model_dir, settings,
+                                                         tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    approved_edits(base, 3, 1)
+    call_command("finetune", "--base", "tiny", "--name", "tiny-lora", "--lora",
+                 "--epochs", "1", "--lr", "1e-3", "--batch-size", "2", "--inline")
+    out = capsys.readouterr().out
+    assert "validation loss" in out and "registered model version tiny-lora" in out
+    run = FineTuneRun.objects.get(name="tiny-lora")
+    assert run.hyperparameters["lora"] is True
+    assert json.loads((Path(run.output_path) / "config.json").read_text())
+    assert not any("lora" in k for k in AutoModelForCausalLM.from_pretrained(
+        run.output_path).state_dict())
+
+
+def test_a_run_without_training_data_fails_with_the_reason(db, tiny_model_dir, settings,
+                                                          tmp_path):
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    model_version_register(name="tiny", path=str(tiny_model_dir),
+                           source=ModelVersion.Source.LOCAL, make_default=True)
+    with pytest.raises(SystemExit):
+        call_command("finetune", "--base", "tiny", "--name", "empty", "--inline")
+    run = FineTuneRun.objects.get(name="empty")
+    assert run.status == FineTuneRun.Status.FAILED
+    assert "No approved drafts" in run.error
+    assert not ModelVersion.objects.filter(name="empty").exists()
+
+
+def test_admin_form_queues_a_run_and_its_page_polls_progress(
+    db, client, admin_user, tiny_model_dir, django_capture_on_commit_callbacks, monkeypatch
+):
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    sent = []
+    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("finetune_start"), {
+            "base": base.pk, "name": "tiny-v2", "epochs": 2, "lr": "0.0001", "batch_size": 4,
+        })
+    run = FineTuneRun.objects.get(name="tiny-v2")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("finetune_detail", args=[run.pk])
+    assert sent == [run.pk]
+    assert run.hyperparameters["epochs"] == 2 and run.requested_by == admin_user
+
+    FineTuneRun.objects.filter(pk=run.pk).update(
+        status="running", step=3, total_steps=10, loss=2.5,
+        progress=[[1, 3.1], [2, 2.8], [3, 2.5]],
+    )
+    url = reverse("finetune_detail", args=[run.pk])
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert fragment.status_code == 200
+    assert "step 3 of 10" in html and "2.5000" in html and 'hx-trigger="every 1s"' in html
+    assert "<polyline" in html and "<html" not in html
+
+    FineTuneRun.objects.filter(pk=run.pk).update(
+        status="succeeded", step=10, metrics={"before": {"loss": 3.2, "perplexity": 24.5},
+                                              "after": {"loss": 2.1, "perplexity": 8.2}})
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done.status_code == 286  # htmx: stop polling
+    assert "3.2000" in done.content.decode() and "2.1000" in done.content.decode()
+
+    taken = client.post(reverse("finetune_start"), {
+        "base": base.pk, "name": "tiny-v2", "epochs": 1, "lr": "0.0001", "batch_size": 4})
+    assert taken.status_code == 400 and "exists already" in taken.content.decode()
+
+
+def test_only_admins_can_finetune(db, client, editor, tiny_model_dir):
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    client.force_login(editor)
+    response = client.post(reverse("finetune_start"), {
+        "base": base.pk, "name": "nope", "epochs": 1, "lr": "0.0001", "batch_size": 4})
+    assert response.status_code == 403
+    assert not FineTuneRun.objects.exists()
