@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "editorial",
     "generation",
 ]
@@ -57,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "editorial.login_limit.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -177,6 +181,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     # Exact names win over patterns: the sweeper must not wait behind generation chunks.
     "generation.tasks.resume_jobs": {"queue": "default"},
+    "editorial.tasks.*": {"queue": "default"},
     "generation.tasks.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -208,6 +213,67 @@ COPYDESK_CHUNK_MAX_ATTEMPTS = int(os.environ.get("COPYDESK_CHUNK_MAX_ATTEMPTS", 
 # Four-eyes rule: nobody approves a revision they wrote.
 COPYDESK_FOUR_EYES = env_bool("COPYDESK_FOUR_EYES", False)
 COPYDESK_MAX_IMPORT_FIELD_CHARS = int(os.environ.get("COPYDESK_MAX_IMPORT_FIELD_CHARS", "20000"))
+
+# Failed logins allowed per client address and user name, and per client address, within the
+# window (seconds); then 429 until the window passes. See editorial/login_limit.py.
+COPYDESK_LOGIN_ATTEMPTS = int(os.environ.get("COPYDESK_LOGIN_ATTEMPTS", "5"))
+COPYDESK_LOGIN_ATTEMPTS_PER_ADDRESS = int(
+    os.environ.get("COPYDESK_LOGIN_ATTEMPTS_PER_ADDRESS", "50")
+)
+COPYDESK_LOGIN_WINDOW_SECONDS = int(os.environ.get("COPYDESK_LOGIN_WINDOW_SECONDS", "900"))
+
+# --- Cache ----------------------------------------------------------------------------------
+# Rate-limit counters live here. The default is per process; with several web processes set
+# COPYDESK_CACHE_URL=redis://host:6379/1 so a limit holds across all of them.
+COPYDESK_CACHE_URL = os.environ.get("COPYDESK_CACHE_URL", "")
+if COPYDESK_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": COPYDESK_CACHE_URL}}
+elif COPYDESK_CACHE_URL:
+    raise ImproperlyConfigured(
+        f"COPYDESK_CACHE_URL={COPYDESK_CACHE_URL!r}: only redis://, rediss:// or unix:// URLs "
+        "are supported (leave it unset for a per-process cache)."
+    )
+
+# --- REST API (/api/v1/, docs at /api/docs/) -------------------------------------------------
+# Token (Authorization: Token <key>, made on the account page or in the admin) or the browser
+# session; permissions are the UI's (editorial.policies). POST /api/v1/jobs/ is limited per user
+# to COPYDESK_API_GENERATION_RATE ("N/second|minute|hour|day"); the counts live in the default
+# cache, so give several web processes a shared cache (COPYDESK_CACHE_URL) for one limit.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "editorial.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["editorial.api.permissions.CopydeskPolicy"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "editorial.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "generation": os.environ.get("COPYDESK_API_GENERATION_RATE", "60/hour"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Copydesk API",
+    "DESCRIPTION": "Products, generation jobs, drafts and the approved-copy feed.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "editorial.api.schema.add_error_responses",
+    ],
+}
+# Products per POST /api/v1/products/.
+COPYDESK_API_MAX_BULK = int(os.environ.get("COPYDESK_API_MAX_BULK", "1000"))
 
 LOGGING = {
     "version": 1,

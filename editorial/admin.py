@@ -30,6 +30,8 @@ from django.utils.translation import ngettext
 
 from . import services
 from .models import (
+    ABTest,
+    ApiToken,
     AuditEvent,
     Brand,
     Candidate,
@@ -38,6 +40,7 @@ from .models import (
     DraftComment,
     DraftPresence,
     ExportBatch,
+    FineTuneRun,
     GenerationJob,
     JobItem,
     ModelVersion,
@@ -565,12 +568,15 @@ class DraftPresenceAdmin(HistoryAdmin):
 
 @admin.register(ExportBatch)
 class ExportBatchAdmin(HistoryAdmin):
-    list_display = ("__str__", "format", "count", "created_by", "destination", "created_at")
-    list_filter = ("format",)
+    list_display = ("__str__", "format", "status", "count", "changed_only", "created_by",
+                    "destination", "created_at")
+    list_filter = ("format", "status", "changed_only")
     list_select_related = ("created_by",)
-    search_fields = ("destination", "created_by__username")
+    search_fields = ("destination", "created_by__username", "file")
     date_hierarchy = "created_at"
-    fields = ("format", "count", "filters_display", "destination", "created_by", "created_at")
+    fields = ("format", "status", "count", "total", "filters_display", "changed_only", "bom",
+              "formula_guard", "destination", "file", "size", "error", "created_by",
+              "created_at", "started_at", "finished_at")
     readonly_fields = ("filters_display",)
 
     @admin.display(description=_("filters"))
@@ -595,3 +601,91 @@ class AuditEventAdmin(HistoryAdmin):
     @admin.display(description=_("data"))
     def data_display(self, event: AuditEvent) -> str:
         return pretty_json(event.data)
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+class ApiTokenAddForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made by ``services.api_token_create`` (the key is shown once, on the page
+    after "Save") and revoked, never edited: only the hash of a key is stored."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("user",)
+    search_fields = ("name", "prefix", "user__username")
+    date_hierarchy = "created_at"
+    actions = ["revoke_tokens"]
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is not None else ("user", "name")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = services.api_token_create(user=form.cleaned_data["user"],
+                                               name=form.cleaned_data["name"])
+        obj.pk = token.pk
+        obj._state.adding = False
+        obj._new_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The key is shown in this response only: not in a message (a cookie) or a redirect.
+        return TemplateResponse(request, "account/admin_token_created.html", {
+            **self.admin_site.each_context(request),
+            "title": _("API token created"),
+            "token": obj,
+            "key": obj._new_key,
+            "opts": self.opts,
+            "changelist_url": reverse("admin:editorial_apitoken_changelist"),
+        })
+
+    @admin.action(description=_("Revoke selected tokens"))
+    def revoke_tokens(self, request, queryset):
+        count = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.api_token_revoke(token=token, user=request.user)
+            count += 1
+        self.message_user(request, ngettext("%(count)d token was revoked.",
+                                            "%(count)d tokens were revoked.", count)
+                          % {"count": count}, messages.SUCCESS)
+
+
+# --- Fine-tuning and A/B tests --------------------------------------------------------------------
+
+
+@admin.register(FineTuneRun)
+class FineTuneRunAdmin(HistoryAdmin):
+    """Runs are requested on the Training page (or ``manage.py finetune``) and written by the
+    worker; here they are looked up."""
+
+    list_display = ("name", "base", "status", "step", "total_steps", "loss", "result",
+                    "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "base__name")
+    list_select_related = ("base", "result")
+    readonly_fields = [f.name for f in FineTuneRun._meta.fields]
+
+
+@admin.register(ABTest)
+class ABTestAdmin(HistoryAdmin):
+    list_display = ("__str__", "model_a", "model_b", "seed", "created_at")
+    list_select_related = ("model_a", "model_b")
+    readonly_fields = [f.name for f in ABTest._meta.fields]

@@ -11,4 +11,5 @@ def roles(request):
         "can_import": policies.can_import(user),
         "can_export": policies.can_export(user),
         "can_generate": policies.can_generate(user),
+        "can_train": policies.can_train(user),
     }

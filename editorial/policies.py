@@ -49,6 +49,11 @@ def can_export(user: User) -> bool:
     return bool(user_roles(user) & {REVIEWER, ADMIN})
 
 
+def can_train(user: User) -> bool:
+    """Training data downloads and fine-tuning: admins only."""
+    return ADMIN in user_roles(user)
+
+
 def can_assign_others(user: User) -> bool:
     """Reviewers and admins hand drafts to editors; editors only take drafts themselves."""
     return can_review(user)

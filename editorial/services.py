@@ -434,6 +434,8 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
             locked.approved_at = now
             locked.approved_by = user
             fields += ["approved_revision", "approved_at", "approved_by"]
+            # The API's copy feed; its sequence lock is held only until this commit.
+            _copy_feed_publish(draft=locked, revision=revision, approved_at=now)
         elif decision == ReviewDecision.Decision.REQUEST_CHANGES:
             locked.state = State.CHANGES_REQUESTED
         else:
@@ -1065,3 +1067,338 @@ def model_version_register(
         audit_log(actor=user, verb="model.register" if created else "model.update", obj=version,
                   path=path, source=source)
     return version
+
+
+# --- API: tokens, bulk product upsert, copy feed ------------------------------------------------
+
+def _api_token_hash(key: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str):
+    """A new API token for ``user``; returns ``(token, key)``. The key is not stored (only its
+    hash), so this is the one time it can be shown."""
+    import secrets
+
+    from .models import ApiToken
+
+    name = (name or "").strip()
+    if not name:
+        raise WorkflowError(gettext("Give the token a name."))
+    max_length = ApiToken._meta.get_field("name").max_length
+    if len(name) > max_length:
+        raise WorkflowError(gettext("The name is longer than %(limit)d characters.")
+                            % {"limit": max_length})
+    key = "cdk_" + secrets.token_urlsafe(30)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, key_hash=_api_token_hash(key),
+            prefix=key[:ApiToken.PREFIX_CHARS],
+        )
+        audit_log(actor=user, verb="api_token.create", obj=token, name=name)
+    return token, key
+
+
+def api_token_revoke(*, token, user):
+    """Revoke ``token``: its owner may, and staff may revoke anyone's. Revoking twice is
+    harmless."""
+    policies.require(token.user_id == user.pk or user.is_staff,
+                     gettext("You can only revoke your own tokens."))
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_log(actor=user, verb="api_token.revoke", obj=token)
+    return token
+
+
+def api_token_authenticate(*, key: str):
+    """The active token whose key is ``key`` (with its user), or None. Stamps ``last_used_at``
+    at most once a minute."""
+    from .models import ApiToken
+
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_api_token_hash(key), revoked_at__isnull=True).first()
+    )
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def _copy_feed_publish(*, draft: Draft, revision: Revision, approved_at) -> None:
+    """Call inside the approving transaction, as late as possible: takes the next feed sequence
+    number under the counter's row lock, which is held until the commit, so sequence order is
+    commit order."""
+    from .models import CopyFeedCounter, CopyFeedEntry
+
+    counter = CopyFeedCounter.objects.select_for_update().filter(pk=1).first()
+    if counter is None:
+        counter, _ = CopyFeedCounter.objects.get_or_create(pk=1)
+        counter = CopyFeedCounter.objects.select_for_update().get(pk=1)
+    counter.last_seq += 1
+    counter.save(update_fields=["last_seq"])
+    CopyFeedEntry.objects.create(seq=counter.last_seq, draft=draft, revision=revision,
+                                 approved_at=approved_at)
+
+
+@dataclass
+class UpsertItemError:
+    index: int
+    message: str
+    field: str = ""
+    sku: str = ""
+
+
+@dataclass
+class UpsertResult:
+    """Per item of a bulk upsert: (index, sku) created or updated, or an error."""
+
+    created: list[tuple[int, str]] = field(default_factory=list)
+    updated: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[UpsertItemError] = field(default_factory=list)
+
+
+def product_bulk_upsert(*, items: Sequence[dict], user,
+                        errors: Sequence[UpsertItemError] = ()) -> UpsertResult:
+    """Create or update products by SKU, with the catalog importer's rules and writer (each
+    product written atomically; one that fails is reported, the others are kept).
+
+    ``items`` are ``(index, fields)`` pairs already checked for types (the API's serializer):
+    ``fields`` has ``sku`` and ``title`` and any of ``brand``, ``category``, ``locale``,
+    ``description``, ``attributes``; a key that is absent leaves that field as it is.
+    ``errors`` are items refused before (they are reported with the rest)."""
+    from .importers import ImportReport, RowError, _locale_for, _Record, _validate, _write
+
+    policies.require(policies.can_import(user),
+                     gettext("You do not have permission to import products."))
+    result = UpsertResult(errors=list(errors))
+    limit = int(getattr(settings, "COPYDESK_MAX_IMPORT_FIELD_CHARS", 20000))
+    valid = []
+    seen: dict[str, int] = {}
+    for index, fields_ in items:
+        record = _Record(
+            line=index,
+            sku=fields_["sku"],
+            title=fields_["title"],
+            brand=fields_.get("brand"),
+            category=fields_.get("category"),
+            locale=fields_.get("locale") or None,
+            source_text=fields_.get("description"),
+            attributes=dict(fields_.get("attributes") or {}),
+            raw={"record": fields_.get("raw", fields_)},
+            cells=[(name, value) for name, value in fields_.items() if isinstance(value, str)],
+        )
+        problem = _validate(record, limit=limit, brand_name=None)
+        if problem is None and record.sku in seen:
+            problem = RowError(index, f"duplicate sku {record.sku!r} (first at index "
+                               f"{seen[record.sku]}); this item was skipped", field="sku")
+        if problem is not None:
+            result.errors.append(UpsertItemError(index=index, message=problem.message,
+                                                 field=problem.field, sku=record.sku))
+            continue
+        seen[record.sku] = index
+        valid.append((record, _locale_for(record, None)))
+    existing = set()
+    for batch in _in_batches(list(seen)):
+        existing.update(Product.objects.filter(sku__in=batch).values_list("sku", flat=True))
+    report = ImportReport()
+    last = _write(valid, report=report, source_format=Product.SourceFormat.API, brand_name=None)
+    failed = {}
+    for error in report.errors:
+        failed[error.line] = error
+    for record, _locale in valid:
+        if record.line in failed:
+            result.errors.append(UpsertItemError(index=record.line,
+                                                 message=failed[record.line].message,
+                                                 field=failed[record.line].field,
+                                                 sku=record.sku))
+        elif record.sku in existing:
+            result.updated.append((record.line, record.sku))
+        else:
+            result.created.append((record.line, record.sku))
+    result.errors.sort(key=lambda e: e.index)
+    if last is not None:
+        audit_log(actor=user, verb="catalog.api_upsert", obj=last, created=len(result.created),
+                  updated=len(result.updated), failed=len(result.errors))
+    return result
+
+
+
+# --- Fine-tuning and A/B tests ------------------------------------------------------------------
+
+def _require_admin(user) -> None:
+    if user is not None:
+        policies.require(policies.ADMIN in policies.user_roles(user),
+                         "Only admins can fine-tune models.")
+
+
+def finetune_run_request(
+    *, base: ModelVersion, name: str, hyperparameters: dict, user, filters: dict | None = None,
+    enqueue: bool = True,
+):
+    """Record a fine-tuning run of ``base`` into a new model version ``name`` and, unless
+    ``enqueue`` is off (the caller runs it in-process), send it to a GPU worker after commit.
+
+    Raises ``WorkflowError`` before anything is written."""
+    from generation.finetune import FineTuneConfig
+
+    from .models import FineTuneRun
+
+    _require_admin(user)
+    name = (name or "").strip()
+    if not name:
+        raise WorkflowError("Name the new model version.")
+    if ModelVersion.objects.filter(name=name).exists() or FineTuneRun.objects.filter(
+        name=name
+    ).exclude(status=FineTuneRun.Status.FAILED).exists():
+        raise WorkflowError(f"A model version named {name!r} exists already.")
+    if base.status != ModelVersion.Status.READY:
+        raise WorkflowError(f"Model version {base.name} is not ready.")
+    config = FineTuneConfig.from_dict(hyperparameters)
+    if config.epochs < 1 or config.batch_size < 1 or config.grad_accum < 1 or config.lr <= 0:
+        raise WorkflowError("Epochs, batch size and gradient accumulation must be at least 1, "
+                            "and the learning rate positive.")
+    with transaction.atomic():
+        run = FineTuneRun.objects.create(
+            name=name, base=base, hyperparameters=config.to_dict(),
+            filters={k: v for k, v in (filters or {}).items() if v},
+            requested_by=user if user is not None and user.is_authenticated else None,
+        )
+        audit_log(actor=user, verb="finetune.request", obj=run, base=base.name, name=name)
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue_finetune(run.pk))
+    return run
+
+
+def _enqueue_finetune(run_id: int) -> None:
+    from generation.tasks import finetune_model
+
+    from .models import FineTuneRun
+
+    try:
+        finetune_model.delay(run_id)
+    except Exception as exc:  # the broker client raises many kinds
+        logger.exception("fine-tune run %s: could not reach the broker", run_id)
+        FineTuneRun.objects.filter(pk=run_id).update(
+            error=f"Queued, but the broker is unavailable ({type(exc).__name__})."
+        )
+
+
+def finetune_run_start(*, run_id: int):
+    """Claim a queued run for this worker; None when it is not queued any more (a redelivered
+    message, or another worker has it)."""
+    from .models import FineTuneRun
+
+    claimed = FineTuneRun.objects.filter(pk=run_id, status=FineTuneRun.Status.QUEUED).update(
+        status=FineTuneRun.Status.RUNNING, started_at=timezone.now(), error=""
+    )
+    return FineTuneRun.objects.select_related("base").get(pk=run_id) if claimed else None
+
+
+def finetune_run_progress(*, run_id: int, step: int, total_steps: int, loss: float) -> None:
+    from .models import FineTuneRun
+
+    run = FineTuneRun.objects.only("progress").get(pk=run_id)
+    progress = list(run.progress) + [[step, round(float(loss), 5)]]
+    FineTuneRun.objects.filter(pk=run_id).update(
+        step=step, total_steps=total_steps, loss=float(loss), progress=progress
+    )
+
+
+def finetune_run_data(*, run) -> tuple:
+    """The run's training data: (train records, validation records, snapshot hash)."""
+    from . import training_data
+
+    examples = training_data.training_examples(
+        brand=run.filters.get("brand"), kind=run.filters.get("kind"),
+    )
+    train = training_data.build_dataset(examples, split=training_data.TRAIN)
+    validation = training_data.build_dataset(examples, split=training_data.VALIDATION)
+    every = training_data.build_dataset(examples, split=training_data.ALL)
+    return train.records, validation.records, every.snapshot_hash
+
+
+def finetune_run_finish(*, run_id: int, output_dir: str, metrics: dict, data_hash: str,
+                        train_records: int, validation_records: int) -> ModelVersion:
+    """Register the fine-tuned model as a ready model version (usable for generation at once)
+    and close the run."""
+    from .models import FineTuneRun
+
+    with transaction.atomic():
+        run = FineTuneRun.objects.select_for_update().select_related("base").get(pk=run_id)
+        version = model_version_register(
+            name=run.name, path=output_dir, source=ModelVersion.Source.FINETUNED,
+            parent=run.base, params=run.hyperparameters, metrics=metrics,
+            user=run.requested_by,
+        )
+        version.data_hash = data_hash
+        version.save(update_fields=["data_hash"])
+        run.status = FineTuneRun.Status.SUCCEEDED
+        run.result = version
+        run.metrics = metrics
+        run.data_hash = data_hash
+        run.output_path = output_dir
+        run.train_records = train_records
+        run.validation_records = validation_records
+        run.finished_at = timezone.now()
+        run.save()
+        audit_log(actor=None, verb="finetune.finish", obj=run, model_version=version.name,
+                  metrics=metrics)
+    return version
+
+
+def finetune_run_fail(*, run_id: int, error: str) -> None:
+    from .models import FineTuneRun
+
+    FineTuneRun.objects.filter(pk=run_id).update(
+        status=FineTuneRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
+    )
+
+
+def ab_assign(*, keys: Sequence[str], seed: int) -> dict[str, str]:
+    """Arm ``"a"`` or ``"b"`` per key (SKU): a shuffle by ``seed`` of the sorted keys, the first
+    half to A — random, reproducible, and as balanced as the count allows."""
+    import random
+
+    ordered = sorted(set(keys))
+    random.Random(seed).shuffle(ordered)
+    half = (len(ordered) + 1) // 2
+    return {key: ("a" if i < half else "b") for i, key in enumerate(ordered)}
+
+
+def ab_test_request(
+    *, products: Iterable[Product] | QuerySet, kinds: Sequence[str], params: dict, user,
+    model_a: ModelVersion, model_b: ModelVersion, seed: int = 0, name: str = "",
+    enqueue: bool = True,
+):
+    """Split ``products`` at random (reproducibly, by ``seed``) between two model versions: one
+    generation job per arm, linked by an ``ABTest`` the dashboard compares."""
+    from .models import ABTest
+
+    if model_a.pk == model_b.pk:
+        raise WorkflowError("An A/B test needs two different model versions.")
+    rows = list(Product.objects.filter(pk__in=_product_ids(products)).values_list("pk", "sku"))
+    if len(rows) < 2:
+        raise WorkflowError("An A/B test needs at least two products.")
+    arms = ab_assign(keys=[sku for _, sku in rows], seed=seed)
+    with transaction.atomic():
+        test = ABTest.objects.create(
+            name=name, model_a=model_a, model_b=model_b, seed=seed, kinds=list(kinds),
+            requested_by=user if user is not None and user.is_authenticated else None,
+        )
+        for arm, version in (("a", model_a), ("b", model_b)):
+            job = generation_job_request(
+                products=[Product(pk=pk) for pk, sku in rows if arms[sku] == arm],
+                kinds=kinds, params=params, user=user, model_version=version,
+                enqueue=enqueue,
+            )
+            GenerationJob.objects.filter(pk=job.pk).update(ab_test=test, ab_arm=arm)
+        audit_log(actor=user, verb="abtest.request", obj=test, model_a=model_a.name,
+                  model_b=model_b.name, seed=seed)
+    return test

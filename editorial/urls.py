@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import dashboard, drafts, jobs, products, queue, transfer
+from .views import account, dashboard, drafts, jobs, products, queue, training, transfer
 
 urlpatterns = [
     path("", dashboard.home, name="home"),
@@ -30,4 +30,14 @@ urlpatterns = [
     path("drafts/<int:draft_id>/presence/", drafts.draft_presence, name="draft_presence"),
     path("import/", transfer.catalog_import, name="catalog_import"),
     path("export/", transfer.copy_export, name="copy_export"),
+    path("export/<int:batch_id>/", transfer.export_batch_detail, name="export_batch_detail"),
+    path("export/<int:batch_id>/download/", transfer.export_batch_download,
+         name="export_batch_download"),
+    path("account/tokens/", account.account_tokens, name="account_tokens"),
+    path("account/tokens/new/", account.account_token_create, name="account_token_create"),
+    path("account/tokens/<int:token_id>/revoke/", account.account_token_revoke,
+         name="account_token_revoke"),
+    path("training/", training.training_home, name="training_home"),
+    path("training/finetune/", training.finetune_start, name="finetune_start"),
+    path("training/finetune/<int:run_id>/", training.finetune_detail, name="finetune_detail"),
 ]

@@ -25,6 +25,8 @@ __all__ = [
     "check_text",
     "coverage",
     "has_blocking",
+    "injection_findings",
+    "instruction_spans",
     "rank",
     "rank_score",
 ]
@@ -289,6 +291,46 @@ def _check_leftovers(text: str) -> list[Flag]:
                           f'The text contains leftover prompt or assistant text ("{m.group(0)}").',
                           m.start(), m.end()))
     return flags
+
+
+# Text addressed to the model rather than to shoppers: in product data it is an injection
+# attempt (the data block keeps it inert, but an editor should know); in copy it is an echo.
+_INSTRUCTION_RE = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+|these\s+)?"
+    r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+)?"
+    r"(?:instructions?|rules|prompts?|directions)\b"
+    r"|\byou\s+are\s+now\b|\bsystem\s+prompt\b|\bnew\s+instructions?\s*:"
+    r"|\bdo\s+not\s+follow\s+(?:the|your|any)\s+(?:rules|instructions)\b"
+    r"|(?:忽略|无视|忘记|忘掉|不要理会)(?:之前|以上|上述|前面|所有|全部|一切)?的?"
+    r"(?:所有|全部)?(?:指令|指示|规则|提示词?|要求|说明)"
+    r"|你现在是|系统提示词?|新的?指令[：:]",
+    re.IGNORECASE,
+)
+
+
+def instruction_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` addresses the model ("ignore all previous instructions", "忽略以上指令")."""
+    return [m.span() for m in _INSTRUCTION_RE.finditer(text or "")]
+
+
+def injection_findings(facts: ProductFacts) -> list[tuple[str, str]]:
+    """``(field, excerpt)`` for each instruction-like passage in the product data, so the product
+    can be flagged to editors before anyone trusts its drafts."""
+    fields = [("title", facts.title), ("brand", facts.brand), ("category", facts.category),
+              *((f"attributes.{key}", value) for key, value in facts.attributes.items()),
+              ("source_text", facts.source_text)]
+    findings = []
+    for field, value in fields:
+        for start, end in instruction_spans(value):
+            findings.append((field, value[max(0, start - 20): end + 40].strip()))
+    return findings
+
+
+def _check_instructions(text: str) -> list[Flag]:
+    return [Flag("instruction_echo", ERROR,
+                 f'The text repeats an instruction to the model ("{text[start:end]}"): the '
+                 "product data may carry a prompt injection.", start, end)
+            for start, end in instruction_spans(text)]
 
 
 def _check_language(text: str, facts: ProductFacts) -> list[Flag]:
@@ -731,6 +773,7 @@ def check_text(
         *_check_claims(text, facts, blob),
         *_check_contacts(text),
         *_check_leftovers(text),
+        *_check_instructions(text),
         *_check_language(text, facts),
         *_check_repetition(text, facts),
         *_check_grounding(text, blob),

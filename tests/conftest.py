@@ -10,6 +10,14 @@ CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Login and API rate limits count in the cache: no test inherits another's counts."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def reference_data(request):
     """Transactional tests (worker processes, the browser) start from a flushed database, which
     loses the rows migrations seed: content kinds and role groups. Put them back the way the

@@ -84,3 +84,24 @@ def test_filesystem_broker_writes_nothing_outside_its_folder(tmp_path):
     assert list(workdir.iterdir()) == []
     assert (tmp_path / "var" / "broker" / "control" / "gpu.exchange").exists()
     assert len(list((tmp_path / "var" / "broker" / "queue").iterdir())) == 1
+
+
+def test_a_redis_cache_url_gives_every_process_one_cache(tmp_path):
+    """Rate limits (API generation requests) count in the default cache: with several web
+    processes they only hold if the processes share it."""
+    env = {"COPYDESK_VAR_DIR": str(tmp_path), "COPYDESK_CACHE_URL": "redis://127.0.0.1:6379/14"}
+    key = f"copydesk-test-{os.getpid()}"
+    setter = settings_in_subprocess(
+        env, f"__import__('django.core.cache').core.cache.cache.set('{key}', 'shared', 30)")
+    assert setter.returncode == 0, setter.stderr
+    getter = settings_in_subprocess(
+        env, f"__import__('django.core.cache').core.cache.cache.get('{key}')")
+    assert getter.returncode == 0, getter.stderr
+    assert getter.stdout.strip() == "shared"
+
+
+def test_an_unsupported_cache_url_is_refused_with_the_reason(tmp_path):
+    result = settings_in_subprocess(
+        {"COPYDESK_VAR_DIR": str(tmp_path), "COPYDESK_CACHE_URL": "memcached://cache:11211"}, "1")
+    assert result.returncode != 0
+    assert "only redis://, rediss:// or unix:// URLs are supported" in result.stderr

@@ -586,7 +586,7 @@ def test_export_downloads_approved_copy(client, editor, reviewer):
     response = client.post(reverse("copy_export"), {"format": "csv", "bom": "on"})
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    body = response.content.decode("utf-8")
+    body = b"".join(response.streaming_content).decode("utf-8")
     assert body.startswith("\ufeffsku,")
     assert "Approved kettle copy." in body
     assert ExportBatch.objects.get().count == 1
@@ -629,3 +629,11 @@ def test_live_checks_need_the_editor_role(client, outsider):
     client.force_login(outsider)
     response = client.post(reverse("draft_check", args=[draft.pk]), {"text": "x"}, **HTMX)
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_training_link_is_in_the_header_for_admins_only(client, editor, admin_user):
+    client.force_login(editor)
+    assert 'href="/training/"' not in client.get("/").content.decode()
+    client.force_login(admin_user)
+    assert 'href="/training/"' in client.get("/").content.decode()

@@ -282,3 +282,25 @@ def test_cancelled_job_stops_and_marks_waiting_drafts(editor):
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.CANCELLED
     assert set(Draft.objects.values_list("state", flat=True)) == {Draft.State.FAILED}
+
+
+def test_deleting_a_product_with_approved_and_exported_drafts_deletes_them_all(editor, reviewer):
+    """Deleting used to blank the approved draft's pinned revision first, which the database's
+    check constraint refused (an IntegrityError in the admin)."""
+    draft = draft_with_text("A kettle made of stainless steel.")
+    draft_submit(draft=draft, user=editor)
+    draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
+    Draft.objects.filter(pk=draft.pk).update(state=Draft.State.EXPORTED,
+                                             exported_revision=draft.current_revision_id)
+    draft.product.delete()
+    assert not Draft.objects.filter(pk=draft.pk).exists()
+    assert not Revision.objects.filter(draft_id=draft.pk).exists()
+
+
+def test_a_revision_a_draft_points_at_cannot_be_deleted_alone(editor):
+    from django.db.models import RestrictedError
+
+    draft = draft_with_text("A kettle made of stainless steel.")
+    with pytest.raises(RestrictedError):
+        draft.current_revision.delete()
+    assert Draft.objects.get(pk=draft.pk).current_revision_id is not None

@@ -16,7 +16,10 @@ from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from generation.checks import injection_findings
+
 from .. import policies
+from ..facts import product_facts
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -86,4 +89,5 @@ def product_facts_context(product) -> dict[str, Any]:
         "brand": brand,
         "attributes": [(str(k), v) for k, v in attributes.items()],
         "length_limits": [(str(k), v) for k, v in limits.items()],
+        "injection_findings": injection_findings(product_facts(product)),
     }

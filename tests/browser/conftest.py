@@ -34,3 +34,35 @@ def screenshot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+PASSWORD = "pw-Copydesk-1"  # tests.factories.UserFactory's
+VIEWPORTS = {"laptop": (1280, 800), "tablet": (768, 1024)}
+
+
+@pytest.fixture
+def log_in(browser, live_server):
+    """``log_in(username, path="/drafts/", viewport="laptop", language=None)``: a new browser
+    context logged in through the login form, on ``path`` once it has loaded."""
+    contexts = []
+
+    def open_page(username: str, path: str = "/drafts/", viewport: str = "laptop",
+                  language: str | None = None):
+        width, height = VIEWPORTS[viewport]
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        if language:
+            context.add_cookies([{"name": "django_language", "value": language,
+                                  "url": live_server.url}])
+        page = context.new_page()
+        page.goto(f"{live_server.url}/accounts/login/?next={path}")
+        page.locator("input[name=username]").fill(username)
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("input[name=password]").press("Enter")
+        # Loaded: the deferred scripts have run, so htmx and the shortcuts are live.
+        page.wait_for_url(f"{live_server.url}{path}", wait_until="load")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

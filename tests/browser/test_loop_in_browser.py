@@ -8,20 +8,7 @@ from tests.factories import ModelVersionFactory, UserFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "pw-Copydesk-1"
-
-
-def log_in(browser, live_server, username):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/drafts/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    return page
-
-
-def test_editor_edits_and_submits_then_reviewer_approves(browser, live_server, screenshot):
+def test_editor_edits_and_submits_then_reviewer_approves(log_in, live_server, screenshot):
     UserFactory(username="edith", roles=["Editor"])
     UserFactory(username="rey", roles=["Reviewer"])
     draft = draft_with_text(
@@ -31,7 +18,7 @@ def test_editor_edits_and_submits_then_reviewer_approves(browser, live_server, s
     Candidate.objects.create(draft=draft, index=1, rank=1, text="A calm, slow-pour kettle.",
                              model_version=ModelVersionFactory(name="factory-model"))
 
-    page = log_in(browser, live_server, "edith")
+    page = log_in("edith")
     expect(page.get_by_role("link", name="KET-1").first).to_be_visible()
     screenshot(page, "01-queue")
     page.get_by_role("link", name="KET-1").first.click()
@@ -59,7 +46,7 @@ def test_editor_edits_and_submits_then_reviewer_approves(browser, live_server, s
     assert draft.current_revision.text == edited
     assert draft.current_revision.author.username == "edith"
 
-    page = log_in(browser, live_server, "rey")
+    page = log_in("rey")
     page.goto(f"{live_server.url}/drafts/{draft.pk}/")
     expect(page.get_by_text(edited).first).to_be_visible()
     page.get_by_role("button", name="Approve").click()

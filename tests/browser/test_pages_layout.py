@@ -12,8 +12,6 @@ from tests.factories import ModelVersionFactory, UserFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "pw-Copydesk-1"
-VIEWPORTS = {"laptop": (1280, 800), "tablet": (768, 1024)}
 # A string of the page chrome in each language: proves the whole UI switched, not one label.
 NAV_TEXT = {"en": "Products", "zh-hans": "商品"}
 
@@ -42,26 +40,18 @@ def pages(live_server):
         "draft": f"/drafts/{draft.pk}/",
         "import": "/import/",
         "export": "/export/",
+        "training": "/training/",
     }
 
 
 # Chinese labels are shorter than English ones, so the laptop size in Chinese adds little.
 @pytest.mark.parametrize(("viewport", "language"),
                          [("laptop", "en"), ("tablet", "en"), ("tablet", "zh-hans")])
-def test_every_page_fits_and_speaks_the_language(browser, live_server, screenshot, pages,
+def test_every_page_fits_and_speaks_the_language(log_in, live_server, screenshot, pages,
                                                  viewport, language):
-    width, height = VIEWPORTS[viewport]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.add_cookies([{"name": "django_language", "value": language,
-                          "url": live_server.url}])
-    page = context.new_page()
+    page = log_in("ada", "/", viewport=viewport, language=language)
     alerts = []
     page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.locator("input[name=username]").fill("ada")
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("input[name=password]").press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
     problems = []
     for name, path in pages.items():
         response = page.goto(f"{live_server.url}{path}")
@@ -86,6 +76,5 @@ def test_every_page_fits_and_speaks_the_language(browser, live_server, screensho
         if not focus:
             problems.append(f"{name}: the first Tab stop shows no focus ring")
         screenshot(page, f"page-{name}-{viewport}-{language}")
-    context.close()
     assert not alerts, f"product data ran as script: {alerts}"
     assert not problems, "\n".join(problems)

@@ -12,26 +12,11 @@ from tests.factories import DraftFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PASSWORD = "pw-Copydesk-1"
-
-
-def log_in(browser, live_server, username):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/drafts/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    # Back on the queue, loaded: the deferred scripts have run, so the keys are live.
-    page.wait_for_url(re.compile(r"/drafts/$"), wait_until="load")
-    return page
-
-
-def test_queue_keyboard_shortcuts(browser, live_server, screenshot):
+def test_queue_keyboard_shortcuts(log_in, live_server, screenshot):
     UserFactory(username="edith", roles=["Editor"])
     drafts = [DraftFactory(product__sku=f"KEY-{n}", product__title=f"Kettle {n}",
                            state=Draft.State.READY) for n in (1, 2, 3)]
-    page = log_in(browser, live_server, "edith")
+    page = log_in("edith")
     expect(page.get_by_role("heading", name="Queue")).to_be_visible()
     rows = page.locator("[data-queue-row]")
     expect(rows).to_have_count(3)
@@ -100,7 +85,7 @@ def test_queue_keyboard_shortcuts(browser, live_server, screenshot):
     page.context.close()
 
 
-def test_reviewer_ticks_drafts_and_approves_them_with_a(browser, live_server, screenshot):
+def test_reviewer_ticks_drafts_and_approves_them_with_a(log_in, live_server, screenshot):
     from editorial import services
     from tests.factories import draft_with_text
 
@@ -116,7 +101,7 @@ def test_reviewer_ticks_drafts_and_approves_them_with_a(browser, live_server, sc
         services.draft_submit(draft=draft, user=editor)
         drafts[sku] = draft
 
-    page = log_in(browser, live_server, "rey")
+    page = log_in("rey")
     expect(page.locator("[data-queue-row]")).to_have_count(2)
     for _ in range(2):
         page.keyboard.press("j")
