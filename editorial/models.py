@@ -167,12 +167,19 @@ class GenerationJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    # How ``error`` starts while chunks wait for the broker (cleared once they are sent).
+    BROKER_DOWN = "Queued, but the broker is unavailable"
+
     def __str__(self) -> str:
         return f"Job #{self.pk}"
 
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def awaiting_broker(self) -> bool:
+        return self.status == self.Status.QUEUED and self.error.startswith(self.BROKER_DOWN)
 
     @property
     def percent(self) -> int:

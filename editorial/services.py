@@ -645,14 +645,14 @@ def _enqueue_chunks(job_id: int, numbers: Sequence[int]) -> int:
         # The job is committed; a broker outage must not turn the request into a 500.
         logger.exception("job %s: could not reach the broker", job_id)
         GenerationJob.objects.filter(pk=job_id).update(
-            error=f"Queued, but the broker is unavailable ({type(exc).__name__}); "
+            error=f"{GenerationJob.BROKER_DOWN} ({type(exc).__name__}); "
             "it has not been sent to a worker yet."
         )
     now = timezone.now()
     for batch in _in_batches(sent):
         JobChunk.objects.filter(job_id=job_id, number__in=batch).update(sent_at=now)
     if sent and len(sent) == len(numbers):
-        GenerationJob.objects.filter(pk=job_id, error__startswith="Queued, but the broker").update(
+        GenerationJob.objects.filter(pk=job_id, error__startswith=GenerationJob.BROKER_DOWN).update(
             error=""
         )
     return len(sent)
@@ -952,6 +952,7 @@ class ResumeReport:
 
     stalled: dict[int, list[int]] = field(default_factory=dict)
     unsent: dict[int, list[int]] = field(default_factory=dict)
+    lost: dict[int, list[int]] = field(default_factory=dict)
     given_up: int = 0
     finished: int = 0
     sent: int = 0
@@ -959,12 +960,15 @@ class ResumeReport:
     def summary(self) -> str:
         stalled = sum(len(v) for v in self.stalled.values())
         unsent = sum(len(v) for v in self.unsent.values())
-        return (f"{stalled} stalled and {unsent} unsent chunk(s) sent again ({self.sent} "
+        lost = sum(len(v) for v in self.lost.values())
+        return (f"{stalled} stalled, {unsent} unsent and {lost} lost chunk(s) sent again "
+                f"({self.sent} "
                 f"messages), {self.given_up} chunk(s) given up, {self.finished} job(s) closed")
 
 
 def generation_jobs_resume(
-    *, stall_seconds: float | None = None, unsent_grace_seconds: float = 60, user=None
+    *, stall_seconds: float | None = None, unsent_grace_seconds: float = 60,
+    lost_seconds: float | None = None, queue_depth=None, user=None,
 ) -> ResumeReport:
     """The sweeper (Celery beat and ``manage.py resume_jobs``): finds the work that no worker
     will do and sends it again.
@@ -975,6 +979,10 @@ def generation_jobs_resume(
       every worker must not loop for ever);
     * a queued chunk never sent (the broker was down when the job was requested) whose job is
       older than ``unsent_grace_seconds``;
+    * a queued chunk sent more than ``lost_seconds`` ago (default the stall time) while the
+      broker's gpu queue is empty: its message was lost (a broker restarted without
+      persistence). ``queue_depth`` (default ``generation.tasks.gpu_queue_depth``) asks the
+      broker; while it cannot answer nothing is resent, and a long queue is never doubled;
     * a job left running with nothing pending is closed.
 
     Safe to run at any time and from several places: each chunk is taken back with a
@@ -1005,11 +1013,24 @@ def generation_jobs_resume(
     for job_id, number in unsent:
         if number not in report.stalled.get(job_id, ()):
             report.unsent.setdefault(job_id, []).append(number)
-    for job_id in sorted(set(report.stalled) | set(report.unsent)):
-        numbers = sorted(report.stalled.get(job_id, []) + report.unsent.get(job_id, []))
+    lost = settings.COPYDESK_CHUNK_STALL_SECONDS if lost_seconds is None else lost_seconds
+    waiting = list(JobChunk.objects.filter(
+        status=JobChunk.Status.QUEUED, sent_at__lt=now - timedelta(seconds=lost),
+        job__status__in=active,
+    ).values_list("job_id", "number"))
+    if waiting:
+        if queue_depth is None:
+            from generation.tasks import gpu_queue_depth as queue_depth
+        if queue_depth() == 0:
+            for job_id, number in waiting:
+                report.lost.setdefault(job_id, []).append(number)
+    for job_id in sorted(set(report.stalled) | set(report.unsent) | set(report.lost)):
+        numbers = sorted(report.stalled.get(job_id, []) + report.unsent.get(job_id, [])
+                         + report.lost.get(job_id, []))
         report.sent += _enqueue_chunks(job_id, numbers)
         audit_log(actor=user, verb="job.resume", obj=GenerationJob(pk=job_id),
-                  stalled=report.stalled.get(job_id, []), unsent=report.unsent.get(job_id, []))
+                  stalled=report.stalled.get(job_id, []), unsent=report.unsent.get(job_id, []),
+                  lost=report.lost.get(job_id, []))
     running = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING).exclude(
         pk__in=JobItem.objects.filter(status=JobItem.Status.PENDING).values("job_id")
     ).values_list("pk", flat=True)

@@ -162,10 +162,28 @@ def generate_chunk(job_id: int, chunk: int) -> int:
         raise
 
 
+def gpu_queue_depth() -> int | None:
+    """Messages waiting in the broker's generation queue, or None when the broker cannot say
+    (unreachable, or tasks run eagerly)."""
+    from copydesk.celery import app
+
+    if app.conf.task_always_eager:
+        return None
+    queue = app.amqp.router.route({}, generate_chunk.name)["queue"].name
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            # A plain declare: kombu's passive one refuses an empty Redis queue as missing.
+            return connection.default_channel.queue_declare(queue=queue).message_count
+    except Exception as exc:  # the broker clients raise many kinds
+        logger.warning("could not read the %s queue depth: %s", queue, exc)
+        return None
+
+
 @shared_task(ignore_result=True)
 def resume_jobs() -> str:
-    """The periodic sweeper (see CELERY_BEAT_SCHEDULE): stalled and unsent chunks are sent
-    again."""
+    """The periodic sweeper (see CELERY_BEAT_SCHEDULE): stalled, unsent and lost chunks are
+    sent again."""
     report = generation_jobs_resume()
     if report.sent or report.given_up or report.finished:
         logger.info("resume_jobs: %s", report.summary())

@@ -275,6 +275,27 @@ def test_chunks_of_a_job_requested_while_the_broker_was_down_are_sent_later(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("depth, resent", [(0, True), (3, False), (None, False)])
+def test_sweeper_resends_sent_chunks_only_when_the_broker_queue_is_empty(
+    editor, settings, sent, depth, resent
+):
+    # A broker restarted without persistence forgets queued messages; an empty queue while
+    # chunks still wait says so. A long queue, or a broker that cannot answer, resends nothing.
+    settings.COPYDESK_CHUNK_SIZE = 2
+    job = request(editor, count=6)
+    JobChunk.objects.update(sent_at=timezone.now() - timedelta(minutes=20))
+    generation_chunk_claim(job_id=job.pk, number=0, worker="alive")
+    sent.clear()
+    report = generation_jobs_resume(lost_seconds=600, queue_depth=lambda: depth)
+    assert report.lost == ({job.pk: [1, 2]} if resent else {})
+    assert sent == ([(job.pk, 1), (job.pk, 2)] if resent else [])
+    JobChunk.objects.update(sent_at=timezone.now())
+    sent.clear()
+    assert generation_jobs_resume(lost_seconds=600, queue_depth=lambda: 0).lost == {}
+    assert sent == []
+
+
+@pytest.mark.django_db
 def test_a_chunk_that_keeps_killing_workers_fails_its_drafts(editor, settings, sent):
     settings.COPYDESK_CHUNK_MAX_ATTEMPTS = 2
     job = request(editor, count=2)

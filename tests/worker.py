@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -113,3 +115,79 @@ def use_broker_dir(broker_dir: Path) -> None:
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
         return
     app.conf.broker_transport_options = filesystem_broker_options(broker_dir)
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port that a test may stop and start again
+    (the suite's shared Redis is never touched). Like CI's Redis it keeps nothing on disk, so
+    a restart loses every queued message."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise AssertionError("redis-server is not installed (apt-get install redis-server)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no"],
+            stdout=(self.folder / "redis.log").open("a"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}:\n"
+                             f"{(self.folder / 'redis.log').read_text()}")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _drop_producer_connections() -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextmanager
+def producer_on(broker_url: str):
+    """Send this process's task messages to ``broker_url`` for the duration (the request views
+    and the sweeper publish from the test process)."""
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    _drop_producer_connections()
+    app.conf.broker_url = broker_url
+    app.conf.broker_transport_options = {"visibility_timeout": 2 * 60 * 60}
+    try:
+        yield
+    finally:
+        _drop_producer_connections()
+        app.conf.broker_url, app.conf.broker_transport_options = saved
