@@ -6,7 +6,7 @@ Reviewer roles), as the browser does it (htmx requests, CSRF header), pausing ``
 seconds on average before each action as a person reading and typing does. Afterwards the revisions
 in the database are counted against the saves the server acknowledged.
 
-    .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--workers 2 --threads 8]
+    .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--workers 4 --threads 1]
 
 Needs PostgreSQL on 127.0.0.1 (``--database-url``, default a scratch database
 ``copydesk_load`` that is created and dropped). The last line is
@@ -47,8 +47,12 @@ def _args(argv):
     parser.add_argument("--think", type=float, default=2.0,
                         help="mean seconds an editor spends between two actions (reading, "
                              "typing); uniform in [0.5x, 1.5x]; 0 = back to back")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # The README's production command: sync workers. Threaded workers (--threads > 1) pin each
+    # keep-alive connection to one process, whose GIL then serialises most of the load while
+    # the other process idles (p95 1.2-3.2 s with 2 x 8 vs ~0.2-0.3 s with 4 x 1 here).
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="gunicorn threads per worker (1: sync workers)")
     parser.add_argument("--database-url",
                         default="postgres://postgres@127.0.0.1:5432/copydesk_load")
     return parser.parse_args(argv)
@@ -124,11 +128,12 @@ class Editor(threading.Thread):
         # The proxy in front of gunicorn would terminate TLS and say so.
         self.session.headers["X-Forwarded-Proto"] = "https"
         self.latencies: list[float] = []
+        self.by_action: dict[str, list[float]] = {}
         self.statuses: Counter = Counter()
         self.failures = 0
         self.saves_acknowledged = 0
 
-    def _request(self, method: str, path: str, **kwargs):
+    def _request(self, method: str, path: str, action: str = "", **kwargs):
         if self.think:
             time.sleep(self.random.uniform(0.5, 1.5) * self.think)
         started = time.perf_counter()
@@ -139,16 +144,18 @@ class Editor(threading.Thread):
             self.failures += 1
             print(f"{self.username}: {method} {path} failed: {exc!r}", file=sys.stderr)
             return None
-        self.latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.latencies.append(elapsed)
+        self.by_action.setdefault(action or f"{method} {path}", []).append(elapsed)
         self.statuses[response.status_code] += 1
         # Cookies are marked Secure (production settings) and this is plain HTTP on loopback.
         for cookie in self.session.cookies:
             cookie.secure = False
         return response
 
-    def _post(self, path: str, data: dict):
+    def _post(self, path: str, data: dict, action: str):
         token = self.session.cookies.get("csrftoken", "")
-        return self._request("POST", path, data=data,
+        return self._request("POST", path, action, data=data,
                              headers={"HX-Request": "true", "X-CSRFToken": token,
                                       "Referer": self.base.replace("http:", "https:", 1) + path})
 
@@ -184,23 +191,23 @@ class Editor(threading.Thread):
         while time.monotonic() < deadline:
             draft = self.drafts[turn % len(self.drafts)]
             turn += 1
-            self._request("GET", "/drafts/")
-            page = self._request("GET", f"/drafts/{draft}/")
+            self._request("GET", "/drafts/", "queue")
+            page = self._request("GET", f"/drafts/{draft}/", "draft")
             found = BASE_RE.search(page.text) if page is not None else None
             if not found:
                 continue
             text = f"A kettle for every kitchen, take {turn} by {self.username}."
             saved = self._post(f"/drafts/{draft}/save/",
-                               {"text": text, "base_revision_id": found.group(1)})
+                               {"text": text, "base_revision_id": found.group(1)}, "save")
             if saved is None or saved.status_code != 200 or not SAVED_RE.search(saved.text):
                 continue
             self.saves_acknowledged += 1
-            self._post(f"/drafts/{draft}/submit/", {})
-            page = self._request("GET", f"/drafts/{draft}/")
+            self._post(f"/drafts/{draft}/submit/", {}, "submit")
+            page = self._request("GET", f"/drafts/{draft}/", "draft")
             found = REVIEWED_RE.search(page.text) if page is not None else None
             if found:
                 self._post(f"/drafts/{draft}/review/",
-                           {"decision": "approve", "revision_id": found.group(1)})
+                           {"decision": "approve", "revision_id": found.group(1)}, "approve")
 
 
 def main(argv=None) -> int:
@@ -264,6 +271,14 @@ def main(argv=None) -> int:
               f"{dict(sorted(statuses.items()))}")
         print(f"latency ms: p50 {quantiles[49] * 1000:.0f}, p95 {quantiles[94] * 1000:.0f}, "
               f"p99 {quantiles[98] * 1000:.0f}")
+        by_action: dict[str, list[float]] = {}
+        for editor in editors:
+            for action, values in editor.by_action.items():
+                by_action.setdefault(action, []).extend(values)
+        for action, values in sorted(by_action.items()):
+            values.sort()
+            print(f"  {action:8} n {len(values):4}  p50 {values[len(values) // 2] * 1000:5.0f} ms"
+                  f"  p95 {values[int(len(values) * 0.95)] * 1000:5.0f} ms")
         print(f"saves acknowledged {acknowledged}, revisions stored {stored}, approvals "
               f"{approvals}")
         print(f"errors: {errors} lost: {max(0, acknowledged - stored)} "

@@ -116,6 +116,12 @@ class GenerateForm(DecodingParamsForm):
     kinds = forms.MultipleChoiceField(
         label=_("Content kinds"), widget=forms.CheckboxSelectMultiple,
     )
+    compare_with = forms.ModelChoiceField(
+        label=_("A/B test against"), queryset=selectors.model_version_ready_list(),
+        required=False, empty_label=_("No A/B test"),
+        help_text=_("Split the products at random (by the seed) between the model version "
+                    "above and this one; the dashboard compares the two."),
+    )
 
     def __init__(self, *args: Any, param_defaults: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:

@@ -123,3 +123,42 @@ def test_generate_ab_command_creates_both_arms(tiny_model_dir):
     jobs = list(test.jobs.order_by("ab_arm"))
     assert [(j.ab_arm, j.model_version.name, j.status, j.total) for j in jobs] == [
         ("a", "t1", "succeeded", 2), ("b", "t2", "succeeded", 2)]
+
+
+@pytest.mark.django_db
+def test_the_generate_form_starts_an_ab_test(client, editor):
+    base = ModelVersionFactory(name="base", is_default=True)
+    tuned = ModelVersionFactory(name="tuned")
+    products = ProductFactory.create_batch(6)
+    client.force_login(editor)
+    response = client.post(reverse("generate"), {
+        "scope": "selected", "products": [p.pk for p in products], "kinds": ["description"],
+        "compare_with": tuned.pk, "seed": "7", "candidates": "1",
+    })
+    test = ABTest.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"{reverse('home')}#ab-test-{test.pk}"
+    assert (test.model_a, test.model_b, test.seed) == (base, tuned, 7)
+    arms = ab_assign(keys=[p.sku for p in products], seed=7)
+    for job in test.jobs.all():
+        assert job.model_version == (base if job.ab_arm == "a" else tuned)
+        assert job.requested_by == editor and job.params["seed"] == 7
+        assert sorted(job.items.values_list("draft__product__sku", flat=True)) == sorted(
+            sku for sku, arm in arms.items() if arm == job.ab_arm)
+    page = client.get(response.url).content.decode()
+    assert "A/B test queued" in page
+    assert f'id="ab-test-{test.pk}"' in page and "A: base vs B: tuned (seed 7)" in page
+
+
+@pytest.mark.django_db
+def test_an_ab_test_against_the_same_model_is_refused_on_the_form(client, editor):
+    base = ModelVersionFactory(name="base", is_default=True)
+    products = ProductFactory.create_batch(4)
+    client.force_login(editor)
+    response = client.post(reverse("generate"), {
+        "scope": "selected", "products": [p.pk for p in products], "kinds": ["description"],
+        "model_version": base.pk, "compare_with": base.pk,
+    })
+    assert response.status_code == 400
+    assert "An A/B test needs two different model versions." in response.content.decode()
+    assert not ABTest.objects.exists() and not GenerationJob.objects.exists()

@@ -193,3 +193,64 @@ def test_only_admins_can_finetune(db, client, editor, tiny_model_dir):
         "base": base.pk, "name": "nope", "epochs": 1, "lr": "0.0001", "batch_size": 4})
     assert response.status_code == 403
     assert not FineTuneRun.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_finetune_wait_follows_a_run_on_a_real_worker(tiny_model_dir, settings, tmp_path,
+                                                      capsys):
+    import os
+    import threading
+
+    from django.db import connections
+
+    from editorial.models import ContentKind
+    from tests.worker import RedisServer, Worker, producer_on
+
+    # Transactional test: the seeded kind may be gone after other transactional tests.
+    ContentKind.objects.get_or_create(code="description", defaults={
+        "label": "Description", "instructions": "Describe the product.", "max_new_tokens": 200})
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    approved_edits(base, 3, 1)
+    redis = RedisServer(tmp_path / "redis").start()
+    log_dir = settings.VAR_DIR / "test-logs"
+    log_dir.mkdir(exist_ok=True)
+    env = {"CELERY_BROKER_URL": redis.url, "COPYDESK_MODEL_DIR": str(tmp_path / "models"),
+           "COPYDESK_TORCH_THREADS": "1"}
+    failures = []
+
+    def follow():
+        try:
+            call_command("finetune", "--base", "tiny", "--name", "tiny-worker", "--epochs", "2",
+                         "--lr", "1e-3", "--batch-size", "2", "--wait")
+        except BaseException as exc:  # SystemExit from a failed run included
+            failures.append(exc)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    try:
+        with producer_on(redis.url):
+            worker = Worker(None, log_dir / f"finetune-{os.getpid()}.log", env).start()
+            try:
+                command = threading.Thread(target=follow, daemon=True)
+                command.start()
+                command.join(timeout=240)
+                assert not command.is_alive(), "finetune --wait did not return in 240 s"
+            finally:
+                worker.stop()
+    finally:
+        redis.stop()
+
+    assert failures == []
+    out = capsys.readouterr().out
+    run = FineTuneRun.objects.get(name="tiny-worker")
+    assert run.status == FineTuneRun.Status.SUCCEEDED, run.error
+    assert f"run {run.pk} succeeded: step {run.total_steps}/{run.total_steps}" in out
+    assert "validation loss" in out and "registered model version tiny-worker" in out
+    # The worker wrote the model where the desk keeps fine-tuned versions, and registered it.
+    version = ModelVersion.objects.get(name="tiny-worker")
+    assert version.parent == base and version.path == run.output_path
+    assert Path(version.path).is_relative_to(tmp_path / "models")
+    assert AutoModelForCausalLM.from_pretrained(version.path).num_parameters() > 0

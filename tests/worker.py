@@ -171,9 +171,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _drop_producer_connections() -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
+def _forget_producer_pools() -> None:
+    # Not closed: kombu keeps each pool in a process-wide registry by broker address, and a
+    # closed one would be handed back to the next user of that address.
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -181,13 +181,16 @@ def _drop_producer_connections() -> None:
 @contextmanager
 def producer_on(broker_url: str):
     """Send this process's task messages to ``broker_url`` for the duration (the request views
-    and the sweeper publish from the test process)."""
-    saved = app.conf.broker_url, app.conf.broker_transport_options
-    _drop_producer_connections()
-    app.conf.broker_url = broker_url
+    and the sweeper publish from the test process). The read and write URLs are set because
+    Celery prefers a ``CELERY_BROKER_URL`` environment variable (CI sets one) to ``broker_url``."""
+    names = ("broker_read_url", "broker_write_url", "broker_transport_options")
+    saved = {name: app.conf.get(name) for name in names}
+    _forget_producer_pools()
+    app.conf.broker_read_url = app.conf.broker_write_url = broker_url
     app.conf.broker_transport_options = {"visibility_timeout": 2 * 60 * 60}
     try:
         yield
     finally:
-        _drop_producer_connections()
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        _forget_producer_pools()
+        for name, value in saved.items():
+            app.conf[name] = value

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -56,6 +57,24 @@ def product_detail(request: HtmxHttpRequest, sku: str):
     return render_page(request, "products/detail.html", context)
 
 
+def _request_generation(request, form: GenerateForm, products):
+    """One job, or with ``compare_with`` an A/B test's two jobs (arm A's job is returned)."""
+    data = form.cleaned_data
+    compare_with = data.get("compare_with")
+    if compare_with is None:
+        return services.generation_job_request(
+            products=products, kinds=data["kinds"], params=form.params(), user=request.user,
+            model_version=data["model_version"],
+        )
+    params = form.params()
+    test = services.ab_test_request(
+        products=products, kinds=data["kinds"], params=params, user=request.user,
+        model_a=data["model_version"] or services.model_version_default(),
+        model_b=compare_with, seed=params.get("seed") or 0,
+    )
+    return test.jobs.get(ab_arm="a")
+
+
 @member_required
 @require_POST
 def generate(request: HtmxHttpRequest):
@@ -71,16 +90,19 @@ def generate(request: HtmxHttpRequest):
         else:
             products = form.cleaned_data["products"]
         try:
-            job = services.generation_job_request(
-                products=products,
-                kinds=form.cleaned_data["kinds"],
-                params=form.params(),
-                user=request.user,
-                model_version=form.cleaned_data["model_version"],
-            )
+            job = _request_generation(request, form, products)
         except (InvalidParams, services.WorkflowError) as exc:
             form.add_refusal(exc)
         else:
+            if job.ab_test_id:
+                messages.success(
+                    request,
+                    _("A/B test queued: job #%(a)d (arm A) and job #%(b)d (arm B), %(total)d "
+                      "drafts in all; the dashboard compares them.")
+                    % {"a": job.pk, "b": job.ab_test.jobs.get(ab_arm="b").pk,
+                       "total": sum(j.total for j in job.ab_test.jobs.all())},
+                )
+                return redirect(f"{reverse('home')}#ab-test-{job.ab_test_id}")
             messages.success(
                 request,
                 _("Job #%(id)d queued: %(total)d drafts to generate.")
