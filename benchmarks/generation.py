@@ -30,10 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# Same as generation.engine does on import (torch is imported here first): OpenMP threads wait
-# passively instead of spinning, which matters on a shared machine. Applies to both sides.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -226,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.threads:
         os.environ["COPYDESK_TORCH_THREADS"] = str(args.threads)
+    # The engine's OpenMP wait policy, for both sides: torch is loaded next.
+    from generation.openmp import choose_wait_policy
+
+    choose_wait_policy()
     import torch
     import transformers
 

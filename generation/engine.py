@@ -28,11 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# OpenMP threads that spin while waiting burn the cores other processes (web, a second worker,
-# the database) need, and on a busy 2-core machine that made decoding 3-7x slower. Passive
-# waiting costs little when the machine is idle. Only takes effect if torch is not loaded yet;
-# set OMP_WAIT_POLICY yourself to override.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from .openmp import choose_wait_policy
+
+choose_wait_policy()  # before torch loads
 
 import torch  # noqa: E402
 from transformers import (  # noqa: E402

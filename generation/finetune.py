@@ -27,7 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from .openmp import choose_wait_policy
+
+choose_wait_policy()  # before torch loads
 
 import torch  # noqa: E402
 
