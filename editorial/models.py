@@ -127,7 +127,27 @@ class ModelVersion(models.Model):
         return self.name
 
 
-class GenerationJob(models.Model):
+class WorkerRun(models.Model):
+    """What a job run by the workers keeps besides its own fields: why it failed, when it was
+    requested, started and finished. Subclasses define ``Status`` and the ``FINISHED`` set."""
+
+    FINISHED: set = set()
+
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class GenerationJob(WorkerRun):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
@@ -154,28 +174,17 @@ class GenerationJob(models.Model):
     failed = models.PositiveIntegerField(default=0)
     tokens_generated = models.PositiveBigIntegerField(default=0)
     generation_seconds = models.FloatField(default=0)
-    error = models.TextField(blank=True)
     # One arm of an A/B test: the test's products were split between two jobs.
     ab_test = models.ForeignKey(
         "ABTest", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
     ab_arm = models.CharField(max_length=1, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     # How ``error`` starts while chunks wait for the broker (cleared once they are sent).
     BROKER_DOWN = "Queued, but the broker is unavailable"
 
     def __str__(self) -> str:
         return f"Job #{self.pk}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
     @property
     def awaiting_broker(self) -> bool:
@@ -596,7 +605,7 @@ class ABTest(models.Model):
         return self.name or f"A/B #{self.pk}: {self.model_a} vs {self.model_b}"
 
 
-class FineTuneRun(models.Model):
+class FineTuneRun(WorkerRun):
     """Fine-tuning a model version on approved edits; progress is written as it trains."""
 
     class Status(models.TextChoices):
@@ -630,24 +639,13 @@ class FineTuneRun(models.Model):
     # {"before": {"loss":, "perplexity":}, "after": {...}, "seconds":}
     metrics = models.JSONField(default=dict, blank=True)
     output_path = models.CharField(max_length=1000, blank=True)
-    error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Fine-tune #{self.pk} → {self.name}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
     @property
     def percent(self) -> int:
