@@ -27,19 +27,9 @@ from editorial.services import (
 )
 from generation.tasks import gpu_queue_depth
 from tests.factories import ProductFactory, UserFactory
-from tests.worker import RedisServer, Worker, producer_on
+from tests.worker import RedisServer, Worker, producer_on, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def job_state(job_id: int):

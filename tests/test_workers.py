@@ -4,7 +4,6 @@ bulk job requests, and a real worker killed with SIGKILL mid-chunk."""
 
 import os
 import re
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from editorial.services import (
 )
 from generation import tasks
 from tests.factories import ModelVersionFactory, ProductFactory
-from tests.worker import Worker, use_broker_dir
+from tests.worker import Worker, use_broker_dir, wait_until
 
 
 class FakeEngine:
@@ -330,16 +329,6 @@ def test_beat_runs_the_sweeper_on_the_default_queue():
 
 
 # --- A real worker, killed -----------------------------------------------------------------------
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 def half_done_chunk(job):
     """A chunk that has stored some of its drafts and not all (the worker is mid-chunk)."""

@@ -49,6 +49,17 @@ def require_broker() -> None:
         raise AssertionError(f"Redis broker at {url} is not reachable: {exc}") from exc
 
 
+def wait_until(predicate, timeout: float, what: str):
+    """``predicate()``'s first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 class Worker:
     def __init__(self, broker_dir: Path | None, log_path: Path, extra_env: dict | None = None):
         self.broker_dir = broker_dir
