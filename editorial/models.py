@@ -132,6 +132,8 @@ class WorkerRun(models.Model):
     requested, started and finished. Subclasses define ``Status`` and the ``FINISHED`` set."""
 
     FINISHED: set = set()
+    # How ``error`` starts while the run waits for the broker (cleared once it is sent).
+    BROKER_DOWN = "Queued, but the broker is unavailable"
 
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,6 +147,10 @@ class WorkerRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def awaiting_broker(self) -> bool:
+        return self.status == self.Status.QUEUED and self.error.startswith(self.BROKER_DOWN)
 
 
 class GenerationJob(WorkerRun):
@@ -180,15 +186,8 @@ class GenerationJob(WorkerRun):
     )
     ab_arm = models.CharField(max_length=1, blank=True)
 
-    # How ``error`` starts while chunks wait for the broker (cleared once they are sent).
-    BROKER_DOWN = "Queued, but the broker is unavailable"
-
     def __str__(self) -> str:
         return f"Job #{self.pk}"
-
-    @property
-    def awaiting_broker(self) -> bool:
-        return self.status == self.Status.QUEUED and self.error.startswith(self.BROKER_DOWN)
 
     @property
     def percent(self) -> int:

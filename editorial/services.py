@@ -953,6 +953,7 @@ class ResumeReport:
     stalled: dict[int, list[int]] = field(default_factory=dict)
     unsent: dict[int, list[int]] = field(default_factory=dict)
     lost: dict[int, list[int]] = field(default_factory=dict)
+    runs: list[int] = field(default_factory=list)  # fine-tune runs sent again
     given_up: int = 0
     finished: int = 0
     sent: int = 0
@@ -962,8 +963,8 @@ class ResumeReport:
         unsent = sum(len(v) for v in self.unsent.values())
         lost = sum(len(v) for v in self.lost.values())
         return (f"{stalled} stalled, {unsent} unsent and {lost} lost chunk(s) sent again "
-                f"({self.sent} "
-                f"messages), {self.given_up} chunk(s) given up, {self.finished} job(s) closed")
+                f"({self.sent} messages), {self.given_up} chunk(s) given up, "
+                f"{self.finished} job(s) closed, {len(self.runs)} fine-tune run(s) sent again")
 
 
 def generation_jobs_resume(
@@ -983,7 +984,10 @@ def generation_jobs_resume(
       broker's gpu queue is empty: its message was lost (a broker restarted without
       persistence). ``queue_depth`` (default ``generation.tasks.gpu_queue_depth``) asks the
       broker; while it cannot answer nothing is resent, and a long queue is never doubled;
-    * a job left running with nothing pending is closed.
+    * a job left running with nothing pending is closed;
+    * a fine-tune run still queued because the broker was down when it was requested (older
+      than ``unsent_grace_seconds``), or whose message was lost (queued longer than
+      ``lost_seconds`` while the gpu queue is empty), is sent again.
 
     Safe to run at any time and from several places: each chunk is taken back with a
     conditional update, and workers write idempotently."""
@@ -1018,12 +1022,12 @@ def generation_jobs_resume(
         status=JobChunk.Status.QUEUED, sent_at__lt=now - timedelta(seconds=lost),
         job__status__in=active,
     ).values_list("job_id", "number"))
-    if waiting:
-        if queue_depth is None:
-            from generation.tasks import gpu_queue_depth as queue_depth
-        if queue_depth() == 0:
-            for job_id, number in waiting:
-                report.lost.setdefault(job_id, []).append(number)
+    if queue_depth is None:
+        from generation.tasks import gpu_queue_depth as queue_depth
+    broker_empty = _once(lambda: queue_depth() == 0)
+    if waiting and broker_empty():
+        for job_id, number in waiting:
+            report.lost.setdefault(job_id, []).append(number)
     for job_id in sorted(set(report.stalled) | set(report.unsent) | set(report.lost)):
         numbers = sorted(report.stalled.get(job_id, []) + report.unsent.get(job_id, [])
                          + report.lost.get(job_id, []))
@@ -1037,7 +1041,38 @@ def generation_jobs_resume(
     for job_id in running:
         generation_job_finish_if_complete(job_id=job_id)
         report.finished += 1
+    report.runs = _finetune_runs_resume(
+        unsent_before=now - timedelta(seconds=unsent_grace_seconds),
+        lost_before=now - timedelta(seconds=lost), broker_empty=broker_empty,
+    )
     return report
+
+
+def _once(probe):
+    """``probe``'s answer, asked at most once (the broker is asked only when something waits)."""
+    answers = []
+
+    def ask():
+        if not answers:
+            answers.append(probe())
+        return answers[0]
+
+    return ask
+
+
+def _finetune_runs_resume(*, unsent_before, lost_before, broker_empty) -> list[int]:
+    """Fine-tune runs sent again: those the broker was down for, and those whose message it
+    lost. A run's claim (``finetune_run_start``) takes it only once, so a second message for
+    a run that did arrive does nothing."""
+    from .models import FineTuneRun
+
+    queued = FineTuneRun.objects.filter(status=FineTuneRun.Status.QUEUED)
+    unsent = list(queued.filter(error__startswith=FineTuneRun.BROKER_DOWN,
+                                created_at__lt=unsent_before).values_list("pk", flat=True))
+    waiting = list(queued.filter(error="", created_at__lt=lost_before)
+                   .values_list("pk", flat=True))
+    lost = waiting if waiting and broker_empty() else []
+    return [run_id for run_id in sorted(unsent + lost) if _enqueue_finetune(run_id)]
 
 
 def _chunk_give_up(*, chunk_id: int, job_id: int, number: int, attempts: int, heartbeat_at
@@ -1297,7 +1332,7 @@ def finetune_run_request(
     return run
 
 
-def _enqueue_finetune(run_id: int) -> None:
+def _enqueue_finetune(run_id: int) -> bool:
     from generation.tasks import finetune_model
 
     from .models import FineTuneRun
@@ -1307,8 +1342,12 @@ def _enqueue_finetune(run_id: int) -> None:
     except Exception as exc:  # the broker client raises many kinds
         logger.exception("fine-tune run %s: could not reach the broker", run_id)
         FineTuneRun.objects.filter(pk=run_id).update(
-            error=f"Queued, but the broker is unavailable ({type(exc).__name__})."
+            error=f"{FineTuneRun.BROKER_DOWN} ({type(exc).__name__})."
         )
+        return False
+    FineTuneRun.objects.filter(pk=run_id, status=FineTuneRun.Status.QUEUED,
+                               error__startswith=FineTuneRun.BROKER_DOWN).update(error="")
+    return True
 
 
 def finetune_run_start(*, run_id: int):

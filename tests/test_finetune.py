@@ -185,6 +185,63 @@ def test_admin_form_queues_a_run_and_its_page_polls_progress(
     assert taken.status_code == 400 and "exists already" in taken.content.decode()
 
 
+def test_a_run_requested_while_the_broker_is_down_is_sent_when_it_is_back(
+    db, client, admin_user, tiny_model_dir, django_capture_on_commit_callbacks, monkeypatch
+):
+    from datetime import timedelta
+
+    from editorial.services import generation_jobs_resume
+
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+
+    def broker_down(run_id):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.finetune_model, "delay", broker_down)
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("finetune_start"), {
+            "base": base.pk, "name": "tiny-later", "epochs": 1, "lr": "0.0001", "batch_size": 4,
+        })
+    assert response.status_code == 302
+    run = FineTuneRun.objects.get(name="tiny-later")
+    assert run.status == FineTuneRun.Status.QUEUED and run.awaiting_broker
+    assert "The broker is unavailable: this run is queued" in client.get(
+        response["Location"]).content.decode()
+    assert "waiting for the broker" in client.get(reverse("training_home")).content.decode()
+
+    sent = []
+    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    assert generation_jobs_resume(queue_depth=lambda: 0).runs == []  # younger than the grace
+    FineTuneRun.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - timedelta(minutes=2))
+    assert generation_jobs_resume(queue_depth=lambda: 5).runs == [run.pk]
+    assert sent == [run.pk]
+    run.refresh_from_db()
+    assert run.error == "" and not run.awaiting_broker
+
+
+@pytest.mark.parametrize("depth, resent", [(0, True), (2, False), (None, False)])
+def test_a_run_whose_message_the_broker_lost_is_sent_again_only_if_the_queue_is_empty(
+    db, tiny_model_dir, monkeypatch, depth, resent
+):
+    from datetime import timedelta
+
+    from editorial.services import finetune_run_request, generation_jobs_resume
+
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    run = finetune_run_request(base=base, name="tiny-lost", hyperparameters={}, user=None,
+                               enqueue=False)
+    FineTuneRun.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - timedelta(hours=1))
+    sent = []
+    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    report = generation_jobs_resume(lost_seconds=600, queue_depth=lambda: depth)
+    assert report.runs == sent == ([run.pk] if resent else [])
+
+
 def test_only_admins_can_finetune(db, client, editor, tiny_model_dir):
     base = model_version_register(name="tiny", path=str(tiny_model_dir),
                                   source=ModelVersion.Source.LOCAL, make_default=True)

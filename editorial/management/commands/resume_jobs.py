@@ -6,7 +6,8 @@ from editorial.services import generation_jobs_resume
 class Command(BaseCommand):
     help = ("Send again the generation chunks no worker will finish: running chunks whose "
             "heartbeat is stale (the worker died), chunks never sent (the broker was down) and "
-            "chunks whose message the broker lost (restarted without persistence). "
+            "chunks whose message the broker lost (restarted without persistence); fine-tune runs "
+            "likewise. "
             "Celery beat runs the same sweep every COPYDESK_SWEEP_SECONDS; run this from cron "
             "where beat does not run.")
 
