@@ -218,6 +218,9 @@ COPYDESK_ENGINE_SLICE = int(os.environ.get("COPYDESK_ENGINE_SLICE", "0"))
 COPYDESK_CHUNK_STALL_SECONDS = int(os.environ.get("COPYDESK_CHUNK_STALL_SECONDS", "600"))
 # A chunk that stalled this many times (it kills its worker: out of memory) fails its drafts.
 COPYDESK_CHUNK_MAX_ATTEMPTS = int(os.environ.get("COPYDESK_CHUNK_MAX_ATTEMPTS", "3"))
+# A running fine-tune whose worker has not reported progress for this long is marked failed
+# (its worker was killed or ran out of memory); longer than its slowest step or evaluation.
+COPYDESK_FINETUNE_STALL_SECONDS = int(os.environ.get("COPYDESK_FINETUNE_STALL_SECONDS", "1800"))
 # Four-eyes rule: nobody approves a revision they wrote.
 COPYDESK_FOUR_EYES = env_bool("COPYDESK_FOUR_EYES", False)
 COPYDESK_MAX_IMPORT_FIELD_CHARS = int(os.environ.get("COPYDESK_MAX_IMPORT_FIELD_CHARS", "20000"))

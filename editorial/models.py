@@ -642,6 +642,9 @@ class FineTuneRun(WorkerRun):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Written when a worker claims the run and with each progress step: a run that stops
+    # beating lost its worker (see generation_jobs_resume).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Fine-tune #{self.pk} → {self.name}"

@@ -954,6 +954,7 @@ class ResumeReport:
     unsent: dict[int, list[int]] = field(default_factory=dict)
     lost: dict[int, list[int]] = field(default_factory=dict)
     runs: list[int] = field(default_factory=list)  # fine-tune runs sent again
+    runs_failed: list[int] = field(default_factory=list)  # fine-tunes whose worker died
     given_up: int = 0
     finished: int = 0
     sent: int = 0
@@ -964,7 +965,8 @@ class ResumeReport:
         lost = sum(len(v) for v in self.lost.values())
         return (f"{stalled} stalled, {unsent} unsent and {lost} lost chunk(s) sent again "
                 f"({self.sent} messages), {self.given_up} chunk(s) given up, "
-                f"{self.finished} job(s) closed, {len(self.runs)} fine-tune run(s) sent again")
+                f"{self.finished} job(s) closed, {len(self.runs)} fine-tune run(s) sent again, "
+                f"{len(self.runs_failed)} failed (worker lost)")
 
 
 def generation_jobs_resume(
@@ -987,7 +989,8 @@ def generation_jobs_resume(
     * a job left running with nothing pending is closed;
     * a fine-tune run still queued because the broker was down when it was requested (older
       than ``unsent_grace_seconds``), or whose message was lost (queued longer than
-      ``lost_seconds`` while the gpu queue is empty), is sent again.
+      ``lost_seconds`` while the gpu queue is empty), is sent again; a running one without a
+      heartbeat for ``COPYDESK_FINETUNE_STALL_SECONDS`` is failed.
 
     Safe to run at any time and from several places: each chunk is taken back with a
     conditional update, and workers write idempotently."""
@@ -1045,6 +1048,8 @@ def generation_jobs_resume(
         unsent_before=now - timedelta(seconds=unsent_grace_seconds),
         lost_before=now - timedelta(seconds=lost), broker_empty=broker_empty,
     )
+    report.runs_failed = _finetune_runs_fail_stalled(
+        before=now - timedelta(seconds=settings.COPYDESK_FINETUNE_STALL_SECONDS))
     return report
 
 
@@ -1058,6 +1063,29 @@ def _once(probe):
         return answers[0]
 
     return ask
+
+
+def _finetune_runs_fail_stalled(*, before) -> list[int]:
+    """Fail the running fine-tunes whose worker stopped beating before ``before``: the message
+    a dead worker held finds the run claimed, so nobody would ever finish it."""
+    from .models import FineTuneRun
+
+    stalled = list(FineTuneRun.objects.filter(
+        status=FineTuneRun.Status.RUNNING, heartbeat_at__lt=before,
+    ).values_list("pk", "heartbeat_at"))
+    failed = []
+    for run_id, heartbeat_at in stalled:
+        if FineTuneRun.objects.filter(
+            pk=run_id, status=FineTuneRun.Status.RUNNING, heartbeat_at=heartbeat_at
+        ).update(
+            status=FineTuneRun.Status.FAILED, finished_at=timezone.now(),
+            error="The worker stopped while fine-tuning (killed, or out of memory); "
+                  "no progress since then. Start the run again.",
+        ):
+            logger.warning("fine-tune run %s failed: no heartbeat since %s", run_id,
+                           heartbeat_at)
+            failed.append(run_id)
+    return failed
 
 
 def _finetune_runs_resume(*, unsent_before, lost_before, broker_empty) -> list[int]:
@@ -1355,8 +1383,9 @@ def finetune_run_start(*, run_id: int):
     message, or another worker has it)."""
     from .models import FineTuneRun
 
+    now = timezone.now()
     claimed = FineTuneRun.objects.filter(pk=run_id, status=FineTuneRun.Status.QUEUED).update(
-        status=FineTuneRun.Status.RUNNING, started_at=timezone.now(), error=""
+        status=FineTuneRun.Status.RUNNING, started_at=now, heartbeat_at=now, error=""
     )
     return FineTuneRun.objects.select_related("base").get(pk=run_id) if claimed else None
 
@@ -1367,7 +1396,8 @@ def finetune_run_progress(*, run_id: int, step: int, total_steps: int, loss: flo
     run = FineTuneRun.objects.only("progress").get(pk=run_id)
     progress = list(run.progress) + [[step, round(float(loss), 5)]]
     FineTuneRun.objects.filter(pk=run_id).update(
-        step=step, total_steps=total_steps, loss=float(loss), progress=progress
+        step=step, total_steps=total_steps, loss=float(loss), progress=progress,
+        heartbeat_at=timezone.now(),
     )
 
 

@@ -185,7 +185,7 @@ def resume_jobs() -> str:
     """The periodic sweeper (see CELERY_BEAT_SCHEDULE): stalled, unsent and lost chunks are
     sent again."""
     report = generation_jobs_resume()
-    if report.sent or report.given_up or report.finished or report.runs:
+    if report.sent or report.given_up or report.finished or report.runs or report.runs_failed:
         logger.info("resume_jobs: %s", report.summary())
     return report.summary()
 

@@ -242,6 +242,44 @@ def test_a_run_whose_message_the_broker_lost_is_sent_again_only_if_the_queue_is_
     assert report.runs == sent == ([run.pk] if resent else [])
 
 
+def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
+    db, client, admin_user, tiny_model_dir, settings
+):
+    from datetime import timedelta
+
+    from editorial.services import (
+        finetune_run_progress,
+        finetune_run_request,
+        finetune_run_start,
+        generation_jobs_resume,
+    )
+
+    settings.COPYDESK_FINETUNE_STALL_SECONDS = 1800
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    dead, alive = (finetune_run_request(base=base, name=name, hyperparameters={}, user=None,
+                                        enqueue=False) for name in ("tiny-dead", "tiny-alive"))
+    for run in (dead, alive):
+        assert finetune_run_start(run_id=run.pk) is not None
+    FineTuneRun.objects.filter(pk=dead.pk).update(
+        heartbeat_at=timezone.now() - timedelta(hours=1))
+    FineTuneRun.objects.filter(pk=alive.pk).update(
+        heartbeat_at=timezone.now() - timedelta(hours=1))
+    finetune_run_progress(run_id=alive.pk, step=1, total_steps=4, loss=2.0)  # it beats
+
+    report = generation_jobs_resume(queue_depth=lambda: 0)
+    assert report.runs_failed == [dead.pk]
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == FineTuneRun.Status.FAILED and dead.finished_at is not None
+    assert "The worker stopped while fine-tuning" in dead.error
+    assert alive.status == FineTuneRun.Status.RUNNING
+    client.force_login(admin_user)
+    page = client.get(reverse("finetune_detail", args=[dead.pk]), headers={"HX-Request": "true"})
+    assert page.status_code == 286  # the page stops polling and says why
+    assert "Start the run again." in page.content.decode()
+
+
 def test_only_admins_can_finetune(db, client, editor, tiny_model_dir):
     base = model_version_register(name="tiny", path=str(tiny_model_dir),
                                   source=ModelVersion.Source.LOCAL, make_default=True)
