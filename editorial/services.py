@@ -3,6 +3,7 @@ lives here once: permission and validation first, then the write, side effects a
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -1027,7 +1028,8 @@ def generation_jobs_resume(
     ).values_list("job_id", "number"))
     if queue_depth is None:
         from generation.tasks import gpu_queue_depth as queue_depth
-    broker_empty = _once(lambda: queue_depth() == 0)
+    # Asked at most once, and only when something waits.
+    broker_empty = functools.cache(lambda: queue_depth() == 0)
     if waiting and broker_empty():
         for job_id, number in waiting:
             report.lost.setdefault(job_id, []).append(number)
@@ -1051,18 +1053,6 @@ def generation_jobs_resume(
     report.runs_failed = _finetune_runs_fail_stalled(
         before=now - timedelta(seconds=settings.COPYDESK_FINETUNE_STALL_SECONDS))
     return report
-
-
-def _once(probe):
-    """``probe``'s answer, asked at most once (the broker is asked only when something waits)."""
-    answers = []
-
-    def ask():
-        if not answers:
-            answers.append(probe())
-        return answers[0]
-
-    return ask
 
 
 def _finetune_runs_fail_stalled(*, before) -> list[int]:
