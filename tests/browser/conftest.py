@@ -66,3 +66,17 @@ def log_in(browser, live_server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def htmx_settled():
+    """``htmx_settled(page)`` waits until htmx has wired up what it last swapped in. htmx binds
+    the triggers of new content only after its settle delay, so a test that types into a field
+    the moment it appears can type before the field's ``hx-trigger`` listens."""
+
+    def wait(page) -> None:
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping')"
+        )
+
+    return wait

@@ -8,7 +8,8 @@ from tests.factories import ModelVersionFactory, UserFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-def test_editor_edits_and_submits_then_reviewer_approves(log_in, live_server, screenshot):
+def test_editor_edits_and_submits_then_reviewer_approves(log_in, live_server, screenshot,
+                                                          htmx_settled):
     UserFactory(username="edith", roles=["Editor"])
     UserFactory(username="rey", roles=["Reviewer"])
     draft = draft_with_text(
@@ -29,10 +30,10 @@ def test_editor_edits_and_submits_then_reviewer_approves(log_in, live_server, sc
     page.get_by_role("button", name="Use this candidate").last.click()
     editor = page.get_by_label("Text")
     expect(editor).to_have_value("A calm, slow-pour kettle.")
+    htmx_settled(page)  # the swapped-in editor's live-check trigger is listening
 
     edited = "A calm, slow-pour kettle in stainless steel, guaranteed to please."
     editor.fill(edited)
-    editor.press("End")  # a keyup, as typing makes, starts the live checks
     expect(page.locator("#live-checks")).to_contain_text("guaranteed")
     screenshot(page, "02-draft-live-checks")
     page.get_by_role("button", name="Save").click()
