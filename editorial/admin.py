@@ -676,7 +676,7 @@ class FineTuneRunAdmin(HistoryAdmin):
     """Runs are requested on the Training page (or ``manage.py finetune``) and written by the
     worker; here they are looked up."""
 
-    list_display = ("name", "base", "status", "step", "total_steps", "loss", "result",
+    list_display = ("name", "base", "status", "phase", "step", "total_steps", "loss", "result",
                     "created_at")
     list_filter = ("status",)
     search_fields = ("name", "base__name")

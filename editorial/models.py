@@ -615,6 +615,17 @@ class FineTuneRun(WorkerRun):
 
     FINISHED = {Status.SUCCEEDED, Status.FAILED}
 
+    class Phase(models.TextChoices):
+        """What a running run is doing: ``generation.finetune.PHASES``, in order."""
+
+        PREPARING = "preparing", _("loading the model and the training data")
+        EVALUATING_BEFORE = "evaluating_before", _(
+            "measuring the base model on the validation split")
+        TRAINING = "training", _("training")
+        EVALUATING_AFTER = "evaluating_after", _(
+            "measuring the new model on the validation split")
+        SAVING = "saving", _("saving the new model")
+
     name = models.CharField(max_length=200, help_text=_("Name of the new model version."))
     base = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="finetune_runs")
     result = models.ForeignKey(
@@ -642,8 +653,10 @@ class FineTuneRun(WorkerRun):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
-    # Written when a worker claims the run and with each progress step: a run that stops
-    # beating lost its worker (see generation_jobs_resume).
+    # The last phase the worker reported; kept after the run ends, so a failure says where.
+    phase = models.CharField(max_length=20, choices=Phase.choices, blank=True)
+    # Written when a worker claims the run, with each progress step and during each phase: a
+    # run that stops beating lost its worker (see generation_jobs_resume).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

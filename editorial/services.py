@@ -1350,6 +1350,17 @@ def finetune_run_request(
     return run
 
 
+def finetune_run_retry(*, run, user):
+    """Start a failed run again: a new run of the same base, name, settings and filters (the
+    failed one stays, with its error, for the record)."""
+    from .models import FineTuneRun
+
+    if run.status != FineTuneRun.Status.FAILED:
+        raise WorkflowError("Only a failed run can be started again.")
+    return finetune_run_request(base=run.base, name=run.name, user=user,
+                                hyperparameters=run.hyperparameters, filters=run.filters)
+
+
 def _enqueue_finetune(run_id: int) -> bool:
     from generation.tasks import finetune_model
 
@@ -1375,7 +1386,8 @@ def finetune_run_start(*, run_id: int):
 
     now = timezone.now()
     claimed = FineTuneRun.objects.filter(pk=run_id, status=FineTuneRun.Status.QUEUED).update(
-        status=FineTuneRun.Status.RUNNING, started_at=now, heartbeat_at=now, error=""
+        status=FineTuneRun.Status.RUNNING, started_at=now, heartbeat_at=now, error="",
+        phase=FineTuneRun.Phase.PREPARING,
     )
     return FineTuneRun.objects.select_related("base").get(pk=run_id) if claimed else None
 
@@ -1388,6 +1400,16 @@ def finetune_run_progress(*, run_id: int, step: int, total_steps: int, loss: flo
     FineTuneRun.objects.filter(pk=run_id).update(
         step=step, total_steps=total_steps, loss=float(loss), progress=progress,
         heartbeat_at=timezone.now(),
+    )
+
+
+def finetune_run_phase(*, run_id: int, phase: str) -> None:
+    """Record what the running run is doing now; this also beats its heartbeat, so a long
+    evaluation is not mistaken for a dead worker."""
+    from .models import FineTuneRun
+
+    FineTuneRun.objects.filter(pk=run_id, status=FineTuneRun.Status.RUNNING).update(
+        phase=FineTuneRun.Phase(phase), heartbeat_at=timezone.now(),
     )
 
 

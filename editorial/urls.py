@@ -40,4 +40,6 @@ urlpatterns = [
     path("training/", training.training_home, name="training_home"),
     path("training/finetune/", training.finetune_start, name="finetune_start"),
     path("training/finetune/<int:run_id>/", training.finetune_detail, name="finetune_detail"),
+    path("training/finetune/<int:run_id>/retry/", training.finetune_retry,
+         name="finetune_retry"),
 ]

@@ -11,7 +11,9 @@ records of ``editorial.training_data``), no Django:
 * fp32 on CPU; bf16 autocast on CUDA (weights and optimizer state stay fp32);
 * AdamW, linear warm-up and decay, gradient clipping, gradient accumulation;
 * the validation loss (mean over completion tokens) and perplexity before and after;
-* a ``progress(step, total_steps, loss)`` callback after every optimizer step.
+* a ``progress(step, total_steps, loss)`` callback after every optimizer step, and an
+  ``on_phase(phase)`` callback when each of ``PHASES`` starts and again after every evaluation
+  batch, so a caller can show what the run is doing and that it is alive between steps.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "EvalResult",
     "FineTuneConfig",
     "FineTuneResult",
+    "PHASES",
     "encode_example",
     "evaluate",
     "finetune",
@@ -47,6 +50,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+
+# In the order a run goes through them.
+PHASES = ("preparing", "evaluating_before", "training", "evaluating_after", "saving")
 
 
 @dataclass
@@ -189,7 +195,8 @@ def _batch_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, in
 
 @torch.no_grad()
 def evaluate(model, encoded: list[dict], collator: CompletionCollator, *, batch_size: int = 8,
-             device: torch.device | None = None) -> EvalResult | None:
+             device: torch.device | None = None,
+             after_batch: Callable[[], None] | None = None) -> EvalResult | None:
     """Mean loss per completion token over ``encoded`` and its perplexity (None if empty)."""
     if not encoded:
         return None
@@ -204,6 +211,8 @@ def evaluate(model, encoded: list[dict], collator: CompletionCollator, *, batch_
             loss, n = _batch_loss(model, batch)
         total += float(loss)
         count += n
+        if after_batch is not None:
+            after_batch()
     if was_training:
         model.train()
     mean = total / max(count, 1)
@@ -228,6 +237,7 @@ def finetune(
     config: FineTuneConfig | None = None,
     device: str = "auto",
     progress: Callable[[int, int, float], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> FineTuneResult:
     """Fine-tune the model at ``base_path`` on ``train`` (records with ``messages``), evaluate
     on ``validation`` before and after, and save the result into ``output_dir`` (written to a
@@ -237,6 +247,16 @@ def finetune(
     config = config or FineTuneConfig()
     if not train:
         raise ValueError("no training records")
+
+    def phase(name: str) -> Callable[[], None]:
+        def announce() -> None:
+            if on_phase is not None:
+                on_phase(name)
+
+        announce()
+        return announce
+
+    phase("preparing")
     started = time.perf_counter()
     dev = _device(device)
     if dev.type == "cpu":
@@ -252,7 +272,8 @@ def finetune(
     encode = [encode_example(tokenizer, r["messages"], config.max_length) for r in train]
     held_out = [encode_example(tokenizer, r["messages"], config.max_length) for r in validation]
 
-    before = evaluate(model, held_out, collator, batch_size=config.eval_batch_size, device=dev)
+    before = evaluate(model, held_out, collator, batch_size=config.eval_batch_size, device=dev,
+                      after_batch=phase("evaluating_before") if held_out else None)
     if before is not None:
         logger.info("validation before: loss %.4f, perplexity %.2f", before.loss,
                     before.perplexity)
@@ -278,6 +299,7 @@ def finetune(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    phase("training")
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     model.train()
@@ -326,10 +348,12 @@ def finetune(
 
     if config.lora:
         model = model.merge_and_unload()
-    after = evaluate(model, held_out, collator, batch_size=config.eval_batch_size, device=dev)
+    after = evaluate(model, held_out, collator, batch_size=config.eval_batch_size, device=dev,
+                     after_batch=phase("evaluating_after") if held_out else None)
     if after is not None:
         logger.info("validation after: loss %.4f, perplexity %.2f", after.loss, after.perplexity)
 
+    phase("saving")
     output = Path(output_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))

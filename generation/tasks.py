@@ -199,6 +199,11 @@ def finetune_output_dir(name: str):
     return Path(settings.COPYDESK_MODEL_DIR) / "finetuned" / name
 
 
+# How often a phase without optimizer steps (an evaluation) beats the run's heartbeat: far
+# below COPYDESK_FINETUNE_STALL_SECONDS, far above the cost of one UPDATE.
+FINETUNE_BEAT_SECONDS = 15.0
+
+
 def run_finetune(*, run_id: int) -> int | None:
     """Fine-tune one queued run: its training data from the approved edits, the core's
     training loop with progress written to the run, then the new model version registered.
@@ -207,6 +212,7 @@ def run_finetune(*, run_id: int) -> int | None:
         finetune_run_data,
         finetune_run_fail,
         finetune_run_finish,
+        finetune_run_phase,
         finetune_run_progress,
         finetune_run_start,
     )
@@ -232,9 +238,18 @@ def run_finetune(*, run_id: int) -> int | None:
                 last_write[0] = now
                 finetune_run_progress(run_id=run_id, step=step, total_steps=total, loss=loss)
 
+        last_phase = [run.phase, time.perf_counter()]
+
+        def on_phase(phase: str) -> None:
+            now = time.perf_counter()
+            if phase != last_phase[0] or now - last_phase[1] >= FINETUNE_BEAT_SECONDS:
+                last_phase[:] = [phase, now]
+                finetune_run_phase(run_id=run_id, phase=phase)
+
         result = finetune(
             base_path=run.base.path, output_dir=output, train=train, validation=validation,
             config=config, device=settings.COPYDESK_DEVICE, progress=progress,
+            on_phase=on_phase,
         )
     except Exception as exc:  # recorded on the run, shown in the UI
         logger.exception("fine-tune run %s failed", run_id)

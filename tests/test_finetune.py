@@ -131,6 +131,46 @@ def test_command_runs_inline_with_lora_on_the_tiny_model(db, tiny_model_dir, set
         run.output_path).state_dict())
 
 
+def test_the_run_records_each_phase_and_beats_while_it_evaluates(
+    db, tiny_model_dir, settings, tmp_path, monkeypatch
+):
+    from editorial import services
+
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
+    monkeypatch.setattr(tasks, "FINETUNE_BEAT_SECONDS", 0.0)  # every evaluation batch beats
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    approved_edits(base, 3, 2)
+    written = []
+    record_phase = services.finetune_run_phase
+
+    def spy(*, run_id, phase):
+        record_phase(run_id=run_id, phase=phase)
+        written.append(FineTuneRun.objects.values_list("phase", "heartbeat_at").get(pk=run_id))
+
+    monkeypatch.setattr(services, "finetune_run_phase", spy)
+    run = services.finetune_run_request(
+        base=base, name="tiny-phases", user=None, enqueue=False,
+        hyperparameters={"epochs": 1, "lr": 1e-3, "batch_size": 2, "eval_batch_size": 1})
+    assert tasks.run_finetune(run_id=run.pk) is not None
+
+    phases = [phase for phase, _ in written]
+    assert list(dict.fromkeys(phases)) == list(FineTuneRun.Phase.values)
+    # Two validation records, one per batch: each evaluation beats after each of them.
+    assert phases.count("evaluating_before") == phases.count("evaluating_after") == 3
+    beats = [beat for _, beat in written]
+    assert beats == sorted(beats) and len(set(beats)) > 1
+    run.refresh_from_db()
+    assert run.status == FineTuneRun.Status.SUCCEEDED and run.phase == "saving"
+
+
+def test_the_phases_are_the_cores():
+    from generation.finetune import PHASES
+
+    assert tuple(FineTuneRun.Phase.values) == PHASES
+
+
 def test_a_run_without_training_data_fails_with_the_reason(db, tiny_model_dir, settings,
                                                           tmp_path):
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
@@ -141,6 +181,7 @@ def test_a_run_without_training_data_fails_with_the_reason(db, tiny_model_dir, s
     run = FineTuneRun.objects.get(name="empty")
     assert run.status == FineTuneRun.Status.FAILED
     assert "No approved drafts" in run.error
+    assert run.phase == FineTuneRun.Phase.PREPARING
     assert not ModelVersion.objects.filter(name="empty").exists()
 
 
@@ -183,6 +224,103 @@ def test_admin_form_queues_a_run_and_its_page_polls_progress(
     taken = client.post(reverse("finetune_start"), {
         "base": base.pk, "name": "tiny-v2", "epochs": 1, "lr": "0.0001", "batch_size": 4})
     assert taken.status_code == 400 and "exists already" in taken.content.decode()
+
+
+def test_the_run_page_says_what_a_run_is_doing_and_where_a_failed_one_stopped(
+    db, client, admin_user, tiny_model_dir, settings
+):
+    from editorial.services import finetune_run_phase, finetune_run_request, finetune_run_start
+
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    run = finetune_run_request(base=base, name="tiny-v3", hyperparameters={}, user=None,
+                               enqueue=False)
+    finetune_run_start(run_id=run.pk)
+    finetune_run_phase(run_id=run.pk, phase="evaluating_before")
+    client.force_login(admin_user)
+    url = reverse("finetune_detail", args=[run.pk])
+    html = client.get(url).content.decode()
+    assert ("Running</strong> · <span data-phase>measuring the base model on the validation "
+            "split") in html
+    assert "Running · measuring the base model" in client.get(reverse("training_home")
+                                                             ).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "<span data-phase>用验证集评估基础模型" in client.get(url).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+
+    finetune_run_phase(run_id=run.pk, phase="training")
+    FineTuneRun.objects.filter(pk=run.pk).update(status="failed", error="Out of memory.")
+    finetune_run_phase(run_id=run.pk, phase="saving")  # a finished run's phase stays put
+    failed = client.get(url, headers={"HX-Request": "true"})
+    html = failed.content.decode()
+    assert failed.status_code == 286
+    assert "Out of memory. It stopped while training." in html
+    assert "data-phase" not in html
+    assert "Start again with the same settings" in html
+
+
+def test_finetune_wait_says_what_a_running_run_is_doing(db, tiny_model_dir, monkeypatch,
+                                                       capsys):
+    from editorial.management.commands import finetune as command
+    from editorial.services import finetune_run_phase, finetune_run_request, finetune_run_start
+
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    run = finetune_run_request(base=base, name="tiny-w", hyperparameters={}, user=None,
+                               enqueue=False)
+    finetune_run_start(run_id=run.pk)
+    finetune_run_phase(run_id=run.pk, phase="training")
+
+    def worker_finishes(_seconds):
+        FineTuneRun.objects.filter(pk=run.pk).update(status="failed", error="Out of memory.")
+
+    monkeypatch.setattr(command.time, "sleep", worker_finishes)
+    with pytest.raises(SystemExit):
+        command.Command()._follow(run.pk)
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"run {run.pk} running (training): step 0/0, loss —",
+                                f"run {run.pk} failed: step 0/0, loss —"]
+    assert "Out of memory." in err
+
+
+def test_a_failed_run_starts_again_with_the_same_settings_once(
+    db, client, admin_user, editor, tiny_model_dir, django_capture_on_commit_callbacks,
+    monkeypatch
+):
+    from editorial.services import finetune_run_request
+
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    sent = []
+    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    failed = finetune_run_request(base=base, name="tiny-again", user=admin_user, enqueue=False,
+                                  hyperparameters={"epochs": 4, "lr": 2e-4, "lora": True},
+                                  filters={"brand": "Nordhavn"})
+    FineTuneRun.objects.filter(pk=failed.pk).update(status="failed", error="Killed.")
+    retry = reverse("finetune_retry", args=[failed.pk])
+
+    client.force_login(editor)
+    assert client.post(retry).status_code == 403
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(retry)
+    again = FineTuneRun.objects.exclude(pk=failed.pk).get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("finetune_detail", args=[again.pk])
+    assert sent == [again.pk]
+    assert (again.name, again.base, again.status) == ("tiny-again", base, "queued")
+    assert again.hyperparameters == FineTuneRun.objects.get(pk=failed.pk).hyperparameters
+    assert again.filters == {"brand": "Nordhavn"} and again.requested_by == admin_user
+    assert FineTuneRun.objects.get(pk=failed.pk).error == "Killed."  # kept for the record
+
+    # A second click (the same failed run) finds the name taken by the new run: no third run.
+    twice = client.post(retry, follow=True)
+    assert "exists already" in twice.content.decode()
+    assert FineTuneRun.objects.count() == 2
+    # Only failed runs start again.
+    not_failed = client.post(reverse("finetune_retry", args=[again.pk]), follow=True)
+    assert "Only a failed run can be started again." in not_failed.content.decode()
+    assert FineTuneRun.objects.count() == 2 and sent == [again.pk]
 
 
 def test_a_run_requested_while_the_broker_is_down_is_sent_when_it_is_back(
@@ -248,6 +386,7 @@ def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
     from datetime import timedelta
 
     from editorial.services import (
+        finetune_run_phase,
         finetune_run_progress,
         finetune_run_request,
         finetune_run_start,
@@ -257,15 +396,15 @@ def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
     settings.COPYDESK_FINETUNE_STALL_SECONDS = 1800
     base = model_version_register(name="tiny", path=str(tiny_model_dir),
                                   source=ModelVersion.Source.LOCAL, make_default=True)
-    dead, alive = (finetune_run_request(base=base, name=name, hyperparameters={}, user=None,
-                                        enqueue=False) for name in ("tiny-dead", "tiny-alive"))
-    for run in (dead, alive):
+    dead, alive, evaluating = (
+        finetune_run_request(base=base, name=name, hyperparameters={}, user=None, enqueue=False)
+        for name in ("tiny-dead", "tiny-alive", "tiny-evaluating"))
+    for run in (dead, alive, evaluating):
         assert finetune_run_start(run_id=run.pk) is not None
-    FineTuneRun.objects.filter(pk=dead.pk).update(
-        heartbeat_at=timezone.now() - timedelta(hours=1))
-    FineTuneRun.objects.filter(pk=alive.pk).update(
-        heartbeat_at=timezone.now() - timedelta(hours=1))
+    FineTuneRun.objects.update(heartbeat_at=timezone.now() - timedelta(hours=1))
     finetune_run_progress(run_id=alive.pk, step=1, total_steps=4, loss=2.0)  # it beats
+    # A long evaluation has no optimizer steps, but its phase beats.
+    finetune_run_phase(run_id=evaluating.pk, phase="evaluating_after")
 
     report = generation_jobs_resume(queue_depth=lambda: 0)
     assert report.runs_failed == [dead.pk]
@@ -274,6 +413,7 @@ def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
     assert dead.status == FineTuneRun.Status.FAILED and dead.finished_at is not None
     assert "The worker stopped while fine-tuning" in dead.error
     assert alive.status == FineTuneRun.Status.RUNNING
+    assert FineTuneRun.objects.get(pk=evaluating.pk).status == FineTuneRun.Status.RUNNING
     client.force_login(admin_user)
     page = client.get(reverse("finetune_detail", args=[dead.pk]), headers={"HX-Request": "true"})
     assert page.status_code == 286  # the page stops polling and says why
@@ -349,3 +489,80 @@ def test_finetune_wait_follows_a_run_on_a_real_worker(tiny_model_dir, settings, 
     assert version.parent == base and version.path == run.output_path
     assert Path(version.path).is_relative_to(tmp_path / "models")
     assert AutoModelForCausalLM.from_pretrained(version.path).num_parameters() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_fine_tuning_fails_the_run_and_it_starts_again(
+    tiny_model_dir, settings, tmp_path, client, admin_user
+):
+    import os
+
+    from editorial.models import ContentKind
+    from editorial.services import finetune_run_request, generation_jobs_resume
+    from tests.worker import RedisServer, Worker, producer_on, wait_until
+
+    # Transactional test: the seeded kind may be gone after other transactional tests.
+    ContentKind.objects.get_or_create(code="description", defaults={
+        "label": "Description", "instructions": "Describe the product.", "max_new_tokens": 200})
+    models = tmp_path / "models"
+    settings.COPYDESK_MODEL_DIR = models
+    base = model_version_register(name="tiny", path=str(tiny_model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    approved_edits(base, 6, 2)
+    redis = RedisServer(tmp_path / "redis").start()
+    log_dir = settings.VAR_DIR / "test-logs"
+    log_dir.mkdir(exist_ok=True)
+    env = {"CELERY_BROKER_URL": redis.url, "COPYDESK_MODEL_DIR": str(models),
+           "COPYDESK_TORCH_THREADS": "1"}
+
+    def status(run):
+        return FineTuneRun.objects.values_list("status", "step").get(pk=run.pk)
+
+    try:
+        with producer_on(redis.url):
+            first = Worker(None, log_dir / f"finetune-killed-{os.getpid()}.log", env).start()
+            try:
+                run = finetune_run_request(
+                    base=base, name="tiny-killed", user=admin_user,
+                    hyperparameters={"epochs": 40, "lr": 1e-3, "batch_size": 2})
+                wait_until(lambda: status(run)[1] >= 2, 120, "the run to train a few steps")
+                first.kill()
+            finally:
+                first.stop()
+            run.refresh_from_db()
+            assert (run.status, run.phase) == ("running", "training")
+            assert run.step < run.total_steps
+
+            # The killed worker's message finds the run claimed; only the sweeper ends it.
+            settings.COPYDESK_FINETUNE_STALL_SECONDS = 1
+            wait_until(lambda: generation_jobs_resume().runs_failed == [run.pk], 10,
+                       "the sweeper to fail the silent run")
+            run.refresh_from_db()
+            assert run.status == FineTuneRun.Status.FAILED
+            assert "The worker stopped while fine-tuning" in run.error
+            assert not ModelVersion.objects.filter(name="tiny-killed").exists()
+            assert not models.exists() or not any(models.rglob("*")), "half-written model"
+            client.force_login(admin_user)
+            page = client.get(reverse("finetune_detail", args=[run.pk]),
+                              headers={"HX-Request": "true"})
+            assert page.status_code == 286
+            assert "It stopped while training." in page.content.decode()
+
+            # Started again from its page, on a healthy worker, it finishes.
+            again = client.post(reverse("finetune_retry", args=[run.pk]))
+            retried = FineTuneRun.objects.exclude(pk=run.pk).get(name="tiny-killed")
+            assert again["Location"] == reverse("finetune_detail", args=[retried.pk])
+            second = Worker(None, log_dir / f"finetune-again-{os.getpid()}.log", env).start()
+            try:
+                wait_until(lambda: status(retried)[0] in FineTuneRun.FINISHED, 240,
+                           "the run started again to finish")
+            finally:
+                second.stop()
+    finally:
+        redis.stop()
+
+    retried.refresh_from_db()
+    assert retried.status == FineTuneRun.Status.SUCCEEDED, retried.error
+    assert ModelVersion.objects.get(name="tiny-killed").path == retried.output_path
+    assert FineTuneRun.objects.get(pk=run.pk).status == FineTuneRun.Status.FAILED

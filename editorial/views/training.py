@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import policies, selectors, services, training_data
@@ -133,3 +134,16 @@ def finetune_detail(request: HtmxHttpRequest, run_id: int):
     if wants_fragment(request) and run.is_finished:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+@member_required
+@require_POST
+def finetune_retry(request: HtmxHttpRequest, run_id: int):
+    _require_admin(request.user)
+    run = get_object_or_404(FineTuneRun.objects.select_related("base"), pk=run_id)
+    try:
+        again = services.finetune_run_retry(run=run, user=request.user)
+    except services.WorkflowError as exc:
+        messages.error(request, str(exc))
+        return redirect("finetune_detail", run_id=run.pk)
+    return redirect("finetune_detail", run_id=again.pk)

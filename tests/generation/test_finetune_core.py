@@ -6,6 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from generation.finetune import (
     IGNORE_INDEX,
+    PHASES,
     CompletionCollator,
     FineTuneConfig,
     encode_example,
@@ -73,15 +74,20 @@ def test_long_examples_keep_the_completion(tokenizer):
 def test_finetune_lowers_loss_reports_progress_and_saves_a_plain_model(
     gen_tiny_model, tmp_path, lora
 ):
-    seen = []
+    seen, phases = [], []
     data = records(8)
     result = finetune(
         base_path=gen_tiny_model, output_dir=tmp_path / "out", train=data, validation=data[:3],
         config=FineTuneConfig(epochs=4, lr=3e-3, batch_size=4, grad_accum=2, lora=lora,
-                              lora_r=8, warmup_ratio=0),
+                              lora_r=8, warmup_ratio=0, eval_batch_size=1),
         device="cpu", progress=lambda step, total, loss: seen.append((step, total, loss)),
+        on_phase=phases.append,
     )
     assert result.steps == 4  # 8 records / 4 per batch x 4 epochs / 2 accumulated
+    # Each phase in order; each evaluation says it is alive after each of its 3 batches.
+    assert phases == ["preparing", *["evaluating_before"] * 4, "training",
+                      *["evaluating_after"] * 4, "saving"]
+    assert tuple(dict.fromkeys(phases)) == PHASES
     assert [s for s, _, _ in seen] == [1, 2, 3, 4] and seen[0][1] == 4
     assert result.after.loss < result.before.loss
     assert result.before.perplexity > result.after.perplexity

@@ -68,7 +68,10 @@ class Command(BaseCommand):
         while True:
             run = FineTuneRun.objects.get(pk=run_id)
             loss = "—" if run.loss is None else f"{run.loss:.4f}"
-            line = f"run {run.pk} {run.status}: step {run.step}/{run.total_steps}, loss {loss}"
+            doing = (f" ({run.get_phase_display()})"
+                     if run.status == FineTuneRun.Status.RUNNING and run.phase else "")
+            line = (f"run {run.pk} {run.status}{doing}: step {run.step}/{run.total_steps}, "
+                    f"loss {loss}")
             if line != last:
                 self.stdout.write(line)
                 last = line
