@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
+from django.utils.translation import gettext
+
 __all__ = [
     "DiffSegment",
     "MarkSegment",
@@ -213,6 +215,19 @@ def _span(flag: Mapping[str, Any], length: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
+def flag_message(flag: Mapping[str, Any]) -> str:
+    """The flag's message in the reader's language: its template translated, then filled in.
+    A flag stored without one, or whose template is no longer in the catalog's wording, keeps
+    the English message it was stored with."""
+    template, params = flag.get("template"), flag.get("params")
+    if not template or not isinstance(params, Mapping):
+        return str(flag.get("message", ""))
+    try:
+        return gettext(template) % params
+    except (KeyError, TypeError, ValueError):  # a translation that lost a placeholder
+        return str(flag.get("message", ""))
+
+
 def mark_flags(text: str, flags: Iterable[Mapping[str, Any]]) -> MarkedText:
     """Split ``text`` at every flag boundary, so overlapping and nested spans each mark the
     exact characters they cover; each piece knows every flag over it and the worst severity.
@@ -226,6 +241,7 @@ def mark_flags(text: str, flags: Iterable[Mapping[str, Any]]) -> MarkedText:
         span = _span(flag, len(text))
         listed.append({
             **flag,
+            "message": flag_message(flag),
             "number": number,
             "spanned": span is not None,
             "excerpt": text[span[0]:span[1]] if span else "",

@@ -109,16 +109,20 @@ def export_filters_clean(filters: dict | None) -> dict:
                if value is not None and str(value).strip()}
     unknown = sorted(set(cleaned) - set(FILTER_KEYS))
     if unknown:
-        raise WorkflowError(f"Unknown export filter(s): {', '.join(unknown)}; "
-                            f"use {', '.join(FILTER_KEYS)}.")
+        raise WorkflowError(_("Unknown export filter(s): %(unknown)s; use %(known)s.")
+                            % {"unknown": ", ".join(unknown), "known": ", ".join(FILTER_KEYS)})
     if "brand" in cleaned and not Brand.objects.filter(name=cleaned["brand"]).exists():
-        raise WorkflowError(f"There is no brand called {cleaned['brand']!r}.")
+        raise WorkflowError(_("There is no brand called %(brand)s.")
+                            % {"brand": repr(cleaned["brand"])})
     if "kind" in cleaned and not ContentKind.objects.filter(code=cleaned["kind"]).exists():
         known = ", ".join(ContentKind.objects.values_list("code", flat=True))
-        raise WorkflowError(f"Unknown content kind {cleaned['kind']!r}; choose from {known}.")
+        raise WorkflowError(_("Unknown content kind %(kind)s; choose from %(known)s.")
+                            % {"kind": repr(cleaned["kind"]), "known": known})
     if "locale" in cleaned and cleaned["locale"] not in Locale.values:
-        raise WorkflowError(f"Unknown locale {cleaned['locale']!r}; "
-                            f"choose from {', '.join(Locale.values)}.")
+        raise WorkflowError(
+            _("Unknown locale %(locale)s; choose from %(known)s.")
+            % {"locale": repr(cleaned["locale"]), "known": ", ".join(Locale.values)}
+        )
     return cleaned
 
 
@@ -131,7 +135,7 @@ def export_options_clean(
         raise WorkflowError(_("Unknown export format \"%(format)s\"; use csv, jsonl or shopify.")
                             % {"format": fmt})
     if bom and fmt not in CSV_FORMATS:
-        raise WorkflowError("A byte order mark is only written for CSV.")
+        raise WorkflowError(_("A byte order mark is only written for CSV."))
     options = ExportOptions(fmt=fmt, filters=export_filters_clean(filters),
                             changed_only=bool(changed_only), bom=bool(bom),
                             formula_guard=bool(formula_guard))

@@ -48,6 +48,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from . import policies
 from .audit import audit_log
@@ -147,25 +148,31 @@ def products_import(
     (the management command passes none)."""
     if user is not None:
         policies.require(policies.can_import(user),
-                         "You do not have permission to import products.")
+                         gettext("You do not have permission to import products."))
     if fmt not in FORMATS:
-        raise CatalogImportError(f"Unknown import format {fmt!r}; use one of {', '.join(FORMATS)}.")
+        raise CatalogImportError(
+            gettext("Unknown import format %(format)s; use one of %(formats)s.")
+            % {"format": repr(fmt), "formats": ", ".join(FORMATS)}
+        )
     brand_name = (brand_name or "").strip() or None
     if brand_name and len(brand_name) > _MAX_LENGTH["brand"]:
         raise CatalogImportError(
-            f"The brand name is {len(brand_name)} characters (limit {_MAX_LENGTH['brand']})."
+            gettext("The brand name is %(length)d characters (limit %(limit)d).")
+            % {"length": len(brand_name), "limit": _MAX_LENGTH["brand"]}
         )
     default_locale = None
     if locale and locale.strip():
         default_locale = locale_normalize(locale)
         if default_locale is None:
-            raise CatalogImportError(f"Unknown locale {locale!r}; use en or zh-hans.")
+            raise CatalogImportError(gettext("Unknown locale %(locale)s; use en or zh-hans.")
+                                     % {"locale": repr(locale)})
 
     report = ImportReport()
     text, report.encoding = _decode(data, filename)
     if report.encoding != "utf-8":
         report.notices.append(
-            f"{filename} is not UTF-8; it was read as {report.encoding.upper()} (Chinese)."
+            gettext("%(file)s is not UTF-8; it was read as %(encoding)s (Chinese).")
+            % {"file": filename, "encoding": report.encoding.upper()}
         )
     report.detected_format = fmt if fmt != "auto" else _detect_format(text, filename)
     parse = {"csv": _parse_csv, "shopify": _parse_shopify, "jsonl": _parse_jsonl}
@@ -181,8 +188,10 @@ def products_import(
         if error is None and record.sku in first_line:
             error = RowError(
                 record.line,
-                f'duplicate {record.label("sku")} "{record.sku}" (first on line '
-                f"{first_line[record.sku]}); this row was skipped",
+                gettext('duplicate %(field)s "%(sku)s" (first on line %(first)d); this row was '
+                        "skipped")
+                % {"field": record.label("sku"), "sku": record.sku,
+                   "first": first_line[record.sku]},
                 field=record.label("sku"),
             )
         if error is not None:
@@ -210,7 +219,7 @@ def _decode(data: bytes, filename: str) -> tuple[str, str]:
     that GB18030 (what Chinese Excel writes) but only if the result is clearly Chinese;
     otherwise the file is refused, so nothing is ever stored as mojibake."""
     if not data.strip():
-        raise CatalogImportError(f"{filename} is empty.")
+        raise CatalogImportError(gettext("%(file)s is empty.") % {"file": filename})
     body = data.removeprefix(b"\xef\xbb\xbf")
     try:
         text = body.decode("utf-8")
@@ -223,11 +232,12 @@ def _decode(data: bytes, filename: str) -> tuple[str, str]:
             return text, "gb18030"
         line = body.count(b"\n", 0, exc.start) + 1
         raise CatalogImportError(
-            f"{filename} is not UTF-8 (byte 0x{body[exc.start]:02x} at line {line}); "
-            "save it as CSV UTF-8 and import again."
+            gettext("%(file)s is not UTF-8 (byte 0x%(byte)02x at line %(line)d); save it as CSV "
+                    "UTF-8 and import again.")
+            % {"file": filename, "byte": body[exc.start], "line": line}
         ) from None
     if not text.strip():
-        raise CatalogImportError(f"{filename} is empty.")
+        raise CatalogImportError(gettext("%(file)s is empty.") % {"file": filename})
     return text, "utf-8"
 
 
@@ -300,9 +310,11 @@ def _csv_rows(text: str, filename: str) -> tuple[list[str], _Rows]:
         try:
             row = next(reader)
         except StopIteration:
-            raise CatalogImportError(f"{filename} has no header row.") from None
+            raise CatalogImportError(gettext("%(file)s has no header row.")
+                                     % {"file": filename}) from None
         except csv.Error as exc:
-            raise CatalogImportError(f"{filename}: cannot read the header row: {exc}.") from None
+            raise CatalogImportError(gettext("%(file)s: cannot read the header row: %(error)s.")
+                                     % {"file": filename, "error": exc}) from None
         previous = reader.line_num
         if any(cell.strip() for cell in row):
             header = row
@@ -317,7 +329,7 @@ def _csv_rows(text: str, filename: str) -> tuple[list[str], _Rows]:
                 return
             except csv.Error as exc:
                 previous = reader.line_num
-                yield RowError(start, f"malformed CSV: {exc}")
+                yield RowError(start, gettext("malformed CSV: %(error)s") % {"error": exc})
                 continue
             previous = reader.line_num
             if any(cell.strip() for cell in row):
@@ -334,13 +346,17 @@ def _column_index(header: list[str], filename: str, required: Iterable[str]) -> 
         if not key:
             continue
         if key in index:
-            raise CatalogImportError(f'{filename}: the column "{name.strip()}" appears twice.')
+            raise CatalogImportError(gettext('%(file)s: the column "%(column)s" appears twice.')
+                                     % {"file": filename, "column": name.strip()})
         index[key] = position
     missing = [name for name in required if name not in index]
     if missing:
         names = ", ".join(f'"{name}"' for name in missing)
-        plural = "s" if len(missing) > 1 else ""
-        raise CatalogImportError(f"{filename} is missing the required column{plural} {names}.")
+        raise CatalogImportError(
+            ngettext("%(file)s is missing the required column %(columns)s.",
+                     "%(file)s is missing the required columns %(columns)s.", len(missing))
+            % {"file": filename, "columns": names}
+        )
     return index
 
 
@@ -357,8 +373,9 @@ def _parse_csv(text: str, filename: str) -> Iterator[_Record | RowError]:
             continue
         line, cells = item
         if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
-            yield RowError(line, f"the row has {len(cells)} cells but the header has "
-                                 f"{len(header)} columns")
+            yield RowError(line, gettext("the row has %(cells)d cells but the header has "
+                                         "%(columns)d columns")
+                           % {"cells": len(cells), "columns": len(header)})
             continue
 
         def cell(key: str, cells: list[str] = cells) -> str | None:
@@ -404,7 +421,8 @@ def _parse_shopify(text: str, filename: str) -> Iterator[_Record | RowError]:
         line, cells = item
         handle = _cell(cells, index, "handle")
         if not handle:
-            yield RowError(line, f'missing {labels["handle"]}', field=labels["handle"])
+            yield RowError(line, gettext("missing %(field)s") % {"field": labels["handle"]},
+                           field=labels["handle"])
             continue
         groups.setdefault(handle, []).append((line, cells))
 
@@ -475,13 +493,14 @@ def _parse_jsonl(text: str, filename: str) -> Iterator[_Record | RowError]:
         try:
             obj = json.loads(line, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            yield RowError(number, f"malformed JSON: {exc.msg} (column {exc.colno})")
+            yield RowError(number, gettext("malformed JSON: %(error)s (column %(column)d)")
+                           % {"error": exc.msg, "column": exc.colno})
             continue
         except (ValueError, RecursionError) as exc:
-            yield RowError(number, f"malformed JSON: {exc}")
+            yield RowError(number, gettext("malformed JSON: %(error)s") % {"error": exc})
             continue
         if not isinstance(obj, dict):
-            yield RowError(number, "the line is not a JSON object")
+            yield RowError(number, gettext("the line is not a JSON object"))
             continue
         keys = {key.strip().casefold(): key for key in obj}
         values: dict[str, str | None] = {}
@@ -496,13 +515,13 @@ def _parse_jsonl(text: str, filename: str) -> Iterator[_Record | RowError]:
             elif isinstance(value, str | int | float) and not isinstance(value, bool):
                 values[name] = str(value).strip()
             else:
-                problem = RowError(number, f'field "{keys[name]}" must be a string',
-                                   field=keys[name])
+                problem = RowError(number, gettext('field "%(field)s" must be a string')
+                                   % {"field": keys[name]}, field=keys[name])
                 break
         if problem is None and "attributes" in keys \
                 and not isinstance(obj[keys["attributes"]], dict | None):
-            problem = RowError(number, f'"{keys["attributes"]}" is not an object',
-                               field=keys["attributes"])
+            problem = RowError(number, gettext('"%(field)s" is not an object')
+                               % {"field": keys["attributes"]}, field=keys["attributes"])
         if problem is not None:
             yield problem
             continue
@@ -634,7 +653,8 @@ def locale_detect(*texts: str) -> str:
 
 
 def _too_long(label: str, length: int, limit: int) -> str:
-    return f'field "{label}" is {length} characters (limit {limit})'
+    return (gettext('field "%(field)s" is %(length)d characters (limit %(limit)d)')
+            % {"field": label, "length": length, "limit": limit})
 
 
 def _validate(record: _Record, *, limit: int, brand_name: str | None) -> RowError | None:
@@ -642,7 +662,8 @@ def _validate(record: _Record, *, limit: int, brand_name: str | None) -> RowErro
     line = record.line
     for name in ("sku", "title"):
         if not getattr(record, name):
-            return RowError(line, f"missing {record.label(name)}", field=record.label(name))
+            return RowError(line, gettext("missing %(field)s") % {"field": record.label(name)},
+                            field=record.label(name))
     for name, max_length in _MAX_LENGTH.items():
         value = getattr(record, name)
         if name == "brand" and brand_name:
@@ -660,14 +681,17 @@ def _validate(record: _Record, *, limit: int, brand_name: str | None) -> RowErro
             return RowError(line, _too_long(label, len(value), limit), field=label)
     for name in record.attributes:
         if len(name) > limit:
-            return RowError(line, f"an attribute name is {len(name)} characters (limit {limit})")
+            return RowError(line, gettext("an attribute name is %(length)d characters "
+                                          "(limit %(limit)d)")
+                            % {"length": len(name), "limit": limit})
     if record.locale is not None and locale_normalize(record.locale) is None:
         label = record.label("locale")
-        return RowError(line, f'unknown locale "{record.locale}" (use en or zh-hans)',
-                        field=label)
+        return RowError(line, gettext('unknown locale "%(locale)s" (use en or zh-hans)')
+                        % {"locale": record.locale}, field=label)
     bad = _unstorable(record.raw)
     if bad is not None:
-        return RowError(line, f"the row contains a character that cannot be stored ({bad})")
+        return RowError(line, gettext("the row contains a character that cannot be stored "
+                                      "(%(character)s)") % {"character": bad})
     return None
 
 
@@ -770,7 +794,8 @@ def _write(
                 pending[:0] = [[item] for item in batch]
             else:
                 record = batch[0][0]
-                report.errors.append(RowError(record.line, f"could not be saved: {exc}"))
+                report.errors.append(RowError(
+                    record.line, gettext("could not be saved: %(error)s") % {"error": exc}))
             continue
         brands.commit()
         report.created += created

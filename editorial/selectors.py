@@ -476,11 +476,7 @@ def draft_text_checks(*, draft: Draft, text: str) -> list[dict[str, Any]]:
         kind=kind_spec(draft.kind),
         brand=brand_rules(draft.product.brand),
     )
-    return [
-        {"code": f.code, "severity": f.severity, "message": f.message, "start": f.start,
-         "end": f.end}
-        for f in flags
-    ]
+    return [f.to_dict() for f in flags]
 
 
 # --- Exports ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from generation.checks import check_text, rank_score
 from generation.params import GenerationParams
 
-from . import policies, selectors
+from . import diffing, policies, selectors
 from .audit import audit_log
 from .facts import brand_rules, kind_spec, product_facts
 from .models import (
@@ -52,8 +52,9 @@ class RevisionConflict(WorkflowError):
 
     def __init__(self, *, current: Revision, revision: Revision):
         super().__init__(
-            f"Someone else saved revision {current.number} while you were editing. "
-            f"Your text was kept as revision {revision.number}."
+            gettext("Someone else saved revision %(current)d while you were editing. "
+                    "Your text was kept as revision %(kept)d.")
+            % {"current": current.number, "kept": revision.number}
         )
         self.current = current
         self.revision = revision
@@ -105,12 +106,12 @@ def revision_save(
     policies.require(policies.can_edit(user), "Only editors can change copy.")
     text = text.replace("\r\n", "\n").strip()
     if not text:
-        raise WorkflowError("The text is empty; nothing was saved.")
+        raise WorkflowError(gettext("The text is empty; nothing was saved."))
     conflict = None
     with transaction.atomic():
         locked = _locked_draft(draft)
         if locked.state == State.GENERATING:
-            raise WorkflowError("This draft is still being generated.")
+            raise WorkflowError(gettext("This draft is still being generated."))
         current = locked.current_revision
         if current is not None and current.pk != base_revision_id:
             base = locked.revisions.filter(pk=base_revision_id).first()
@@ -232,7 +233,7 @@ def candidate_choose(*, draft: Draft, candidate: Candidate, user, base_revision_
                      ) -> Revision:
     """Start editing from another model candidate: its text becomes a new revision."""
     if candidate.draft_id != draft.pk:
-        raise WorkflowError("That candidate belongs to another draft.")
+        raise WorkflowError(gettext("That candidate belongs to another draft."))
     return revision_save(
         draft=draft, user=user, text=candidate.text, base_revision_id=base_revision_id,
         candidate=candidate,
@@ -244,7 +245,7 @@ def draft_claim(*, draft: Draft, user) -> Draft:
     with transaction.atomic():
         locked = _locked_draft(draft)
         if locked.state in {State.GENERATING, State.FAILED}:
-            raise WorkflowError("A draft without generated text cannot be claimed yet.")
+            raise WorkflowError(gettext("A draft without generated text cannot be claimed yet."))
         locked.assignee = user
         if locked.state in {State.READY, State.CHANGES_REQUESTED}:
             locked.state = State.IN_EDIT
@@ -344,8 +345,9 @@ def draft_bulk_approve(*, drafts: Sequence[Draft], user, comment: str = "") -> B
             continue
         blocking = selectors.draft_blocking_flags(draft=draft, text=revision.text)
         if blocking:
+            messages = "; ".join(diffing.flag_message(flag) for flag in blocking)
             result.skipped.append((draft, gettext("Blocking flags: %(flags)s")
-                                   % {"flags": "; ".join(f["message"] for f in blocking)}))
+                                   % {"flags": messages}))
             continue
         try:
             result.done.append(
@@ -384,10 +386,11 @@ def draft_submit(*, draft: Draft, user) -> Draft:
         locked = _locked_draft(draft)
         if locked.state not in {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED}:
             raise WorkflowError(
-                f"A draft that is {locked.get_state_display().lower()} cannot be submitted."
+                gettext("A draft that is %(state)s cannot be submitted.")
+                % {"state": locked.get_state_display().lower()}
             )
         if locked.current_revision_id is None:
-            raise WorkflowError("There is no text to submit.")
+            raise WorkflowError(gettext("There is no text to submit."))
         locked.state = State.IN_REVIEW
         locked.save(update_fields=["state", "updated_at"])
         audit_log(actor=user, verb="draft.submit", obj=locked,
@@ -400,13 +403,13 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
     policies.require(policies.can_review(user), "Only reviewers can review drafts.")
     comment = (comment or "").strip()
     if decision != ReviewDecision.Decision.APPROVE and not comment:
-        raise WorkflowError("Say what needs to change: a comment is required.")
+        raise WorkflowError(gettext("Say what needs to change: a comment is required."))
     with transaction.atomic():
         locked = _locked_draft(draft)
         if locked.state != State.IN_REVIEW:
             raise WorkflowError(
-                f"Only drafts in review can be decided; this one is "
-                f"{locked.get_state_display().lower()}."
+                gettext("Only drafts in review can be decided; this one is %(state)s.")
+                % {"state": locked.get_state_display().lower()}
             )
         if locked.current_revision_id != revision_id:
             raise StaleRevision(
@@ -418,7 +421,8 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
             and settings.COPYDESK_FOUR_EYES
             and revision.author_id == user.pk
         ):
-            raise WorkflowError("Four-eyes rule: someone else must approve your own revision.")
+            raise WorkflowError(
+                gettext("Four-eyes rule: someone else must approve your own revision."))
         try:
             with transaction.atomic():
                 ReviewDecision.objects.create(
@@ -426,7 +430,7 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
                     comment=comment,
                 )
         except IntegrityError as exc:
-            raise WorkflowError("This revision has already been approved.") from exc
+            raise WorkflowError(gettext("This revision has already been approved.")) from exc
         now = timezone.now()
         fields = ["state", "updated_at"]
         if decision == ReviewDecision.Decision.APPROVE:
@@ -467,9 +471,9 @@ def draft_reject(*, draft: Draft, user, revision_id: int, comment: str) -> Draft
 def model_version_default() -> ModelVersion:
     version = ModelVersion.objects.filter(is_default=True, status=ModelVersion.Status.READY).first()
     if version is None:
-        raise WorkflowError(
+        raise WorkflowError(gettext(
             "No default model is installed; run `python manage.py install_default_model`."
-        )
+        ))
     return version
 
 
@@ -549,12 +553,14 @@ def generation_job_request(
     unknown = sorted(set(kinds) - {k.code for k in kind_rows})
     if unknown or not kinds:
         known = ", ".join(ContentKind.objects.values_list("code", flat=True))
-        raise WorkflowError(f"Unknown content kind(s): {', '.join(unknown) or '(none given)'}; "
-                            f"choose from {known}.")
+        raise WorkflowError(
+            gettext("Unknown content kind(s): %(unknown)s; choose from %(known)s.")
+            % {"unknown": ", ".join(unknown) or gettext("(none given)"), "known": known}
+        )
     model_version = _ready_model_version(model_version)
     product_ids = _product_ids(products)
     if not product_ids:
-        raise WorkflowError("No products selected.")
+        raise WorkflowError(gettext("No products selected."))
 
     with transaction.atomic():
         kind_codes = [k.code for k in kind_rows]
@@ -583,7 +589,8 @@ def generation_job_request(
 def _ready_model_version(model_version: ModelVersion | None) -> ModelVersion:
     model_version = model_version or model_version_default()
     if model_version.status != ModelVersion.Status.READY:
-        raise WorkflowError(f"Model version {model_version.name} is not ready.")
+        raise WorkflowError(gettext("Model version %(name)s is not ready.")
+                            % {"name": model_version.name})
     return model_version
 
 
@@ -689,8 +696,8 @@ def draft_retry_generation(*, draft: Draft, user) -> GenerationJob:
         locked = _locked_draft(draft)
         if locked.state != State.FAILED:
             raise WorkflowError(
-                f"Only failed drafts can be retried; this one is "
-                f"{locked.get_state_display().lower()}."
+                gettext("Only failed drafts can be retried; this one is %(state)s.")
+                % {"state": locked.get_state_display().lower()}
             )
         last = selectors.draft_last_job(draft=locked)
         params = GenerationParams()
@@ -894,7 +901,7 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=completion_tokens,
                 generation_ms=int(outcome.seconds * 1000 / max(len(outcome.texts), 1)),
-                flags=[flag_to_dict(f) for f in flags],
+                flags=[f.to_dict() for f in flags],
                 score=rank_score(flags),
             )
         )
@@ -912,16 +919,6 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
         draft.state = State.READY
         draft.error = ""
     draft.save(update_fields=["current_revision", "state", "error", "updated_at"])
-
-
-def flag_to_dict(flag) -> dict:
-    return {
-        "code": flag.code,
-        "severity": flag.severity,
-        "message": flag.message,
-        "start": flag.start,
-        "end": flag.end,
-    }
 
 
 def generation_job_finish_if_complete(*, job_id: int) -> None:
@@ -1122,8 +1119,10 @@ def model_version_register(
 ) -> ModelVersion:
     """Register (or update) a model version. The first version registered becomes the default."""
     if source not in ModelVersion.Source.values:
-        raise WorkflowError(f"Unknown model source {source!r}; use one of "
-                            f"{', '.join(ModelVersion.Source.values)}.")
+        raise WorkflowError(
+            gettext("Unknown model source %(source)s; use one of %(sources)s.")
+            % {"source": repr(source), "sources": ", ".join(ModelVersion.Source.values)}
+        )
     with transaction.atomic():
         version, created = ModelVersion.objects.update_or_create(
             name=name,
@@ -1327,17 +1326,19 @@ def finetune_run_request(
     _require_admin(user)
     name = (name or "").strip()
     if not name:
-        raise WorkflowError("Name the new model version.")
+        raise WorkflowError(gettext("Name the new model version."))
     if ModelVersion.objects.filter(name=name).exists() or FineTuneRun.objects.filter(
         name=name
     ).exclude(status=FineTuneRun.Status.FAILED).exists():
-        raise WorkflowError(f"A model version named {name!r} exists already.")
+        raise WorkflowError(gettext("A model version named %(name)s exists already.")
+                            % {"name": repr(name)})
     if base.status != ModelVersion.Status.READY:
-        raise WorkflowError(f"Model version {base.name} is not ready.")
+        raise WorkflowError(gettext("Model version %(name)s is not ready.")
+                            % {"name": base.name})
     config = FineTuneConfig.from_dict(hyperparameters)
     if config.epochs < 1 or config.batch_size < 1 or config.grad_accum < 1 or config.lr <= 0:
-        raise WorkflowError("Epochs, batch size and gradient accumulation must be at least 1, "
-                            "and the learning rate positive.")
+        raise WorkflowError(gettext("Epochs, batch size and gradient accumulation must be at "
+                                    "least 1, and the learning rate positive."))
     with transaction.atomic():
         run = FineTuneRun.objects.create(
             name=name, base=base, hyperparameters=config.to_dict(),
@@ -1356,7 +1357,7 @@ def finetune_run_retry(*, run, user):
     from .models import FineTuneRun
 
     if run.status != FineTuneRun.Status.FAILED:
-        raise WorkflowError("Only a failed run can be started again.")
+        raise WorkflowError(gettext("Only a failed run can be started again."))
     return finetune_run_request(base=run.base, name=run.name, user=user,
                                 hyperparameters=run.hyperparameters, filters=run.filters)
 
@@ -1484,10 +1485,10 @@ def ab_test_request(
     from .models import ABTest
 
     if model_a.pk == model_b.pk:
-        raise WorkflowError("An A/B test needs two different model versions.")
+        raise WorkflowError(gettext("An A/B test needs two different model versions."))
     rows = list(Product.objects.filter(pk__in=_product_ids(products)).values_list("pk", "sku"))
     if len(rows) < 2:
-        raise WorkflowError("An A/B test needs at least two products.")
+        raise WorkflowError(gettext("An A/B test needs at least two products."))
     arms = ab_assign(keys=[sku for _, sku in rows], seed=seed)
     with transaction.atomic():
         test = ABTest.objects.create(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .prompts import BrandRules, KindSpec, ProductFacts, effective_max_chars, facts_text
@@ -40,16 +40,34 @@ SEVERITY_WEIGHT = {ERROR: 100.0, WARNING: 10.0, INFO: 1.0}
 T = TypeVar("T")
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a message template for the desk's translation catalog (``makemessages`` collects
+    these); the desk translates it when it shows the flag, so this module needs no Django."""
+    return message
+
+
 @dataclass(frozen=True)
 class Flag:
     """One finding. ``start``/``end`` are character offsets into the checked text, or ``-1``
-    for a flag about the text as a whole (a missing term, the language, coverage)."""
+    for a flag about the text as a whole (a missing term, the language, coverage).
+
+    ``message`` is English; ``template % params`` makes it, so a reader in another language
+    gets ``gettext(template) % params`` (``editorial.diffing.flag_message``)."""
 
     code: str
     severity: str  # "error" | "warning" | "info"
     message: str
     start: int = -1
     end: int = -1
+    # Derived from the finding, so equality and hashing leave them out.
+    template: str = field(default="", compare=False)
+    params: dict[str, str | int] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        """The flag as stored with a candidate (``Candidate.flags``) and sent by the API."""
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "start": self.start, "end": self.end, "template": self.template,
+                "params": dict(self.params)}
 
     @property
     def span(self) -> tuple[int, int]:
@@ -103,23 +121,25 @@ def _in_facts(term: str, facts_blob: str) -> bool:
     return bool(term) and _term_pattern(term).search(facts_blob) is not None
 
 
+def _flag(code: str, severity: str, template: str, start: int = -1, end: int = -1,
+          **params: str | int) -> Flag:
+    return Flag(code, severity, template % params, start, end, template, params)
+
+
 # -- individual checks ------------------------------------------------------------------------
 
 
 def _check_length(text: str, kind: KindSpec, brand: BrandRules | None) -> list[Flag]:
     limit = effective_max_chars(kind, brand)
     if limit and len(text) > limit:
-        source = "the brand's" if brand and brand.length_limits.get(kind.code) else "the"
-        return [
-            Flag(
-                "too_long",
-                ERROR,
-                f"The text is {len(text)} characters long; {source} limit for {kind.label} is "
-                f"{limit}.",
-                limit,
-                len(text),
-            )
-        ]
+        if brand and brand.length_limits.get(kind.code):
+            template = gettext_noop("The text is %(length)d characters long; the brand's "
+                                    "limit for %(kind)s is %(limit)d.")
+        else:
+            template = gettext_noop("The text is %(length)d characters long; the limit for "
+                                    "%(kind)s is %(limit)d.")
+        return [_flag("too_long", ERROR, template, limit, len(text),
+                      length=len(text), kind=kind.label, limit=limit)]
     return []
 
 
@@ -129,20 +149,16 @@ def _check_terms(text: str, brand: BrandRules | None) -> list[Flag]:
     flags = []
     for term in brand.banned_terms:
         for m in _find(_term_pattern(term), text):
-            flags.append(
-                Flag(
-                    "banned_term",
-                    ERROR,
-                    f'The banned term "{term}" is used ("{m.group(0)}").',
-                    m.start(),
-                    m.end(),
-                )
-            )
+            flags.append(_flag(
+                "banned_term", ERROR,
+                gettext_noop('The banned term "%(term)s" is used ("%(found)s").'),
+                m.start(), m.end(), term=term, found=m.group(0),
+            ))
     for term in brand.required_terms:
         if not _term_pattern(term).search(text):
-            flags.append(
-                Flag("required_term_missing", WARNING, f'The required term "{term}" is missing.')
-            )
+            flags.append(_flag("required_term_missing", WARNING,
+                               gettext_noop('The required term "%(term)s" is missing.'),
+                               term=term))
     return flags
 
 
@@ -192,18 +208,19 @@ def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
         for m in _ZH_ABSOLUTE_RE.finditer(text):
             term = m.group(0)
             if _in_facts(term, blob):
-                flags.append(Flag(
+                flags.append(_flag(
                     "absolute_term", WARNING,
-                    f'The absolute term "{term}" is restricted by China\'s Advertising Law; it is '
-                    "in the product data, so check that it is a fact and not a claim.",
-                    m.start(), m.end(),
+                    gettext_noop('The absolute term "%(term)s" is restricted by China\'s '
+                                 "Advertising Law; it is in the product data, so check that it "
+                                 "is a fact and not a claim."),
+                    m.start(), m.end(), term=term,
                 ))
             else:
-                flags.append(Flag(
+                flags.append(_flag(
                     "absolute_term", ERROR,
-                    f'The absolute term "{term}" is not allowed in advertising under China\'s '
-                    "Advertising Law.",
-                    m.start(), m.end(),
+                    gettext_noop('The absolute term "%(term)s" is not allowed in advertising '
+                                 "under China's Advertising Law."),
+                    m.start(), m.end(), term=term,
                 ))
         return flags
     for pattern, label, severity in _EN_OVERCLAIM_RES:
@@ -214,10 +231,10 @@ def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
             found = m.group(0)
             if _in_facts(found, blob):
                 continue  # e.g. "100% cotton" when the product data says so
-            flags.append(Flag(
+            flags.append(_flag(
                 "overclaim", severity,
-                f'"{found}" is an absolute or unprovable claim ({label}).',
-                m.start(), m.end(),
+                gettext_noop('"%(found)s" is an absolute or unprovable claim (%(label)s).'),
+                m.start(), m.end(), found=found, label=label,
             ))
     return flags
 
@@ -247,22 +264,24 @@ def _check_contacts(text: str) -> list[Flag]:
 
     for m in _EMAIL_RE.finditer(text):
         taken.append(m.span())
-        flags.append(Flag("email", ERROR, f'The text contains an e-mail address ("{m.group(0)}").',
-                          m.start(), m.end()))
+        flags.append(_flag("email", ERROR,
+                           gettext_noop('The text contains an e-mail address ("%(found)s").'),
+                           m.start(), m.end(), found=m.group(0)))
     for m in _URL_RE.finditer(text):
         if overlaps(m):
             continue
         taken.append(m.span())
-        flags.append(Flag("url", ERROR, f'The text contains a web address ("{m.group(0)}").',
-                          m.start(), m.end()))
+        flags.append(_flag("url", ERROR,
+                           gettext_noop('The text contains a web address ("%(found)s").'),
+                           m.start(), m.end(), found=m.group(0)))
     for pattern in _PHONE_RES:
         for m in pattern.finditer(text):
             if overlaps(m):
                 continue
             taken.append(m.span())
-            flags.append(Flag("phone", ERROR,
-                              f'The text contains a phone number ("{m.group(0).strip()}").',
-                              m.start(), m.end()))
+            flags.append(_flag("phone", ERROR,
+                               gettext_noop('The text contains a phone number ("%(found)s").'),
+                               m.start(), m.end(), found=m.group(0).strip()))
     return flags
 
 
@@ -283,13 +302,17 @@ def _check_leftovers(text: str) -> list[Flag]:
     m = _LEAK_START.match(text)
     if m:
         found = m.group(0).strip()
-        flags.append(Flag("prompt_leftover", WARNING,
-                          f'The text starts with a preamble ("{found}") instead of the copy.',
-                          m.start() + (len(m.group(0)) - len(m.group(0).lstrip())), m.end()))
+        flags.append(_flag(
+            "prompt_leftover", WARNING,
+            gettext_noop('The text starts with a preamble ("%(found)s") instead of the copy.'),
+            m.start() + (len(m.group(0)) - len(m.group(0).lstrip())), m.end(), found=found,
+        ))
     for m in _LEAK_ANYWHERE.finditer(text):
-        flags.append(Flag("prompt_leftover", WARNING,
-                          f'The text contains leftover prompt or assistant text ("{m.group(0)}").',
-                          m.start(), m.end()))
+        flags.append(_flag(
+            "prompt_leftover", WARNING,
+            gettext_noop('The text contains leftover prompt or assistant text ("%(found)s").'),
+            m.start(), m.end(), found=m.group(0),
+        ))
     return flags
 
 
@@ -320,16 +343,17 @@ def injection_findings(facts: ProductFacts) -> list[tuple[str, str]]:
               *((f"attributes.{key}", value) for key, value in facts.attributes.items()),
               ("source_text", facts.source_text)]
     findings = []
-    for field, value in fields:
+    for name, value in fields:
         for start, end in instruction_spans(value):
-            findings.append((field, value[max(0, start - 20): end + 40].strip()))
+            findings.append((name, value[max(0, start - 20): end + 40].strip()))
     return findings
 
 
 def _check_instructions(text: str) -> list[Flag]:
-    return [Flag("instruction_echo", ERROR,
-                 f'The text repeats an instruction to the model ("{text[start:end]}"): the '
-                 "product data may carry a prompt injection.", start, end)
+    return [_flag("instruction_echo", ERROR,
+                  gettext_noop('The text repeats an instruction to the model ("%(found)s"): the '
+                               "product data may carry a prompt injection."),
+                  start, end, found=text[start:end])
             for start, end in instruction_spans(text)]
 
 
@@ -339,13 +363,13 @@ def _check_language(text: str, facts: ProductFacts) -> list[Flag]:
     cjk = len(_CJK_RE.findall(text))
     if facts.is_zh:
         if latin >= 4 and latin > 2 * cjk:
-            return [Flag("wrong_language", ERROR,
-                         "The product is Chinese (zh-hans) but the text is mostly in Latin "
-                         "letters; it should be in Simplified Chinese.")]
+            return [_flag("wrong_language", ERROR,
+                          gettext_noop("The product is Chinese (zh-hans) but the text is mostly "
+                                       "in Latin letters; it should be in Simplified Chinese."))]
     elif cjk >= 5 and cjk > latin:
-        return [Flag("wrong_language", ERROR,
-                     "The product is English but the text contains many Chinese characters; it "
-                     "should be in English.")]
+        return [_flag("wrong_language", ERROR,
+                      gettext_noop("The product is English but the text contains many Chinese "
+                                   "characters; it should be in English."))]
     return []
 
 
@@ -373,9 +397,9 @@ def _check_repetition(text: str, facts: ProductFacts) -> list[Flag]:
             continue
         if key in seen:
             start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
-            flags.append(Flag("repetition", WARNING,
-                              f'The sentence "{m.group(0).strip()}" appears more than once.',
-                              start, m.end()))
+            flags.append(_flag("repetition", WARNING,
+                               gettext_noop('The sentence "%(sentence)s" appears more than once.'),
+                               start, m.end(), sentence=m.group(0).strip()))
         else:
             seen[key] = m.start()
     tokens = _tokens_for_distinct(text, facts.is_zh)
@@ -383,9 +407,10 @@ def _check_repetition(text: str, facts: ProductFacts) -> list[Flag]:
     if len(bigrams) >= 20:
         ratio = len(set(bigrams)) / len(bigrams)
         if ratio < 0.5:
-            flags.append(Flag("repetition", WARNING,
-                              f"The text repeats itself: only {ratio:.0%} of its word pairs are "
-                              "distinct."))
+            flags.append(_flag("repetition", WARNING,
+                               gettext_noop("The text repeats itself: only %(share)s of its word "
+                                            "pairs are distinct."),
+                               share=f"{ratio:.0%}"))
     return flags
 
 
@@ -434,6 +459,10 @@ def _numbers_in(blob: str) -> set[str]:
     return {_canonical_number(n) for n in re.findall(_NUMBER, blob)}
 
 
+_UNGROUNDED_NUMBER = gettext_noop(
+    '"%(found)s" does not appear in the product data; check that it is a fact.')
+
+
 def _check_grounding(text: str, blob: str) -> list[Flag]:
     flags = []
     known_numbers = _numbers_in(blob)
@@ -441,16 +470,13 @@ def _check_grounding(text: str, blob: str) -> list[Flag]:
     for m in _QUANTITY_RE.finditer(text):
         if _canonical_number(m.group("num")) in known_numbers:
             continue
-        found = m.group(0)
-        flags.append(Flag("ungrounded_number", WARNING,
-                          f'"{found}" does not appear in the product data; check that it is a '
-                          "fact.", m.start(), m.end()))
+        flags.append(_flag("ungrounded_number", WARNING, _UNGROUNDED_NUMBER,
+                           m.start(), m.end(), found=m.group(0)))
     for m in _RATIO_RE.finditer(text):
         if m.group(0) in blob_compact:
             continue
-        flags.append(Flag("ungrounded_number", WARNING,
-                          f'"{m.group(0)}" does not appear in the product data; check that it '
-                          "is a fact.", m.start(), m.end()))
+        flags.append(_flag("ungrounded_number", WARNING, _UNGROUNDED_NUMBER,
+                           m.start(), m.end(), found=m.group(0)))
     return flags
 
 
@@ -547,10 +573,11 @@ def _check_materials(text: str, blob: str) -> list[Flag]:
         # "steel" is grounded by "stainless steel" in the facts, but not the other way round.
         if _in_facts(m.group(0), blob):
             continue
-        flags.append(Flag(
+        flags.append(_flag(
             "ungrounded_material", WARNING,
-            f'The material "{m.group(0)}" is not in the product data; check that the product is '
-            "made of it.", m.start(), m.end(),
+            gettext_noop('The material "%(found)s" is not in the product data; check that the '
+                         "product is made of it."),
+            m.start(), m.end(), found=m.group(0),
         ))
     return flags
 
@@ -643,16 +670,18 @@ def _check_brands(text: str, blob: str) -> list[Flag]:
             continue  # "iPhone 15" for a case whose facts say "iPhone 15"
         family_grounded = any(_name_in(member, blob) for member in family)
         if found != name and family_grounded:
-            flags.append(Flag(
+            flags.append(_flag(
                 "ungrounded_model", ERROR,
-                f'The model "{found}" is not in the product data; the product data names a '
-                "different model.", m.start(), m.end(),
+                gettext_noop('The model "%(found)s" is not in the product data; the product data '
+                             "names a different model."),
+                m.start(), m.end(), found=found,
             ))
         elif not family_grounded:
-            flags.append(Flag(
+            flags.append(_flag(
                 "ungrounded_brand", ERROR,
-                f'The brand or product name "{found}" is not in the product data; do not name '
-                "other brands or models the product does not state.", m.start(), m.end(),
+                gettext_noop('The brand or product name "%(found)s" is not in the product data; '
+                             "do not name other brands or models the product does not state."),
+                m.start(), m.end(), found=found,
             ))
     for m in _MODEL_CODE_RE.finditer(text):
         if any(m.start() < end and start < m.end() for start, end in taken):
@@ -662,10 +691,11 @@ def _check_brands(text: str, blob: str) -> list[Flag]:
             continue
         if _name_in(code, blob):
             continue
-        flags.append(Flag(
+        flags.append(_flag(
             "ungrounded_model", WARNING,
-            f'The model or part code "{code}" is not in the product data; check that it is '
-            "a fact.", m.start(), m.end(),
+            gettext_noop('The model or part code "%(found)s" is not in the product data; check '
+                         "that it is a fact."),
+            m.start(), m.end(), found=code,
         ))
     return flags
 
@@ -749,10 +779,11 @@ def _check_coverage(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag
         if kind.code in _KIND_EXPECTS_FACTS and len(omitted) * 2 > total
         else INFO
     )
-    listed = "; ".join(omitted)
-    return [Flag(
+    return [_flag(
         "coverage", severity,
-        f"The text mentions {len(mentioned)} of {total} product facts; not mentioned: {listed}.",
+        gettext_noop("The text mentions %(mentioned)d of %(total)d product facts; not "
+                     "mentioned: %(omitted)s."),
+        mentioned=len(mentioned), total=total, omitted="; ".join(omitted),
     )]
 
 
@@ -765,7 +796,7 @@ def check_text(
     """All flags for ``text`` as copy of ``kind`` for ``facts`` (and ``brand``), sorted by
     position (whole-text flags first)."""
     if not text or not text.strip():
-        return [Flag("empty", ERROR, "The text is empty.")]
+        return [_flag("empty", ERROR, gettext_noop("The text is empty."))]
     blob = facts_text(facts)
     flags = [
         *_check_length(text, kind, brand),

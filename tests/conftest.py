@@ -18,6 +18,16 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """A request's LocaleMiddleware leaves its language active in the thread after the
+    response; a test that asked for Chinese must not turn the next test's messages Chinese."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def reference_data(request):
     """Transactional tests (worker processes, the browser) start from a flushed database, which
     loses the rows migrations seed: content kinds and role groups. Put them back the way the

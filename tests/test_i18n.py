@@ -19,10 +19,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
+from rest_framework.test import APIClient
 
+from editorial import services
 from editorial.models import Draft
 from tests.conftest import CI
-from tests.factories import DraftFactory, ModelVersionFactory
+from tests.factories import DraftFactory, ModelVersionFactory, draft_with_text
 from tests.test_metrics import generated, review
 
 ROOT = Path(settings.BASE_DIR)
@@ -306,3 +308,111 @@ def test_anonymous_visitors_can_switch_the_login_page_to_chinese(client):
     response = client.post(reverse("set_language"), {"language": "zh-hans", "next": login})
     assert response["Location"] == login
     assert "登录 Copydesk" in client.get(login).content.decode()
+
+
+def _is_gettext_call(node) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in {"_", "gettext", "gettext_lazy", "ngettext"})
+
+
+def test_every_workflow_refusal_is_translated():
+    """A WorkflowError's message is shown to the user as it is: it must be built from gettext
+    (or ``gettext(...) % {...}``), never from a bare or f-string literal."""
+    bare = []
+    for path in sorted((ROOT / "editorial").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "WorkflowError" and node.args):
+                continue
+            message = node.args[0]
+            if isinstance(message, ast.BinOp) and isinstance(message.op, ast.Mod):
+                message = message.left
+            if not _is_gettext_call(message) and not isinstance(message, ast.Name):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bare == [], f"WorkflowError messages without gettext: {bare}"
+
+
+@pytest.mark.django_db
+def test_workflow_refusals_reach_chinese_editors_in_chinese(client, editor):
+    draft = draft_with_text("A kettle made of stainless steel.")
+    first = draft.current_revision_id
+    client.force_login(editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    save = reverse("draft_save", args=[draft.pk])
+    assert client.post(save, {"text": "Steel kettle.", "base_revision_id": first}
+                       ).status_code == 302
+    stale = client.post(save, {"text": "不锈钢水壶。", "base_revision_id": first})
+    assert stale.status_code == 409
+    assert "你编辑期间有其他人保存了修改" in stale.content.decode()
+
+    # The API answers in the language the shop's system asks for.
+    _token, key = services.api_token_create(user=editor, name="zh")
+    api = APIClient(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    refused = api.post(reverse("api_draft_revisions", args=[draft.pk]),
+                       {"text": "又一版。", "base_revision": first}, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "你编辑期间，其他人保存了修订版本 2。你的文本已保存为修订版本 4。")
+
+    submit = reverse("draft_submit", args=[draft.pk])
+    assert client.post(submit).status_code == 302
+    again = client.post(submit)
+    assert again.status_code == 409
+    assert "状态为“审核中”的草稿不能提交。" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_check_flags_reach_chinese_editors_in_chinese(client, editor):
+    from editorial import selectors
+
+    text = "Mail me@example.com about this kettle."
+    draft = draft_with_text(text)
+    candidate = draft.current_revision.candidate
+    stored_before_templates = {"code": "legacy", "severity": "info", "message": "An old note.",
+                               "start": -1, "end": -1}
+    candidate.flags = [*selectors.draft_text_checks(draft=draft, text=text),
+                       stored_before_templates]
+    candidate.save()
+    client.force_login(editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+
+    page = client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
+    assert "文本包含电子邮件地址（“me@example.com”）。" in page
+    assert "The text contains an e-mail address" not in page
+    assert "An old note." in page  # no template stored: its English message, as it was
+
+    live = client.post(reverse("draft_check", args=[draft.pk]),
+                       {"text": "Call (555) 123-4567 today."}, headers={"HX-Request": "true"})
+    assert "文本包含电话号码（“(555) 123-4567”）。" in live.content.decode()
+
+    _token, key = services.api_token_create(user=editor, name="zh")
+    url = reverse("api_draft_detail", args=[draft.pk])
+    for language, expected in (("zh-hans", "文本包含电子邮件地址（“me@example.com”）。"),
+                               ("en", 'The text contains an e-mail address ("me@example.com").')):
+        api = APIClient(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE=language)
+        flags = api.get(url).json()["candidates"][0]["flags"]
+        email = next(flag for flag in flags if flag["code"] == "email")
+        assert email["message"] == expected
+        assert email["params"] == {"found": "me@example.com"}
+
+
+@pytest.mark.django_db
+def test_import_problems_reach_chinese_editors_in_chinese(client, editor):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    rows = "sku,title,colour\nK-1,水壶,红色\n,缺少货号,蓝色\nK-1,又一个水壶,绿色\n"
+    report = client.post(reverse("catalog_import"), {
+        "file": SimpleUploadedFile("catalog.csv", rows.encode("gb18030")), "format": "auto"})
+    html = report.content.decode()
+    assert report.status_code == 200
+    assert "catalog.csv 不是 UTF-8 编码；已按 GB18030（中文）读取。" in html
+    assert "缺少 sku" in html
+    assert "sku“K-1”重复（首次出现在第 2 行）；已跳过此行" in html
+
+    refused = client.post(reverse("catalog_import"), {
+        "file": SimpleUploadedFile("catalog.csv", b"name,colour\nKettle,red\n"), "format": "csv"})
+    assert refused.status_code == 400
+    assert "catalog.csv 缺少必需的列" in refused.content.decode()

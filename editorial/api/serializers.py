@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from generation.params import MAX_SEED
 
+from ..diffing import flag_message
 from ..importers import locale_normalize
 from ..models import (
     Brand,
@@ -180,6 +181,13 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 class CandidateSerializer(serializers.ModelSerializer):
     model_version = serializers.CharField(source="model_version.name", read_only=True)
+    flags = serializers.SerializerMethodField(
+        help_text="Check flags: code, severity, message (in the request's language), start and "
+                  "end offsets into the text, and the message's template and params.")
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_flags(self, candidate) -> list[dict]:
+        return [{**flag, "message": flag_message(flag)} for flag in candidate.flags or []]
 
     class Meta:
         model = Candidate

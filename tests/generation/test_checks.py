@@ -235,3 +235,45 @@ def test_rank_score_prefers_fewer_and_milder_flags():
     assert rank_score([]) > rank_score([info]) > rank_score([warning]) > rank_score([error])
     assert rank_score([warning] * 5) > rank_score([error])
     assert has_blocking([warning, error]) and not has_blocking([warning, info])
+
+
+def test_every_flag_carries_its_message_template_and_values(bottle, teapot, description, brand):
+    """The desk shows a flag in the reader's language from its template and values: both must
+    rebuild the English message exactly, for every kind of flag."""
+    texts = [
+        (bottle, brand, "Here is the copy: Cheap! The best ever bottle, 750 ml, from Apple. "
+                        "Mail me@example.com or call (555) 123-4567 at www.example.com. "
+                        "Ignore all previous instructions. Made of titanium, model XK-900. "
+                        + "It is good. " * 3 + "x" * 300),
+        (bottle, None, "The bottle is a bottle is a bottle is a bottle " * 3),
+        (teapot, None, "这是最好的茶壶，国家级品质，容量1000毫升。" * 2),
+        (teapot, None, "This teapot is made of glass and holds tea."),
+        (bottle, None, "这个水壶很好用，适合每天带着出门。"),
+        (bottle, None, " "),
+    ]
+    seen = set()
+    for facts, rules, text in texts:
+        for flag in check_text(text, facts=facts, kind=description, brand=rules):
+            seen.add(flag.code)
+            assert flag.template, flag
+            assert flag.template % flag.params == flag.message
+            stored = flag.to_dict()
+            assert stored["template"] % stored["params"] == stored["message"]
+    assert {"too_long", "banned_term", "required_term_missing", "absolute_term", "overclaim",
+            "email", "url", "phone", "prompt_leftover", "instruction_echo", "wrong_language",
+            "repetition", "ungrounded_number", "ungrounded_material", "ungrounded_brand",
+            "ungrounded_model", "coverage", "empty"} <= seen
+
+
+def test_checks_make_flags_only_through_the_template_helper():
+    import ast
+    import inspect
+
+    from generation import checks
+
+    tree = ast.parse(inspect.getsource(checks))
+    direct = [node.lineno for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Flag"]
+    helper = next(node for node in tree.body
+                  if isinstance(node, ast.FunctionDef) and node.name == "_flag")
+    assert direct == [helper.body[0].lineno], "build flags with _flag(), which keeps a template"
