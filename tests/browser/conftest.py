@@ -13,7 +13,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Two shared cores run the live server, Chromium and the test: Playwright's 5 s default
+    # for an assertion to come true is tight there; a real failure still fails, only later.
+    expect.set_options(timeout=10_000)
 
     if not Path(CHROMIUM).exists():
         raise AssertionError(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-noto-cjk")
