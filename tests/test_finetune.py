@@ -34,6 +34,12 @@ def skus_by_split(train: int, validation: int) -> list[str]:
     return chosen["train"] + chosen["validation"]
 
 
+def register_tiny(model_dir) -> ModelVersion:
+    """The tiny random-weight model as the default model version, ``tiny``."""
+    return model_version_register(name="tiny", path=str(model_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+
+
 def approved_edits(base: ModelVersion, count_train: int = 6, count_validation: int = 2):
     """Approved drafts whose editors rewrote the model's text into the house pattern."""
     brand = BrandFactory(name="Nordhavn")
@@ -117,8 +123,7 @@ def test_command_runs_inline_with_lora_on_the_tiny_model(db, tiny_model_dir, set
                                                          tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     approved_edits(base, 3, 1)
     call_command("finetune", "--base", "tiny", "--name", "tiny-lora", "--lora",
                  "--epochs", "1", "--lr", "1e-3", "--batch-size", "2", "--inline")
@@ -139,8 +144,7 @@ def test_the_run_records_each_phase_and_beats_while_it_evaluates(
     monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
     monkeypatch.setattr(tasks, "FINETUNE_BEAT_SECONDS", 0.0)  # every evaluation batch beats
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     approved_edits(base, 3, 2)
     written = []
     record_phase = services.finetune_run_phase
@@ -174,8 +178,7 @@ def test_the_phases_are_the_cores():
 def test_a_run_without_training_data_fails_with_the_reason(db, tiny_model_dir, settings,
                                                           tmp_path):
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
-    model_version_register(name="tiny", path=str(tiny_model_dir),
-                           source=ModelVersion.Source.LOCAL, make_default=True)
+    register_tiny(tiny_model_dir)
     with pytest.raises(SystemExit):
         call_command("finetune", "--base", "tiny", "--name", "empty", "--inline")
     run = FineTuneRun.objects.get(name="empty")
@@ -188,8 +191,7 @@ def test_a_run_without_training_data_fails_with_the_reason(db, tiny_model_dir, s
 def test_admin_form_queues_a_run_and_its_page_polls_progress(
     db, client, admin_user, tiny_model_dir, django_capture_on_commit_callbacks, monkeypatch
 ):
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     sent = []
     monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
     client.force_login(admin_user)
@@ -231,8 +233,7 @@ def test_the_run_page_says_what_a_run_is_doing_and_where_a_failed_one_stopped(
 ):
     from editorial.services import finetune_run_phase, finetune_run_request, finetune_run_start
 
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     run = finetune_run_request(base=base, name="tiny-v3", hyperparameters={}, user=None,
                                enqueue=False)
     finetune_run_start(run_id=run.pk)
@@ -264,8 +265,7 @@ def test_finetune_wait_says_what_a_running_run_is_doing(db, tiny_model_dir, monk
     from editorial.management.commands import finetune as command
     from editorial.services import finetune_run_phase, finetune_run_request, finetune_run_start
 
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     run = finetune_run_request(base=base, name="tiny-w", hyperparameters={}, user=None,
                                enqueue=False)
     finetune_run_start(run_id=run.pk)
@@ -289,8 +289,7 @@ def test_a_failed_run_starts_again_with_the_same_settings_once(
 ):
     from editorial.services import finetune_run_request
 
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     sent = []
     monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
     failed = finetune_run_request(base=base, name="tiny-again", user=admin_user, enqueue=False,
@@ -330,8 +329,7 @@ def test_a_run_requested_while_the_broker_is_down_is_sent_when_it_is_back(
 
     from editorial.services import generation_jobs_resume
 
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
 
     def broker_down(run_id):
         raise ConnectionRefusedError("broker down")
@@ -368,8 +366,7 @@ def test_a_run_whose_message_the_broker_lost_is_sent_again_only_if_the_queue_is_
 
     from editorial.services import finetune_run_request, generation_jobs_resume
 
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     run = finetune_run_request(base=base, name="tiny-lost", hyperparameters={}, user=None,
                                enqueue=False)
     FineTuneRun.objects.filter(pk=run.pk).update(
@@ -394,8 +391,7 @@ def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
     )
 
     settings.COPYDESK_FINETUNE_STALL_SECONDS = 1800
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     dead, alive, evaluating = (
         finetune_run_request(base=base, name=name, hyperparameters={}, user=None, enqueue=False)
         for name in ("tiny-dead", "tiny-alive", "tiny-evaluating"))
@@ -421,8 +417,7 @@ def test_a_run_whose_worker_died_is_failed_and_a_beating_one_is_left_alone(
 
 
 def test_only_admins_can_finetune(db, client, editor, tiny_model_dir):
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     client.force_login(editor)
     response = client.post(reverse("finetune_start"), {
         "base": base.pk, "name": "nope", "epochs": 1, "lr": "0.0001", "batch_size": 4})
@@ -446,8 +441,7 @@ def test_finetune_wait_follows_a_run_on_a_real_worker(tiny_model_dir, settings, 
     ContentKind.objects.get_or_create(code="description", defaults={
         "label": "Description", "instructions": "Describe the product.", "max_new_tokens": 200})
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     approved_edits(base, 3, 1)
     redis = RedisServer(tmp_path / "redis").start()
     log_dir = settings.VAR_DIR / "test-logs"
@@ -507,8 +501,7 @@ def test_a_worker_killed_while_fine_tuning_fails_the_run_and_it_starts_again(
         "label": "Description", "instructions": "Describe the product.", "max_new_tokens": 200})
     models = tmp_path / "models"
     settings.COPYDESK_MODEL_DIR = models
-    base = model_version_register(name="tiny", path=str(tiny_model_dir),
-                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base = register_tiny(tiny_model_dir)
     approved_edits(base, 6, 2)
     redis = RedisServer(tmp_path / "redis").start()
     log_dir = settings.VAR_DIR / "test-logs"
