@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from generation.params import InvalidParams
@@ -93,7 +94,7 @@ class DecodingParamsForm(forms.Form):
         their fields, anything else above the form."""
         if isinstance(exc, InvalidParams):
             for field, message in exc.errors.items():
-                self.add_error(field if field in self.fields else None, message)
+                self.add_error(field if field in self.fields else None, gettext(message))
         else:
             self.add_error(None, str(exc))
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .i18n import gettext_noop
 from .prompts import BrandRules, KindSpec, ProductFacts, effective_max_chars, facts_text
 
 __all__ = [
@@ -38,12 +39,6 @@ BLOCKING = ERROR
 SEVERITY_WEIGHT = {ERROR: 100.0, WARNING: 10.0, INFO: 1.0}
 
 T = TypeVar("T")
-
-
-def gettext_noop(message: str) -> str:
-    """Marks a message template for the desk's translation catalog (``makemessages`` collects
-    these); the desk translates it when it shows the flag, so this module needs no Django."""
-    return message
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .i18n import gettext_noop
+
 __all__ = ["GenerationParams", "InvalidParams", "derive_seed"]
 
 MAX_SEED = 2**32 - 1
@@ -38,6 +40,18 @@ _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
 
+# Messages the desk shows next to the form field, translated (see generation.i18n).
+_NOT_BOOL = gettext_noop("must be true or false")
+_NOT_NUMBER = gettext_noop("must be a number")
+_NOT_FINITE = gettext_noop("must be a finite number")
+_NOT_WHOLE = gettext_noop("must be a whole number")
+_NOT_OF_TYPE = {int: gettext_noop("must be of type int"),
+                float: gettext_noop("must be of type float"),
+                bool: gettext_noop("must be of type bool")}
+# Spelled out so the catalog can hold it: MAX_SEED is 2**32 - 1.
+_SEED_RANGE = gettext_noop("must be between 0 and 4294967295")
+
+
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -45,29 +59,29 @@ def _to_bool(value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise ValueError("must be true or false")
+    raise ValueError(_NOT_BOOL)
 
 
 def _to_float(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError("must be a number")
+        raise ValueError(_NOT_NUMBER)
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
         try:
             number = float(value.strip())
         except ValueError:
-            raise ValueError("must be a number") from None
+            raise ValueError(_NOT_NUMBER) from None
     else:
-        raise ValueError("must be a number")
+        raise ValueError(_NOT_NUMBER)
     if not math.isfinite(number):
-        raise ValueError("must be a finite number")
+        raise ValueError(_NOT_FINITE)
     return number
 
 
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError("must be a whole number")
+        raise ValueError(_NOT_WHOLE)
     if isinstance(value, int):
         return value
     number = _to_float(value) if not isinstance(value, str) else None
@@ -79,9 +93,9 @@ def _to_int(value: Any) -> int:
             try:
                 number = float(text)
             except ValueError:
-                raise ValueError("must be a whole number") from None
+                raise ValueError(_NOT_WHOLE) from None
     if number is None or not math.isfinite(number) or number != int(number):
-        raise ValueError("must be a whole number")
+        raise ValueError(_NOT_WHOLE)
     return int(number)
 
 
@@ -122,7 +136,7 @@ class GenerationParams:
             else:
                 ok = isinstance(value, int)
             if not ok:
-                errors[f.name] = f"must be of type {kind.__name__}"
+                errors[f.name] = _NOT_OF_TYPE[kind]
         if not errors:
             errors = _range_errors(self.to_dict())
         if errors:
@@ -178,25 +192,25 @@ _FIELD_TYPES: dict[str, type] = {
 def _range_errors(v: Mapping[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not math.isfinite(v["temperature"]):
-        errors["temperature"] = "must be a finite number"
+        errors["temperature"] = _NOT_FINITE
     elif v["do_sample"] and v["temperature"] <= 0:
-        errors["temperature"] = "must be > 0 when sampling"
+        errors["temperature"] = gettext_noop("must be > 0 when sampling")
     elif v["temperature"] < 0:
-        errors["temperature"] = "must be >= 0"
+        errors["temperature"] = gettext_noop("must be >= 0")
     elif v["temperature"] > 5:
-        errors["temperature"] = "must be <= 5"
+        errors["temperature"] = gettext_noop("must be <= 5")
     if v["top_k"] < 0:
-        errors["top_k"] = "must be >= 0 (0 turns top-k filtering off)"
+        errors["top_k"] = gettext_noop("must be >= 0 (0 turns top-k filtering off)")
     if not (math.isfinite(v["top_p"]) and 0 < v["top_p"] <= 1):
-        errors["top_p"] = "must be > 0 and <= 1"
+        errors["top_p"] = gettext_noop("must be > 0 and <= 1")
     if not (math.isfinite(v["repetition_penalty"]) and 1 <= v["repetition_penalty"] <= 3):
-        errors["repetition_penalty"] = "must be between 1 and 3"
+        errors["repetition_penalty"] = gettext_noop("must be between 1 and 3")
     if not 1 <= v["max_new_tokens"] <= 2048:
-        errors["max_new_tokens"] = "must be between 1 and 2048"
+        errors["max_new_tokens"] = gettext_noop("must be between 1 and 2048")
     if not 1 <= v["candidates"] <= 8:
-        errors["candidates"] = "must be between 1 and 8"
+        errors["candidates"] = gettext_noop("must be between 1 and 8")
     if not 0 <= v["seed"] <= MAX_SEED:
-        errors["seed"] = f"must be between 0 and {MAX_SEED}"
+        errors["seed"] = _SEED_RANGE
     return errors
 
 

@@ -416,3 +416,52 @@ def test_import_problems_reach_chinese_editors_in_chinese(client, editor):
         "file": SimpleUploadedFile("catalog.csv", b"name,colour\nKettle,red\n"), "format": "csv"})
     assert refused.status_code == 400
     assert "catalog.csv 缺少必需的列" in refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_server_error_page_speaks_the_readers_language(editor, monkeypatch):
+    from django.test import Client
+
+    def broken():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("editorial.selectors.dashboard_counts", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(editor)
+    english = client.get(reverse("home"))
+    assert english.status_code == 500
+    assert "Something went wrong" in english.content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    chinese = client.get(reverse("home"))
+    html = chinese.content.decode()
+    assert chinese.status_code == 500
+    assert '<html lang="zh-hans">' in html and "boom" not in html
+    assert "出错了" in html and "Something went wrong" not in html
+
+
+@pytest.mark.django_db
+def test_decoding_parameter_errors_reach_chinese_editors_in_chinese(client, editor):
+    from editorial.models import GenerationJob
+    from generation import params
+    from tests.factories import ProductFactory
+
+    assert params._SEED_RANGE.endswith(str(params.MAX_SEED))
+    ModelVersionFactory(name="default-model", is_default=True)
+    product = ProductFactory()
+    client.force_login(editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    form = client.post(reverse("generate"), {
+        "scope": "selected", "products": [product.pk], "kinds": ["description"],
+        "temperature": "0", "candidates": "9"})
+    html = form.content.decode()
+    assert form.status_code == 400
+    assert "采样时必须大于 0" in html and "必须在 1 到 8 之间" in html
+
+    _token, key = services.api_token_create(user=editor, name="zh")
+    api = APIClient(HTTP_AUTHORIZATION=f"Token {key}", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    refused = api.post(reverse("api_job_list"), {
+        "skus": [product.sku], "kinds": ["description"], "params": {"temperature": 0}},
+        format="json")
+    assert refused.status_code == 400
+    assert refused.json()["params"] == {"temperature": ["采样时必须大于 0"]}
+    assert not GenerationJob.objects.exists()

@@ -174,7 +174,7 @@ class JobListView(_List):
                 user=request.user, model_version=model_version,
             )
         except InvalidParams as exc:
-            raise ValidationError({"params": {k: [v] for k, v in exc.errors.items()}}) from exc
+            raise ValidationError({"params": {k: [_(v)] for k, v in exc.errors.items()}}) from exc
         except services.WorkflowError as exc:
             raise ValidationError({"non_field_errors": [str(exc)]}) from exc
         job = selectors.job_detail(job_id=job.pk)
