@@ -465,3 +465,15 @@ def test_decoding_parameter_errors_reach_chinese_editors_in_chinese(client, edit
     assert refused.status_code == 400
     assert refused.json()["params"] == {"temperature": ["采样时必须大于 0"]}
     assert not GenerationJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_check_summary_reads_as_one_chinese_sentence(client, editor):
+    draft = draft_with_text("Mail me@example.com about this kettle.")
+    client.force_login(editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    html = client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
+    assert "检查结果：1 个错误，1 个警告，0 个提示。" in html
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
+    assert "Checks: 1 error, 1 warning, 0 notes." in html
