@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 from django.contrib.auth.models import User
 
-from editorial.models import Candidate, GenerationJob
+from editorial.models import Candidate, FineTuneRun, GenerationJob
 from tests.factories import ModelVersionFactory, UserFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,6 +30,12 @@ def pages(live_server):
                              text="安溪铁观音，传统炭焙，回甘明显。")
     job = GenerationJob.objects.create(model_version=model_version,
                                        requested_by=User.objects.get(username="ada"))
+    run = FineTuneRun.objects.create(
+        name="smollm2-tea", base=model_version, status=FineTuneRun.Status.FAILED,
+        phase=FineTuneRun.Phase.TRAINING, step=3, total_steps=10, loss=2.5,
+        progress=[[1, 3.1], [2, 2.8], [3, 2.5]],
+        error="The worker stopped while fine-tuning (killed, or out of memory).",
+    )
     return {
         "dashboard": "/",
         "products": "/products/",
@@ -41,6 +47,7 @@ def pages(live_server):
         "import": "/import/",
         "export": "/export/",
         "training": "/training/",
+        "finetune": f"/training/finetune/{run.pk}/",
     }
 
 
