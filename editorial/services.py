@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from generation.checks import check_text, rank_score
 from generation.params import GenerationParams
@@ -680,7 +680,7 @@ def generation_job_cancel(*, job: GenerationJob, user) -> GenerationJob:
         pending = JobItem.objects.filter(job=locked, status=JobItem.Status.PENDING)
         Draft.objects.filter(
             pk__in=pending.values("draft_id"), state=State.GENERATING
-        ).update(state=State.FAILED, error="Generation was cancelled.")
+        ).update(state=State.FAILED, error=gettext_noop("Generation was cancelled."))
         audit_log(actor=user, verb="job.cancel", obj=locked)
     return locked
 
@@ -853,7 +853,7 @@ def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutco
             item.attempts += 1
             if outcome.error or not outcome.texts:
                 item.status = JobItem.Status.FAILED
-                item.error = outcome.error or "The model returned no text."
+                item.error = outcome.error or gettext_noop("The model returned no text.")
                 item.save(update_fields=["status", "error", "attempts", "updated_at"])
                 if draft.current_revision_id is None:
                     draft.state = State.FAILED
@@ -1066,8 +1066,8 @@ def _finetune_runs_fail_stalled(*, before) -> list[int]:
             pk=run_id, status=FineTuneRun.Status.RUNNING, heartbeat_at=heartbeat_at
         ).update(
             status=FineTuneRun.Status.FAILED, finished_at=timezone.now(),
-            error="The worker stopped while fine-tuning (killed, or out of memory); "
-                  "no progress since then. Start the run again.",
+            error=gettext_noop("The worker stopped while fine-tuning (killed, or out of memory); "
+                               "no progress since then. Start the run again."),
         ):
             logger.warning("fine-tune run %s failed: no heartbeat since %s", run_id,
                            heartbeat_at)
@@ -1098,8 +1098,8 @@ def _chunk_give_up(*, chunk_id: int, job_id: int, number: int, attempts: int, he
     ).update(status=JobChunk.Status.DONE, claim="", finished_at=timezone.now())
     if not taken:
         return False
-    error = (f"A worker stopped {attempts} times while generating this chunk "
-             f"(out of memory, or killed); it was given up.")
+    error = gettext_noop("A worker stopped each time it generated this chunk (out of memory, or "
+                         "killed); it was given up.")
     pending = JobItem.objects.filter(job_id=job_id, chunk=number, status=JobItem.Status.PENDING)
     outcomes = [
         ItemOutcome(item_id=pk, messages=[], texts=[], completion_tokens=[], prompt_tokens=0,

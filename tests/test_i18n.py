@@ -477,3 +477,33 @@ def test_the_check_summary_reads_as_one_chinese_sentence(client, editor):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
     assert "Checks: 1 error, 1 warning, 0 notes." in html
+
+
+@pytest.mark.django_db
+def test_stored_failure_reasons_reach_chinese_readers_in_chinese(client, admin_user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from editorial.models import FineTuneRun, GenerationJob
+    from tests.factories import ProductFactory
+
+    ModelVersionFactory(name="default-model", is_default=True)
+    job = services.generation_job_request(products=[ProductFactory()], kinds=["description"],
+                                          params={}, user=admin_user, enqueue=False)
+    services.generation_job_cancel(job=job, user=admin_user)
+    draft = GenerationJob.objects.get(pk=job.pk).items.get().draft
+    assert draft.error == "Generation was cancelled."
+
+    run = services.finetune_run_request(base=job.model_version, name="v2", hyperparameters={},
+                                        user=admin_user, enqueue=False)
+    services.finetune_run_start(run_id=run.pk)
+    FineTuneRun.objects.filter(pk=run.pk).update(
+        heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert services.generation_jobs_resume(queue_depth=lambda: 0).runs_failed == [run.pk]
+
+    client.force_login(admin_user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "生成已取消。" in client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
+    page = client.get(reverse("finetune_detail", args=[run.pk])).content.decode()
+    assert "工作进程在微调时停止了" in page and "中断时正在加载模型和训练数据。" in page
