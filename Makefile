@@ -39,8 +39,9 @@ worker: install
 	$(BIN)/celery -A copydesk worker -B -Q gpu,default --pool=solo --concurrency=1 \
 		--prefetch-multiplier=1 -l info
 
+# The local web server alone, with DEBUG on as in `make run` (static files, tracebacks).
 web: install
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

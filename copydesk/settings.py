@@ -1,13 +1,19 @@
-"""Settings come from the environment; the defaults run a full demo on a bare laptop.
+"""Settings come from the environment; the defaults need no server (SQLite, the embedded
+broker, everything under ``var/``) and are safe to expose: DEBUG is off unless asked for (`make
+run` asks), and no header a client could forge is believed unless its proxy is configured.
 
 Production differs only by environment variables (see the configuration table in README.md).
 """
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from copydesk.proxy import trusted_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("COPYDESK_VAR_DIR", BASE_DIR / "var"))
@@ -24,13 +30,42 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+def secret_key_file(path: Path) -> str:
+    """The key kept in ``path``, written there by the first process that needs it.
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "copydesk-insecure-development-key-do-not-use-in-production"
+    Every process of one installation (gunicorn workers, Celery workers, commands) must sign with
+    the same key, and they may start at the same moment: the key is written to a private temporary
+    file and linked into place, which fails if another process got there first, so the file is
+    either absent or complete and whoever loses the race reads the winner's key.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(50) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(temporary)
+    if path.stat().st_mode & 0o077:
+        raise ImproperlyConfigured(
+            f"{path} can be read by other users; chmod 600 it (or set SECRET_KEY).")
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < 50:
+        raise ImproperlyConfigured(f"{path} holds no usable key; delete it to make a new one.")
+    return key
+
+
+DEBUG = env_bool("DEBUG", False)
+
+# Without SECRET_KEY, a key made for this installation and kept in var/ (never a published
+# one). Set SECRET_KEY when processes on several machines must share it.
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or secret_key_file(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -55,6 +90,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "copydesk.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -151,6 +187,13 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# The reverse proxies (addresses or networks) in front of the web server. Only requests that come
+# from one of them may say, with X-Forwarded-For and X-Forwarded-Proto, who the client is and that
+# it used HTTPS; from anyone else those headers are dropped (copydesk/proxy.py).
+COPYDESK_TRUSTED_PROXIES = env_list("COPYDESK_TRUSTED_PROXIES", "")
+trusted_networks(COPYDESK_TRUSTED_PROXIES)  # a typo stops the start, not a request later
+if COPYDESK_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -224,9 +267,21 @@ COPYDESK_FINETUNE_STALL_SECONDS = int(os.environ.get("COPYDESK_FINETUNE_STALL_SE
 # Four-eyes rule: nobody approves a revision they wrote.
 COPYDESK_FOUR_EYES = env_bool("COPYDESK_FOUR_EYES", False)
 COPYDESK_MAX_IMPORT_FIELD_CHARS = int(os.environ.get("COPYDESK_MAX_IMPORT_FIELD_CHARS", "20000"))
+# Largest catalog file the import page takes. A request that says it is larger is refused before
+# its body is read, and an upload stops as soon as the file passes it (editorial/uploads.py).
+COPYDESK_MAX_IMPORT_BYTES = int(os.environ.get("COPYDESK_MAX_IMPORT_BYTES", str(50 * 1024 * 1024)))
+# Form fields other than files (an editor's text is at most ~1 MB urlencoded); uploaded files
+# above FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to a temporary file, not held in memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
-# Failed logins allowed per client address and user name, and per client address, within the
-# window (seconds); then 429 until the window passes. See editorial/login_limit.py.
+# Failed logins (editorial/login_limit.py; client addresses as copydesk/proxy.py finds them): an
+# address that failed COPYDESK_LOGIN_ATTEMPTS times on one user name, or
+# COPYDESK_LOGIN_ATTEMPTS_PER_ADDRESS times on any, gets 429 until the window (seconds) passes.
+# Once a user name has failed COPYDESK_LOGIN_ATTEMPTS times from all addresses together, the
+# addresses that failed on it wait between tries, twice as long after each further failure (at
+# most the window); an address that has not failed on it is still let in with the password.
 COPYDESK_LOGIN_ATTEMPTS = int(os.environ.get("COPYDESK_LOGIN_ATTEMPTS", "5"))
 COPYDESK_LOGIN_ATTEMPTS_PER_ADDRESS = int(
     os.environ.get("COPYDESK_LOGIN_ATTEMPTS_PER_ADDRESS", "50")
@@ -266,6 +321,9 @@ REST_FRAMEWORK = {
         "generation": os.environ.get("COPYDESK_API_GENERATION_RATE", "60/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles identify anonymous clients by REMOTE_ADDR, which TrustedProxyMiddleware has set;
+    # DRF's default would read X-Forwarded-For from anyone.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Copydesk API",

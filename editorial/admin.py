@@ -16,6 +16,9 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
@@ -28,13 +31,14 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import services
+from . import policies, services
 from .models import (
     ABTest,
     ApiToken,
     AuditEvent,
     Brand,
     Candidate,
+    CatalogImport,
     ContentKind,
     Draft,
     DraftComment,
@@ -308,6 +312,12 @@ class DecisionCommentForm(forms.Form):
         help_text=_("What needs to change; the editors see this."),
     )
 
+    def __init__(self, *args, comment_required: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not comment_required:
+            self.fields["comment"].required = False
+            self.fields["comment"].help_text = _("Optional; the editors see this.")
+
 
 # Rendered from a string so the admin needs no template file of its own.
 DECISION_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n l10n admin_urls %}
@@ -320,11 +330,24 @@ DECISION_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n l10n adm
 &rsaquo; {{ title }}</div>{% endblock %}
 {% block content %}
 <form method="post">{% csrf_token %}
-<p>{{ count }} draft{{ count|pluralize }}:</p>
-<ul>{% for draft in shown %}<li>{{ draft }}</li>{% endfor %}
-{% if more %}<li>… {{ more }} more</li>{% endif %}</ul>
+<p>{% blocktranslate trimmed count counter=count %}
+  {{ counter }} draft, with the text that will be decided:
+{% plural %}
+  {{ counter }} drafts, with the text that will be decided:
+{% endblocktranslate %}</p>
+<ul>{% for draft in shown %}<li><strong>{{ draft }}</strong>
+{% if draft.current_revision %}
+({% blocktranslate trimmed with number=draft.current_revision.number %}
+  revision {{ number }}
+{% endblocktranslate %})
+<blockquote style="white-space: pre-wrap">{{ draft.current_revision.text|truncatechars:600 }}
+</blockquote>{% endif %}
+</li>{% endfor %}
+{% if more %}<li>{% blocktranslate %}… {{ more }} more{% endblocktranslate %}</li>{% endif %}</ul>
 {{ form.as_p }}
 {% for pk in pks %}<input type="hidden" name="{{ checkbox_name }}" value="{{ pk|unlocalize }}">
+{% endfor %}
+{% for pair in seen %}<input type="hidden" name="seen" value="{{ pair }}">
 {% endfor %}
 <input type="hidden" name="action" value="{{ action }}">
 <input type="hidden" name="post" value="yes">
@@ -370,18 +393,23 @@ class DraftAdmin(admin.ModelAdmin):
     def text_preview(self, draft: Draft) -> str:
         return preview(draft.current_revision.text) if draft.current_revision else "—"
 
-    # Review decisions. The service checks permission and state per draft; failures are
-    # reported one by one, successes with a count.
+    # Review decisions. Each goes through a page that shows the text to be decided and posts
+    # the revision it showed, so a text saved meanwhile is refused as stale by the service (as
+    # on the draft page) instead of being approved unread. The service checks permission,
+    # state, blocking flags and four-eyes per draft; refusals are reported one by one.
 
-    def _decide(self, request, queryset, service, done: Callable[[int], str], comment: str = ""
-                ) -> None:
+    def _decide(self, request, queryset, service, done: Callable[[int], str], *,
+                seen: dict[int, int], comment: str = "") -> None:
         """``done(count)`` is the success message."""
         count = 0
         for draft in queryset:
             kwargs = {"comment": comment} if comment else {}
+            if draft.pk not in seen:
+                missing = _("It was not on the confirmation page; select it again.")
+                self.message_user(request, f"{draft}: {missing}", messages.ERROR)
+                continue
             try:
-                service(draft=draft, user=request.user, revision_id=draft.current_revision_id,
-                        **kwargs)
+                service(draft=draft, user=request.user, revision_id=seen[draft.pk], **kwargs)
             except PermissionDenied as exc:
                 self.message_user(request, str(exc) or _("Permission denied."), messages.ERROR)
                 return
@@ -392,18 +420,30 @@ class DraftAdmin(admin.ModelAdmin):
         if count:
             self.message_user(request, done(count), messages.SUCCESS)
 
-    def _decide_with_comment(self, request, queryset, *, action: str, title: str, service,
-                             done: Callable[[int], str]):
-        """Ask for the comment on an intermediate page, then decide every selected draft."""
+    @staticmethod
+    def _seen(request) -> dict[int, int]:
+        seen: dict[int, int] = {}
+        for pair in request.POST.getlist("seen"):
+            draft_id, _sep, revision_id = pair.partition(":")
+            if draft_id.isdigit() and revision_id.isdigit():
+                seen[int(draft_id)] = int(revision_id)
+        return seen
+
+    def _decide_after_confirmation(self, request, queryset, *, action: str, title: str,
+                                   service, done: Callable[[int], str],
+                                   comment_required: bool):
+        """Show the selected drafts' texts (and ask for the comment), then decide each on the
+        revision that page showed."""
         if request.POST.get("post") == "yes":
-            form = DecisionCommentForm(request.POST)
+            form = DecisionCommentForm(request.POST, comment_required=comment_required)
             if form.is_valid():
-                self._decide(request, queryset, service, done,
+                self._decide(request, queryset, service, done, seen=self._seen(request),
                              comment=form.cleaned_data["comment"])
                 return None
         else:
-            form = DecisionCommentForm()
-        pks = list(queryset.values_list("pk", flat=True))
+            form = DecisionCommentForm(comment_required=comment_required)
+        queryset = queryset.select_related("current_revision", "product", "kind")
+        decided = list(queryset.values_list("pk", "current_revision_id"))
         shown = list(queryset[:50])
         context = {
             **self.admin_site.each_context(request),
@@ -412,38 +452,41 @@ class DraftAdmin(admin.ModelAdmin):
             "form": form,
             "action": action,
             "checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "pks": pks,
-            "count": len(pks),
+            "pks": [pk for pk, _revision in decided],
+            "seen": [f"{pk}:{revision}" for pk, revision in decided if revision],
+            "count": len(decided),
             "shown": shown,
-            "more": len(pks) - len(shown),
+            "more": len(decided) - len(shown),
         }
         return TemplateResponse(request, engines["django"].from_string(DECISION_TEMPLATE),
                                 context)
 
-    @admin.action(description=_("Approve current revision"), permissions=["change"])
+    @admin.action(description=_("Approve current revision…"), permissions=["change"])
     def approve_current_revision(self, request, queryset):
-        self._decide(request, queryset, services.draft_approve,
-                     lambda n: ngettext("%(count)d draft approved.",
-                                        "%(count)d drafts approved.", n) % {"count": n})
+        return self._decide_after_confirmation(
+            request, queryset, action="approve_current_revision", title=str(_("Approve")),
+            service=services.draft_approve, comment_required=False,
+            done=lambda n: ngettext("%(count)d draft approved.",
+                                    "%(count)d drafts approved.", n) % {"count": n},
+        )
 
     @admin.action(description=_("Request changes…"), permissions=["change"])
     def request_changes(self, request, queryset):
-        return self._decide_with_comment(
+        return self._decide_after_confirmation(
             request, queryset, action="request_changes", title=str(_("Request changes")),
-            service=services.draft_request_changes,
+            service=services.draft_request_changes, comment_required=True,
             done=lambda n: ngettext("Changes requested on %(count)d draft.",
                                     "Changes requested on %(count)d drafts.", n) % {"count": n},
         )
 
     @admin.action(description=_("Reject…"), permissions=["change"])
     def reject(self, request, queryset):
-        return self._decide_with_comment(
+        return self._decide_after_confirmation(
             request, queryset, action="reject", title=str(_("Reject")),
-            service=services.draft_reject,
+            service=services.draft_reject, comment_required=True,
             done=lambda n: ngettext("%(count)d draft rejected.",
                                     "%(count)d drafts rejected.", n) % {"count": n},
         )
-
 
     @admin.action(description=_("Retry generation of failed drafts"), permissions=["change"])
     def retry_generation(self, request, queryset):
@@ -566,6 +609,30 @@ class DraftPresenceAdmin(HistoryAdmin):
 
 # --- Records ------------------------------------------------------------------------------------
 
+@admin.register(CatalogImport)
+class CatalogImportAdmin(HistoryAdmin):
+    """Which file each product came from: exports filter by it, Shopify zips are named after it."""
+
+    list_display = ("filename", "format", "product_count", "created_by", "created_at")
+    list_filter = ("format",)
+    list_select_related = ("created_by",)
+    search_fields = ("filename", "created_by__username")
+    date_hierarchy = "created_at"
+    fields = ("filename", "format", "columns_display", "created_by", "created_at")
+    readonly_fields = ("columns_display",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(product_total=Count("products"))
+
+    @admin.display(description=_("products"), ordering="product_total")
+    def product_count(self, record: CatalogImport) -> int:
+        return record.product_total
+
+    @admin.display(description=_("columns"))
+    def columns_display(self, record: CatalogImport) -> str:
+        return pretty_json(record.columns)
+
+
 @admin.register(ExportBatch)
 class ExportBatchAdmin(HistoryAdmin):
     list_display = ("__str__", "format", "status", "count", "changed_only", "created_by",
@@ -614,7 +681,8 @@ class ApiTokenAddForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made by ``services.api_token_create`` (the key is shown once, on the page
-    after "Save") and revoked, never edited: only the hash of a key is stored."""
+    after "Save") and revoked, never edited: only the hash of a key is stored. A token is its
+    maker's: only a superuser picks another owner; only admins revoke others' tokens."""
 
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
@@ -634,15 +702,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return self.readonly_fields if obj is not None else ()
 
     def get_fields(self, request, obj=None):
-        return self.fields if obj is not None else ("user", "name")
+        if obj is not None:
+            return self.fields
+        return ("user", "name") if request.user.is_superuser else ("name",)
+
+    def get_changeform_initial_data(self, request):
+        return {"user": request.user.pk, **super().get_changeform_initial_data(request)}
 
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return
-        token, key = services.api_token_create(user=form.cleaned_data["user"],
-                                               name=form.cleaned_data["name"])
+        token, key = services.api_token_create(
+            user=request.user, name=form.cleaned_data["name"],
+            owner=form.cleaned_data.get("user") or request.user,
+        )
         obj.pk = token.pk
+        obj.user = token.user
         obj._state.adding = False
         obj._new_key = key
 
@@ -657,15 +733,83 @@ class ApiTokenAdmin(admin.ModelAdmin):
             "changelist_url": reverse("admin:editorial_apitoken_changelist"),
         })
 
-    @admin.action(description=_("Revoke selected tokens"))
+    def has_revoke_permission(self, request) -> bool:
+        return policies.can_revoke_others_api_tokens(request.user)
+
+    @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
     def revoke_tokens(self, request, queryset):
         count = 0
-        for token in queryset.filter(revoked_at__isnull=True):
-            services.api_token_revoke(token=token, user=request.user)
-            count += 1
-        self.message_user(request, ngettext("%(count)d token was revoked.",
-                                            "%(count)d tokens were revoked.", count)
-                          % {"count": count}, messages.SUCCESS)
+        for token in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            try:
+                services.api_token_revoke(token=token, user=request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, f"{token}: {exc}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, ngettext("%(count)d token was revoked.",
+                                                "%(count)d tokens were revoked.", count)
+                              % {"count": count}, messages.SUCCESS)
+
+
+# --- Accounts -----------------------------------------------------------------------------------
+
+User = get_user_model()
+
+
+class CopydeskUserAdmin(UserAdmin):
+    """Superusers grant roles (groups), permissions, staff and superuser status. Other admins
+    manage accounts without seeing or setting any of those, and only accounts that hold no more
+    than an ordinary member does: not a superuser's, not another staff member's (whose password
+    would make them that person), and nobody's password but their own, since setting someone's
+    password lets one approve as them (past the four-eyes rule)."""
+
+    GRANTS = ("is_superuser", "groups", "user_permissions")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser or obj is None:
+            return fieldsets
+        kept = []
+        for name, options in fieldsets:
+            fields = tuple(f for f in options["fields"] if f not in self.GRANTS)
+            if fields:
+                kept.append((name, {**options, "fields": fields}))
+        return kept
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser or obj is None:
+            return readonly
+        return (*readonly, "is_staff", "last_login", "date_joined")
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return super().get_list_filter(request)
+        return ("is_staff", "is_active")
+
+    def _outranks(self, request, obj) -> bool:
+        """Whether ``obj`` is beyond what a non-superuser may change."""
+        if request.user.is_superuser or obj is None or obj.pk == request.user.pk:
+            return False
+        return obj.is_superuser or obj.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return not self._outranks(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._outranks(request, obj) and super().has_delete_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        user = self.get_object(request, unquote(id))
+        if (user is not None and not request.user.is_superuser
+                and user.pk != request.user.pk):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+
+admin.site.unregister(User)
+admin.site.register(User, CopydeskUserAdmin)
 
 
 # --- Fine-tuning and A/B tests --------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """Approved copy out of Copydesk: selectors for the rows and services that write them.
 
-Exports always take a draft's *approved* revision, never its current one: text edited after
-approval waits for a new approval (the draft leaves the approved state when it is edited, so it
-is not exported at all until then).
+Exports always take a draft's *last approved* revision, never its current one, whatever state
+the draft is in now: text edited after approval waits for a new approval, and until then the
+draft (in edit or in review again) goes on exporting the text approved before. A column the shop
+once got from Copydesk therefore never falls back to what it sent us.
 
 Formats: generic CSV, JSON Lines, and Shopify product CSV (the rows a Shopify export sent us,
 variants included and in order, with the approved copy in ``Body (HTML)``, ``SEO Title`` and
-``SEO Description``).
+``SEO Description``). One CSV has one column row: products that came from Shopify files with
+different columns are exported as a zip with one CSV per column set. The formula guard applies
+to the text Copydesk writes; the cells a shop sent go back byte for byte.
 
 How an export runs, whatever the caller (management command, streamed download, Celery task):
 
@@ -16,9 +19,12 @@ How an export runs, whatever the caller (management command, streamed download, 
    and no transaction is held open on the drafts: editors keep saving during a long export.
 2. The approved revision ids written are spooled to a temporary file (8 bytes each).
 3. When the whole file has been produced, one short transaction marks exactly those revisions'
-   drafts exported (``exported_revision`` = that revision, state exported) and records the
-   ``ExportBatch``. A draft re-approved or edited meanwhile keeps its new state; an export that
-   fails or a download that is cut off marks nothing.
+   drafts exported (``exported_revision`` = that revision; an approved draft's state becomes
+   exported, a draft in edit or review keeps its state) and records the ``ExportBatch``. A
+   draft re-approved meanwhile is not marked with the old text; an export that fails or a
+   download that is cut off marks nothing.
+4. A zip (several Shopify column sets, or asked for) is written through ``zipfile`` onto a sink
+   that hands on each page's compressed bytes, so it streams like a single file.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -41,13 +48,23 @@ from typing import IO
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from . import policies
 from .audit import audit_log
-from .models import Brand, ContentKind, Draft, ExportBatch, Locale, Product, Revision
+from .models import (
+    Brand,
+    CatalogImport,
+    ContentKind,
+    Draft,
+    ExportBatch,
+    Locale,
+    Product,
+    Revision,
+)
 from .services import WorkflowError
 
 logger = logging.getLogger(__name__)
@@ -56,8 +73,8 @@ EXPORT_COLUMNS = [
     "sku", "title", "kind", "locale", "text", "revision", "approved_by", "approved_at",
     "model_version",
 ]
-EXPORTABLE_STATES = (Draft.State.APPROVED, Draft.State.EXPORTED)
-FILTER_KEYS = ("brand", "kind", "locale")
+# ``import``: the id of the catalog import the products came from (``CatalogImport``).
+FILTER_KEYS = ("brand", "kind", "locale", "import")
 # What a download view sends: content type and file extension per format.
 EXPORT_FORMATS = {
     ExportBatch.Format.CSV: ("text/csv; charset=utf-8", "csv"),
@@ -65,6 +82,9 @@ EXPORT_FORMATS = {
     ExportBatch.Format.SHOPIFY: ("text/csv; charset=utf-8", "csv"),
 }
 CSV_FORMATS = (ExportBatch.Format.CSV, ExportBatch.Format.SHOPIFY)
+ZIP_CONTENT_TYPE = "application/zip"
+# More Shopify column sets than this in one export is a mix-up, not a catalog: pick an import.
+MAX_SHOPIFY_FILES = 50
 # Content kind code -> the Shopify column (lower-cased) that carries its approved copy.
 SHOPIFY_COLUMNS = {
     "description": "body (html)",
@@ -90,6 +110,15 @@ _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 # --- Options -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class ShopifyFile:
+    """One Shopify CSV of an export: the column row its products' files had, and its name
+    inside a zip."""
+
+    name: str
+    header: list[str]
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     """What to export and how; build it with ``export_options_clean``."""
 
@@ -98,9 +127,25 @@ class ExportOptions:
     changed_only: bool = False
     bom: bool = False
     formula_guard: bool = True
-    # Shopify: the column row of the products' Shopify file ([] when there is nothing to
-    # export); None until ``export_options_clean`` has read it.
-    shopify_header: list[str] | None = None
+    # A zip instead of one file: asked for, or needed (Shopify products with several column
+    # sets). Set by ``export_options_clean``.
+    archive: bool = False
+    # Shopify: one file per column set of the products to export (none when there is nothing
+    # to export); None until ``export_options_clean`` has read them.
+    shopify_files: tuple[ShopifyFile, ...] | None = None
+
+
+class ArchiveRequired(WorkflowError):
+    """The export needs a zip (several Shopify column sets) but the caller can take only one
+    file. ``files``: the files the zip would hold."""
+
+    def __init__(self, files: tuple[ShopifyFile, ...]):
+        self.files = files
+        super().__init__(_(
+            "These products came from Shopify exports with different columns (%(count)d column "
+            "sets), and one CSV has one column row: export them as a zip (one CSV per column "
+            "set, %(files)s) or pick one import."
+        ) % {"count": len(files), "files": ", ".join(item.name for item in files)})
 
 
 def export_filters_clean(filters: dict | None) -> dict:
@@ -123,14 +168,39 @@ def export_filters_clean(filters: dict | None) -> dict:
             _("Unknown locale %(locale)s; choose from %(known)s.")
             % {"locale": repr(cleaned["locale"]), "known": ", ".join(Locale.values)}
         )
+    if "import" in cleaned:
+        cleaned["import"] = str(catalog_import_find(cleaned["import"]).pk)
     return cleaned
+
+
+def catalog_import_label(catalog_import: CatalogImport) -> str:
+    return f"#{catalog_import.pk} {catalog_import}"
+
+
+def catalog_import_find(value: str) -> CatalogImport:
+    """The import an export filter names: its id, or a file name (its latest import). Raises
+    ``WorkflowError`` listing recent imports when there is none."""
+    value = str(value).strip().removeprefix("#")
+    found = None
+    if value.isdigit():
+        found = CatalogImport.objects.filter(pk=int(value)).first()
+    if found is None:
+        found = CatalogImport.objects.filter(filename=value).order_by("-created_at", "-pk").first()
+    if found is None:
+        recent = [catalog_import_label(item) for item in CatalogImport.objects.all()[:5]]
+        raise WorkflowError(
+            _("There is no import %(import)s; recent imports: %(recent)s.")
+            % {"import": repr(value), "recent": "; ".join(recent) or _("none")}
+        )
+    return found
 
 
 def export_options_clean(
     *, fmt: str, filters: dict | None = None, changed_only: bool = False, bom: bool = False,
-    formula_guard: bool = True,
+    formula_guard: bool = True, archive: bool = False,
 ) -> ExportOptions:
-    """Check the format and filters; raises ``WorkflowError`` with a message for users."""
+    """Check the format and filters, and read the Shopify column sets (an export with several
+    becomes a zip); raises ``WorkflowError`` with a message for users."""
     if fmt not in EXPORT_FORMATS:
         raise WorkflowError(_("Unknown export format \"%(format)s\"; use csv, jsonl or shopify.")
                             % {"format": fmt})
@@ -138,7 +208,7 @@ def export_options_clean(
         raise WorkflowError(_("A byte order mark is only written for CSV."))
     options = ExportOptions(fmt=fmt, filters=export_filters_clean(filters),
                             changed_only=bool(changed_only), bom=bool(bom),
-                            formula_guard=bool(formula_guard))
+                            formula_guard=bool(formula_guard), archive=bool(archive))
     if fmt == ExportBatch.Format.SHOPIFY:
         shopify_kinds = _shopify_kinds(options)
         if not shopify_kinds:
@@ -146,9 +216,15 @@ def export_options_clean(
                 _("A Shopify export carries %(kinds)s copy; %(kind)s has no Shopify column.")
                 % {"kinds": ", ".join(SHOPIFY_COLUMNS), "kind": options.filters["kind"]}
             )
-        # Refuses mixed column sets before anything is written; the header is kept.
-        options = replace(options, shopify_header=_shopify_header(options) or [])
-    return options
+    return _options_resolve(options)
+
+
+def _options_resolve(options: ExportOptions) -> ExportOptions:
+    """``options`` with the Shopify files read: several column sets make the export a zip."""
+    if options.fmt != ExportBatch.Format.SHOPIFY:
+        return options
+    files = _shopify_files(options)
+    return replace(options, shopify_files=files, archive=options.archive or len(files) > 1)
 
 
 # --- Selectors ---------------------------------------------------------------------------------
@@ -161,7 +237,11 @@ def _changed(qs: QuerySet[Draft]) -> QuerySet[Draft]:
 
 
 def _exportable_drafts(filters: dict, *, changed_only: bool = False) -> QuerySet[Draft]:
-    qs = Draft.objects.filter(state__in=EXPORTABLE_STATES)
+    """Every draft with an approved revision, whatever its state now: one back in edit or
+    review still exports the text approved last."""
+    qs = Draft.objects.filter(approved_revision__isnull=False)
+    if "import" in filters:
+        qs = qs.filter(product__catalog_import_id=int(filters["import"]))
     if "brand" in filters:
         qs = qs.filter(product__brand__name=filters["brand"])
     if "kind" in filters:
@@ -271,11 +351,12 @@ def _model_version_names(page: list[tuple]) -> dict[int, str]:
 
 def approved_copy_rows(*, filters: dict | None = None, changed_only: bool = False
                        ) -> Iterator[dict]:
-    """One dict per approved or exported draft (keys: ``EXPORT_COLUMNS``), ordered by SKU then
-    content kind, with the *approved* revision's text. ``filters``: ``brand`` (name), ``kind``
-    (code), ``locale``; ``changed_only``: only drafts whose approved revision was not exported
-    yet. A few queries per page of drafts; memory stays flat however many there are. Bad filters
-    raise ``WorkflowError`` at the call, not at the first row."""
+    """One dict per draft with an approved revision (keys: ``EXPORT_COLUMNS``), ordered by SKU
+    then content kind, with the last *approved* revision's text. ``filters``: ``brand`` (name),
+    ``kind`` (code), ``locale``, ``import`` (id or file name); ``changed_only``: only drafts
+    whose approved revision was not exported yet. A few queries per page of drafts; memory stays
+    flat however many there are. Bad filters raise ``WorkflowError`` at the call, not at the
+    first row."""
     options = ExportOptions(fmt=ExportBatch.Format.JSONL, filters=export_filters_clean(filters),
                             changed_only=changed_only)
     return (row for page in _copy_row_pages(options) for _, row in page)
@@ -309,25 +390,39 @@ def _shopify_drafts(options: ExportOptions) -> QuerySet[Draft]:
     )
 
 
-def _shopify_header(options: ExportOptions) -> list[str] | None:
-    """The column row of the Shopify file the products came from; None when there is nothing
-    to export. Refuses products from Shopify files with different columns: one CSV has one
-    header, and a blank cell in a column a product's own file did not have would clear that
-    field in Shopify."""
+def _shopify_files(options: ExportOptions) -> tuple[ShopifyFile, ...]:
+    """One file per column row among the products to export, in SKU order of their first
+    product, each named after the imports its products came from. Products from files with
+    different columns cannot share a CSV: a blank cell in a column a product's own file did not
+    have would clear that field in Shopify."""
     products = Product.objects.filter(
-        pk__in=_shopify_drafts(options).order_by().values("product_id")
-    ).order_by()
-    # Two cheap queries rather than a DISTINCT (a sort of every product's header): one header,
-    # then whether any product has another.
-    header = next(iter(products.values_list("raw__columns", flat=True)[:1]), None)
-    if not isinstance(header, list):
-        return None
-    if products.exclude(raw__columns=header).exists():
-        raise WorkflowError(_(
-            "These products came from Shopify exports with different columns; export them "
-            "separately (filter by brand or locale)."
-        ))
-    return header
+        pk__in=_shopify_drafts(options).order_by().values("product_id"), raw__has_key="columns",
+    ).order_by("sku")
+    # One cheap query per column set rather than a DISTINCT (a sort of every product's header).
+    headers: list[list[str]] = []
+    rest = products
+    while True:
+        header = next(iter(rest.values_list("raw__columns", flat=True)[:1]), None)
+        if not isinstance(header, list):
+            break
+        headers.append(header)
+        if len(headers) > MAX_SHOPIFY_FILES:
+            raise WorkflowError(
+                _("These products came from Shopify exports with more than %(limit)d different "
+                  "column sets; pick one import to export.") % {"limit": MAX_SHOPIFY_FILES}
+            )
+        rest = rest.exclude(raw__columns=header)
+    files = []
+    for number, header in enumerate(headers, start=1):
+        sources = list(
+            CatalogImport.objects.filter(
+                products__in=products.filter(raw__columns=header).order_by())
+            .distinct().order_by("-created_at", "-pk").values_list("filename", flat=True)[:3]
+        )
+        stems = list(dict.fromkeys(slugify(Path(name).stem) or "import" for name in sources))
+        label = "+".join(stems)[:100] if stems else f"shopify-{len(header)}-columns"
+        files.append(ShopifyFile(name=f"{number}-{label}.csv", header=header))
+    return tuple(files)
 
 
 def html_paragraphs(text: str) -> str:
@@ -346,11 +441,16 @@ def _shopify_cell_value(column: str, text: str) -> str:
 def _shopify_pages(options: ExportOptions, header: list[str]
                    ) -> Iterator[list[tuple[list[int], list[list[str]]]]]:
     """Pages of (approved revision ids written, the product's rows): every row the shop sent
-    for the product, in order, with the approved copy in its first row."""
+    for the product, in order, byte for byte, with the approved copy in its first row (the
+    formula guard applies to that copy only)."""
     positions = {_column_key(name): index for index, name in enumerate(header)}
+    cell = csv_cell if options.formula_guard else _plain_cell
     fields = ("product_id", "kind_id", "approved_revision_id", "exported_revision_id",
               "approved_revision__text")
-    drafts = _shopify_drafts(options).values_list(*fields).iterator(chunk_size=PAGE_SIZE)
+    drafts = _shopify_drafts(options)
+    if len(options.shopify_files or ()) > 1:
+        drafts = drafts.filter(product__raw__columns=header)
+    drafts = drafts.values_list(*fields).iterator(chunk_size=PAGE_SIZE)
 
     def products() -> Iterator[tuple[int, list[tuple]]]:
         current, group = None, []
@@ -383,7 +483,7 @@ def _shopify_pages(options: ExportOptions, header: list[str]
                     continue
                 if len(first) <= position:
                     first.extend([""] * (position + 1 - len(first)))
-                first[position] = _shopify_cell_value(SHOPIFY_COLUMNS[kind_code], text)
+                first[position] = cell(_shopify_cell_value(SHOPIFY_COLUMNS[kind_code], text))
                 written.append(revision_id)
             if written:
                 out.append((written, rows))
@@ -451,9 +551,20 @@ class _Ledger:
         self._file.close()
 
 
-def _chunks(options: ExportOptions, ledger: _Ledger) -> Iterator[str]:
-    """The export's text, a page at a time; every approved revision written goes to
-    ``ledger``. Reads only: nothing in the database changes."""
+def _chunks(options: ExportOptions, ledger: _Ledger, *, header: list[str] | None = None
+            ) -> Iterator[str]:
+    """One file of the export (Shopify: the one with ``header``, else the only one), a page at
+    a time; every approved revision written goes to ``ledger``. Reads only: nothing in the
+    database changes."""
+    if options.fmt == ExportBatch.Format.SHOPIFY and header is None:
+        files = options.shopify_files
+        if files is None:
+            files = _shopify_files(options)
+        if len(files) > 1:
+            raise ArchiveRequired(files)
+        header = files[0].header if files else None
+        if header is None:
+            return
     if options.bom:
         yield BOM
     cell = csv_cell if options.formula_guard else _plain_cell
@@ -467,16 +578,12 @@ def _chunks(options: ExportOptions, ledger: _Ledger) -> Iterator[str]:
         return text
 
     if options.fmt == ExportBatch.Format.SHOPIFY:
-        header = options.shopify_header
-        if header is None:
-            header = _shopify_header(options)
-        if not header:
-            return
-        writer.writerow([cell(name) for name in header])
+        # The shop's own cells go back as they came; _shopify_pages guards the copy.
+        writer.writerow(header)
         yield flush()
         for page in _shopify_pages(options, header):
             for revision_ids, rows in page:
-                writer.writerows([cell(value) for value in row] for row in rows)
+                writer.writerows(rows)
                 ledger.add(revision_ids)
             yield flush()
         return
@@ -494,9 +601,67 @@ def _chunks(options: ExportOptions, ledger: _Ledger) -> Iterator[str]:
         yield text
 
 
+class _ZipSink:
+    """Where ``zipfile`` writes a zip that is handed on a chunk at a time. It cannot seek or
+    tell, so ``zipfile`` writes each entry's sizes after its data instead of going back."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts = []
+        return data
+
+
+def _archive_entries(options: ExportOptions) -> list[tuple[str, list[str] | None]]:
+    """(name in the zip, Shopify column row or None) for each file of an archive export."""
+    if options.fmt == ExportBatch.Format.SHOPIFY:
+        files = options.shopify_files
+        if files is None:
+            files = _shopify_files(options)
+        return [(item.name, item.header) for item in files]
+    _, ext = EXPORT_FORMATS[options.fmt]
+    return [(f"copydesk.{ext}", None)]
+
+
+def _archive_chunks(options: ExportOptions, ledger: _Ledger) -> Iterator[bytes]:
+    """The export as a zip, one file per entry of ``_archive_entries``, a page at a time."""
+    sink = _ZipSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, header in _archive_entries(options):
+            with archive.open(name, "w") as entry:
+                for text in _chunks(options, ledger, header=header):
+                    entry.write(text.encode("utf-8"))
+                    if data := sink.take():
+                        yield data
+            if data := sink.take():
+                yield data
+    if data := sink.take():
+        yield data
+
+
+def _output(options: ExportOptions, ledger: _Ledger) -> Iterator[bytes]:
+    """The export's bytes: one UTF-8 file, or a zip when ``options.archive``."""
+    if options.archive:
+        yield from _archive_chunks(options, ledger)
+        return
+    for text in _chunks(options, ledger):
+        if text:
+            yield text.encode("utf-8")
+
+
 def _mark_exported(ledger: _Ledger, *, now) -> int:
     """Call inside a transaction. Marks the drafts whose approved revision is one the export
-    wrote; a draft edited or re-approved since it was read keeps its new state."""
+    wrote: ``exported_revision`` is that revision, an approved draft becomes exported, and a
+    draft in edit or review (or re-approved since it was read) keeps its state."""
     marked = 0
     for ids in ledger.chunks(MARK_BATCH):
         # A draft already exported with this revision is left alone: rewriting its row would
@@ -504,9 +669,15 @@ def _mark_exported(ledger: _Ledger, *, now) -> int:
         marked += Draft.objects.filter(
             Q(state=Draft.State.APPROVED) | Q(exported_revision__isnull=True)
             | ~Q(exported_revision_id=F("approved_revision_id")),
-            approved_revision_id__in=ids, state__in=EXPORTABLE_STATES,
-        ).update(state=Draft.State.EXPORTED, exported_revision_id=F("approved_revision_id"),
-                 updated_at=now)
+            approved_revision_id__in=ids,
+        ).update(
+            state=Case(When(state=Draft.State.APPROVED, then=Value(Draft.State.EXPORTED)),
+                       default=F("state")),
+            exported_revision_id=F("approved_revision_id"),
+            # A draft in edit keeps its time: the queue sorts editors' work by it.
+            updated_at=Case(When(state=Draft.State.APPROVED, then=Value(now)),
+                            default=F("updated_at")),
+        )
     return marked
 
 
@@ -519,9 +690,12 @@ def _require_export(user) -> None:
 
 
 def _options_record(options: ExportOptions) -> dict:
-    return {"format": options.fmt, "filters": options.filters,
-            "changed_only": options.changed_only, "bom": options.bom,
-            "formula_guard": options.formula_guard}
+    record = {"format": options.fmt, "filters": options.filters,
+              "changed_only": options.changed_only, "bom": options.bom,
+              "formula_guard": options.formula_guard, "archive": options.archive}
+    if options.archive:
+        record["files"] = [name for name, _header in _archive_entries(options)]
+    return record
 
 
 def copy_export(
@@ -534,22 +708,26 @@ def copy_export(
     bom: bool = False,
     formula_guard: bool = True,
     changed_only: bool = False,
+    archive: bool = False,
     before_commit: Callable[[], None] | None = None,
 ) -> ExportBatch:
     """Write approved copy to ``stream`` as CSV, JSON Lines or Shopify CSV, record an
     ``ExportBatch`` and mark the exported drafts (``exported_revision`` = the approved revision
-    written, state exported).
+    written; approved drafts become exported).
 
     ``stream`` is any text stream with ``write(str)``. Files must be opened with ``newline=""``
-    and ``encoding="utf-8"``. ``user`` must be allowed to export (reviewers, admins);
-    ``None`` means the system (management commands). ``filters``: ``brand`` (name), ``kind``
-    (code), ``locale``. ``changed_only`` skips drafts whose approved revision was exported
+    and ``encoding="utf-8"``. With ``archive`` the stream is binary (``write(bytes)``) and gets
+    a zip: one CSV per Shopify column set, or the one CSV / JSON Lines file. ``user`` must be
+    allowed to export (reviewers, admins); ``None`` means the system (management commands).
+    ``filters``: ``brand`` (name), ``kind`` (code), ``locale``, ``import`` (id, or a file name:
+    its latest import). ``changed_only`` skips drafts whose approved revision was exported
     already. ``bom`` starts a CSV with a UTF-8 byte order mark so Excel reads it as UTF-8.
-    ``formula_guard`` (on by default) prefixes CSV cells that start with ``= + - @`` tab or CR
-    with ``'`` (plain numbers excepted); note that this includes bullet lists written as
-    ``- ...``.
+    ``formula_guard`` (on by default) prefixes the cells Copydesk writes that start with
+    ``= + - @`` tab or CR with ``'`` (plain numbers excepted; the cells of a shop's own Shopify
+    rows go back as they came); note that this includes bullet lists written as ``- ...``.
 
-    Raises ``PermissionDenied`` or ``WorkflowError`` (bad format or filters) before writing.
+    Raises ``PermissionDenied`` or ``WorkflowError`` (bad format or filters; ``ArchiveRequired``
+    for Shopify products with several column sets without ``archive``) before writing.
     The rows are read without holding a transaction; the drafts are marked and the batch
     recorded in one transaction at the end, which also runs ``before_commit`` (renaming a
     finished file into place, say): if writing or ``before_commit`` fails, nothing is marked.
@@ -560,11 +738,13 @@ def copy_export(
     """
     _require_export(user)
     options = export_options_clean(fmt=fmt, filters=filters, changed_only=changed_only,
-                                   bom=bom, formula_guard=formula_guard)
+                                   bom=bom, formula_guard=formula_guard, archive=archive)
+    if options.archive and not archive:
+        raise ArchiveRequired(options.shopify_files or ())
     ledger = _Ledger()
     try:
-        for text in _chunks(options, ledger):
-            stream.write(text)
+        for data in _output(options, ledger) if archive else _chunks(options, ledger):
+            stream.write(data)
         with transaction.atomic():
             now = timezone.now()
             _mark_exported(ledger, now=now)
@@ -590,16 +770,18 @@ def download_max_rows() -> int:
 
 def export_batch_create(*, user, fmt: str, filters: dict | None = None,
                         changed_only: bool = False, bom: bool = False,
-                        background: bool = False) -> ExportBatch:
+                        formula_guard: bool = True, background: bool = False) -> ExportBatch:
     """Record an export that is about to run, with the number of drafts it will write.
 
-    A download (status running) is then sent with ``export_batch_stream``. A background export
+    A download (status running) is then sent with ``export_batch_stream`` (a zip when the
+    Shopify products came with several column sets). A background export
     (status queued) is written to a file under the exports directory by a Celery task on the
     ``default`` queue, sent once the surrounding transaction commits; downloads of more than
     ``download_max_rows()`` drafts become background exports. Raises ``PermissionDenied`` or
     ``WorkflowError`` before anything is written."""
     _require_export(user)
-    options = export_options_clean(fmt=fmt, filters=filters, changed_only=changed_only, bom=bom)
+    options = export_options_clean(fmt=fmt, filters=filters, changed_only=changed_only, bom=bom,
+                                   formula_guard=formula_guard)
     total = export_count(options)
     background = background or total > download_max_rows()
     batch = ExportBatch.objects.create(
@@ -616,9 +798,11 @@ def export_batch_create(*, user, fmt: str, filters: dict | None = None,
 
 
 def _batch_options(batch: ExportBatch) -> ExportOptions:
-    return ExportOptions(fmt=batch.format, filters=dict(batch.filters or {}),
-                         changed_only=batch.changed_only, bom=batch.bom,
-                         formula_guard=batch.formula_guard)
+    """The batch's options with the Shopify column sets as they are now."""
+    return _options_resolve(ExportOptions(
+        fmt=batch.format, filters=dict(batch.filters or {}), changed_only=batch.changed_only,
+        bom=batch.bom, formula_guard=batch.formula_guard,
+    ))
 
 
 def _batch_finish(batch: ExportBatch, ledger: _Ledger, *, before_commit=None, **fields) -> None:
@@ -644,18 +828,38 @@ def _batch_fail(batch: ExportBatch, message: str, *, count: int = 0) -> None:
     )
 
 
-def export_batch_stream(*, batch: ExportBatch) -> Iterator[bytes]:
-    """The file of a download batch from ``export_batch_create``, as UTF-8 chunks for a
-    ``StreamingHttpResponse``. The drafts are marked exported only once the last chunk has been
-    handed over; a download that is cut off (the server closes the generator) or fails marks
-    nothing and leaves the batch failed."""
-    options = _batch_options(batch)
+@dataclass(frozen=True)
+class ExportDownload:
+    """What a download sends: its content type, file name and bytes."""
+
+    content_type: str
+    filename: str
+    chunks: Iterator[bytes]
+
+
+def export_batch_stream(*, batch: ExportBatch) -> ExportDownload:
+    """The file of a download batch from ``export_batch_create`` (a zip when its Shopify
+    products have several column sets), with ``chunks`` for a ``StreamingHttpResponse``. The
+    drafts are marked exported only once the last chunk has been handed over; a download that
+    is cut off (the server closes the generator) or fails marks nothing and leaves the batch
+    failed. Raises ``WorkflowError`` (the batch failed) when the products changed since the
+    batch was recorded so that it cannot be written."""
+    try:
+        options = _batch_options(batch)
+    except WorkflowError as exc:
+        _batch_fail(batch, str(exc))
+        raise
+    content_type = ZIP_CONTENT_TYPE if options.archive else EXPORT_FORMATS[options.fmt][0]
+    return ExportDownload(content_type=content_type,
+                          filename=export_download_name(batch, archive=options.archive),
+                          chunks=_batch_chunks(batch, options))
+
+
+def _batch_chunks(batch: ExportBatch, options: ExportOptions) -> Iterator[bytes]:
     ledger = _Ledger()
     finished = False
     try:
-        for text in _chunks(options, ledger):
-            if text:
-                yield text.encode("utf-8")
+        yield from _output(options, ledger)
         _batch_finish(batch, ledger)
         finished = True
     except GeneratorExit:
@@ -702,8 +906,24 @@ def export_file_path(batch: ExportBatch) -> Path | None:
     return path
 
 
-def export_download_name(batch: ExportBatch) -> str:
+def _is_archive_file(batch: ExportBatch) -> bool:
+    return batch.file.endswith(".zip")
+
+
+def export_file_content_type(batch: ExportBatch) -> str:
+    """The content type of a background export's file."""
+    if _is_archive_file(batch):
+        return ZIP_CONTENT_TYPE
+    return EXPORT_FORMATS.get(batch.format, ("text/csv; charset=utf-8", ""))[0]
+
+
+def export_download_name(batch: ExportBatch, *, archive: bool | None = None) -> str:
+    """The file name a user's browser saves; ``archive`` None: as the batch's file is."""
+    if archive is None:
+        archive = _is_archive_file(batch)
     _, ext = EXPORT_FORMATS.get(batch.format, ("", "csv"))
+    if archive:
+        ext = "zip"
     stamp = timezone.localtime(batch.created_at).strftime("%Y%m%d-%H%M%S")
     prefix = "copydesk-shopify" if batch.format == ExportBatch.Format.SHOPIFY else "copydesk"
     return f"{prefix}-{stamp}-{batch.pk}.{ext}"
@@ -725,19 +945,23 @@ def export_batch_run(*, batch_id: int) -> int:
         return 0
     batch = ExportBatch.objects.select_related("created_by").get(pk=batch_id)
     started = time.monotonic()
-    options = _batch_options(batch)
+    try:
+        options = _batch_options(batch)
+    except WorkflowError as exc:  # the products changed since it was queued
+        _batch_fail(batch, str(exc))
+        return 0
     folder = export_dir()
     folder.mkdir(parents=True, exist_ok=True)
     _, ext = EXPORT_FORMATS[options.fmt]
-    name = f"export-{batch.pk}.{ext}"
+    name = f"export-{batch.pk}.{'zip' if options.archive else ext}"
     tmp = folder / f".{name}.{os.getpid()}.tmp"
     ledger = _Ledger()
     try:
         ExportBatch.objects.filter(pk=batch.pk).update(total=export_count(options))
         last = 0.0
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            for text in _chunks(options, ledger):
-                out.write(text)
+        with open(tmp, "wb") as out:
+            for data in _output(options, ledger):
+                out.write(data)
                 if time.monotonic() - last >= PROGRESS_SECONDS:
                     ExportBatch.objects.filter(pk=batch.pk).update(count=ledger.count)
                     last = time.monotonic()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -15,7 +17,20 @@ from generation.params import InvalidParams
 from . import selectors
 from .models import Draft, DraftComment, Locale, Product, ReviewDecision
 
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
+
+def upload_too_large_message(*, size: int, limit: int, filename: str = "") -> str:
+    """What the import page says about a file over the limit; ``size`` may be the request's
+    length (a little more than the file's), hence "about"."""
+    return _too_large(filename=filename, size=filesizeformat(size), limit=filesizeformat(limit))
+
+
+def _too_large(*, filename: str, size: str, limit: str) -> str:
+    params = {"file": filename, "size": size, "limit": limit}
+    if filename:
+        return gettext("%(file)s is about %(size)s; files of up to %(limit)s can be imported. "
+                       "Nothing was imported: split it into smaller files.") % params
+    return gettext("This upload is about %(size)s; files of up to %(limit)s can be imported. "
+                   "Nothing was imported: split the file into smaller ones.") % params
 
 
 def _blank(label):
@@ -128,7 +143,7 @@ class GenerateForm(DecodingParamsForm):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         kinds = list(selectors.content_kind_list())
-        self.fields["kinds"].choices = [(k.code, k.label) for k in kinds]
+        self.fields["kinds"].choices = [(k.code, k.display_label) for k in kinds]
         if not self.is_bound:
             self.fields["kinds"].initial = [kinds[0].code] if kinds else []
             default = next((v for v in self.fields["model_version"].queryset if v.is_default),
@@ -194,13 +209,33 @@ class ImportForm(forms.Form):
         help_text=_("For rows without a locale column."),
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit = settings.COPYDESK_MAX_IMPORT_BYTES
+        file = self.fields["file"]
+        file.help_text = gettext("At most %(limit)s.") % {"limit": filesizeformat(limit)}
+        # copydesk.js refuses a file over the limit as soon as it is chosen, before any upload.
+        file.widget.attrs.update({
+            "data-max-bytes": str(limit),
+            "data-too-large": _too_large(filename="{file}", size="{size}",
+                                         limit=filesizeformat(limit)),
+        })
+
+    @classmethod
+    def refused(cls, *, size: int, limit: int, filename: str = "") -> ImportForm:
+        """An empty form showing why the upload was refused (before its fields were read)."""
+        form = cls()
+        form.cleaned_data = {}
+        form.add_error("file", upload_too_large_message(size=size, limit=limit,
+                                                        filename=filename))
+        return form
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(
-                _("The file is larger than %(limit)d MB."),
-                params={"limit": MAX_IMPORT_BYTES // (1024 * 1024)},
-            )
+        limit = settings.COPYDESK_MAX_IMPORT_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(upload_too_large_message(
+                size=upload.size, limit=limit, filename=upload.name))
         return upload
 
 
@@ -376,6 +411,9 @@ class QueueActionForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("Required to reject")}),
     )
     query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
+    # "draft id:revision id" for each row the queue showed: a review decision applies to the
+    # text the reviewer saw, never to one saved after the page was drawn.
+    seen = forms.MultipleChoiceField(required=False)
 
     def __init__(self, *args: Any, user, assignees=(), **kwargs: Any) -> None:
         """``assignees``: whom ``user`` may assign drafts to besides themselves."""
@@ -389,6 +427,8 @@ class QueueActionForm(forms.Form):
         # Any id is accepted here; the ones that are not drafts are not found later.
         ids = self.data.getlist("drafts") if hasattr(self.data, "getlist") else []
         self.fields["drafts"].choices = [(v, v) for v in ids if str(v).isdigit()]
+        pairs = self.data.getlist("seen") if hasattr(self.data, "getlist") else []
+        self.fields["seen"].choices = [(v, v) for v in pairs]
 
     def clean_drafts(self) -> list[int]:
         drafts = self.cleaned_data["drafts"]
@@ -397,6 +437,16 @@ class QueueActionForm(forms.Form):
                 _("Select at most %(max)d drafts at a time."), params={"max": self.MAX_DRAFTS}
             )
         return drafts
+
+    def clean_seen(self) -> dict[int, int]:
+        """The revision each row showed, by draft id; malformed pairs are ignored (such a
+        draft is then skipped as one whose text the reviewer may not have seen)."""
+        seen: dict[int, int] = {}
+        for pair in self.cleaned_data["seen"]:
+            draft_id, _sep, revision_id = str(pair).partition(":")
+            if draft_id.isdigit() and revision_id.isdigit():
+                seen[int(draft_id)] = int(revision_id)
+        return seen
 
     def clean_assignee(self):
         value = self.cleaned_data["assignee"]

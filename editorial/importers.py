@@ -22,6 +22,8 @@ Rules worth knowing:
   (no ``brand``, ``category`` or ``description`` column / key) leaves that field as it is; an
   empty cell clears it. An unchanged product counts as updated (``ImportReport.unchanged`` says
   how many of those were unchanged and therefore not written).
+- Every file import is recorded (``CatalogImport``: file name, format, column row, who, when) on
+  each product the file sent, unchanged ones included, so an export can take one file's products.
 - A SKU that appears twice in a generic CSV or JSON Lines file is an error on the later line;
   the first row is imported. (Rows of a Shopify file that share a handle are one product.)
 - Locale: the ``locale`` column/key wins, then the ``locale`` argument, then detection (Han
@@ -52,7 +54,7 @@ from django.utils.translation import gettext, ngettext
 
 from . import policies
 from .audit import audit_log
-from .models import Brand, Locale, Product
+from .models import Brand, CatalogImport, Locale, Product
 
 FORMATS = ("auto", "csv", "shopify", "jsonl")
 JSONL_EXTENSIONS = (".jsonl", ".ndjson")
@@ -120,7 +122,8 @@ class _Record:
     category: str | None = None
     locale: str | None = None
     source_text: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
+    # None only from the API, for an item without ``attributes``.
+    attributes: dict[str, str] | None = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     # The name the file uses for each product field, for messages ("Handle", "Body (HTML)").
     labels: dict[str, str] = field(default_factory=dict)
@@ -200,14 +203,23 @@ def products_import(
         first_line[record.sku] = record.line
         valid.append((record, _locale_for(record, default_locale)))
 
+    catalog_import = None
+    if valid:
+        # Recorded on every product the file wrote, so an export can take this file's products.
+        catalog_import = CatalogImport.objects.create(
+            filename=PurePath(filename).name[:255], format=report.detected_format,
+            columns=valid[0][0].raw.get("columns", []),
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
     last = _write(valid, report=report, source_format=report.detected_format,
-                  brand_name=brand_name)
+                  brand_name=brand_name, catalog_import=catalog_import)
     report.errors.sort(key=lambda error: error.line)
     if last is not None:
         audit_log(
             actor=user, verb="catalog.import", obj=last, filename=filename,
             format=report.detected_format, encoding=report.encoding, created=report.created,
             updated=report.updated, failed=report.failed,
+            catalog_import=catalog_import.pk if catalog_import else None,
         )
     return report
 
@@ -674,12 +686,12 @@ def _validate(record: _Record, *, limit: int, brand_name: str | None) -> RowErro
     for label, value in record.cells:
         if len(value) > limit:
             return RowError(line, _too_long(label, len(value), limit), field=label)
-    derived = [(record.label("source_text"), record.source_text or ""),
-               *record.attributes.items()]
+    attributes = record.attributes or {}
+    derived = [(record.label("source_text"), record.source_text or ""), *attributes.items()]
     for label, value in derived:
         if len(value) > limit:
             return RowError(line, _too_long(label, len(value), limit), field=label)
-    for name in record.attributes:
+    for name in attributes:
         if len(name) > limit:
             return RowError(line, gettext("an attribute name is %(length)d characters "
                                           "(limit %(limit)d)")
@@ -748,7 +760,7 @@ class _Brands:
 
 
 _UPDATE_FIELDS = ["title", "brand", "category", "attributes", "source_text", "raw", "locale",
-                  "source_format", "updated_at"]
+                  "source_format", "catalog_import", "updated_at"]
 
 
 def _update_rows(products: list[Product]) -> None:
@@ -773,10 +785,18 @@ def _update_rows(products: list[Product]) -> None:
 
 
 def _write(
-    items: list[tuple[_Record, str]], *, report: ImportReport, source_format: str,
-    brand_name: str | None,
+    items: list[tuple[_Record, str | None]], *, report: ImportReport, source_format: str,
+    brand_name: str | None, keep_origin: bool = False,
+    catalog_import: CatalogImport | None = None,
 ) -> Product | None:
-    """Write validated records in batches; returns the last product written (for the audit)."""
+    """Write validated records in batches; returns the last product written (for the audit).
+
+    Each item is a record and its locale; ``None`` (only from the API) keeps an existing
+    product's locale and detects a new one's. With ``keep_origin`` (the API) an existing product
+    keeps its source format and raw row, so a product imported from a shop file still exports
+    to that shop; one that came in through the API has the sent keys merged into its raw
+    record. ``catalog_import`` (a file import) is recorded on every product of the file, the
+    unchanged ones included; without it a product keeps the import it came from."""
     brands = _Brands()
     last: Product | None = None
     pending = [items[start:start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
@@ -785,7 +805,8 @@ def _write(
         try:
             with transaction.atomic():
                 created, updated, unchanged, written = _write_batch(
-                    batch, brands=brands, source_format=source_format, brand_name=brand_name
+                    batch, brands=brands, source_format=source_format, brand_name=brand_name,
+                    keep_origin=keep_origin, catalog_import=catalog_import,
                 )
         except DatabaseError as exc:
             brands.rollback()
@@ -805,9 +826,20 @@ def _write(
     return last
 
 
+def _merged(stored: Any, sent: dict[str, Any]) -> dict[str, Any]:
+    """``sent`` laid over ``stored`` one level down: {"record": {...}} keeps the keys an
+    update did not send."""
+    merged = dict(stored) if isinstance(stored, dict) else {}
+    for key, value in sent.items():
+        before = merged.get(key)
+        merged[key] = ({**before, **value} if isinstance(before, dict) and isinstance(value, dict)
+                       else value)
+    return merged
+
+
 def _write_batch(
-    batch: list[tuple[_Record, str]], *, brands: _Brands, source_format: str,
-    brand_name: str | None,
+    batch: list[tuple[_Record, str | None]], *, brands: _Brands, source_format: str,
+    brand_name: str | None, keep_origin: bool, catalog_import: CatalogImport | None = None,
 ) -> tuple[int, int, int, Product | None]:
     """Call inside a transaction. Returns (created, updated, unchanged, last product)."""
     existing = {product.sku: product
@@ -815,18 +847,24 @@ def _write_batch(
     now = timezone.now()
     to_create: list[Product] = []
     to_update: list[Product] = []
+    # Unchanged products the file sent again: they now come from this import.
+    restamp: list[int] = []
+    origin = {"catalog_import_id": catalog_import.pk} if catalog_import is not None else {}
     unchanged = 0
     last = None
     for record, locale in batch:
         name = brand_name if brand_name else record.brand
         product = existing.get(record.sku)
-        values: dict[str, Any] = {
-            "title": record.title,
-            "attributes": record.attributes,
-            "raw": record.raw,
-            "locale": locale,
-            "source_format": source_format,
-        }
+        if locale is None:
+            locale = product.locale if product is not None else locale_detect(
+                record.title, record.source_text or "")
+        values: dict[str, Any] = {"title": record.title, "locale": locale}
+        if record.attributes is not None:
+            values["attributes"] = record.attributes
+        if product is None or not keep_origin:
+            values.update(raw=record.raw, source_format=source_format)
+        elif product.source_format == source_format:
+            values["raw"] = _merged(product.raw, record.raw)
         if name is not None:
             # Compared and set by id: reading ``product.brand`` would cost a query per row.
             brand = brands.get(name, locale) if name else None
@@ -836,18 +874,23 @@ def _write_batch(
         if record.source_text is not None:
             values["source_text"] = record.source_text
         if product is None:
-            product = Product(sku=record.sku, **values)
+            product = Product(sku=record.sku, **values, **origin)
             to_create.append(product)
         elif any(getattr(product, key) != value for key, value in values.items()):
-            for key, value in values.items():
+            for key, value in (values | origin).items():
                 setattr(product, key, value)
             product.updated_at = now
             to_update.append(product)
         else:
             unchanged += 1
+            if origin and product.catalog_import_id != catalog_import.pk:
+                product.catalog_import_id = catalog_import.pk
+                restamp.append(product.pk)
         last = product
     if to_create:
         Product.objects.bulk_create(to_create)
     if to_update:
         _update_rows(to_update)
+    if restamp:
+        Product.objects.filter(pk__in=restamp).update(catalog_import=catalog_import)
     return len(to_create), len(to_update) + unchanged, unchanged, last

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Locale(models.TextChoices):
@@ -48,7 +49,30 @@ class ContentKind(models.Model):
         ordering = ["position", "code"]
 
     def __str__(self) -> str:
+        return str(self.display_label)
+
+    @property
+    def display_label(self):
+        """The label in the reader's language: a kind the desk ships with is translated while
+        its label is the shipped one; an admin's own kind, or a renamed one, shows as stored."""
+        shipped = SHIPPED_KIND_LABELS.get(self.code)
+        if shipped is not None and shipped[0] == self.label:
+            return shipped[1]
         return self.label
+
+
+# The labels migration 0002 seeds, each with its translation. The English is spelled twice
+# because makemessages only finds literal strings in the translation call.
+SHIPPED_KIND_LABELS = {
+    "description": ("Description", pgettext_lazy("content kind", "Description")),
+    "title": ("Title", pgettext_lazy("content kind", "Title")),
+    "bullets": ("Bullet points", pgettext_lazy("content kind", "Bullet points")),
+    "slogan": ("Slogan / ad line", pgettext_lazy("content kind", "Slogan / ad line")),
+    "faq": ("FAQ", pgettext_lazy("content kind", "FAQ")),
+    "seo_title": ("SEO title", pgettext_lazy("content kind", "SEO title")),
+    "seo_description": ("SEO meta description",
+                        pgettext_lazy("content kind", "SEO meta description")),
+}
 
 
 class Product(models.Model):
@@ -74,6 +98,12 @@ class Product(models.Model):
     # What the shop sent, so an export can hand it back unchanged but for the new copy:
     # {"columns": [...], "rows": [[...], ...]}. Lists, because jsonb does not keep key order.
     raw = models.JSONField(default=dict, blank=True)
+    # The catalog file that last wrote this product (and its raw row); None for products made
+    # by hand, through the API, or imported before imports were recorded.
+    catalog_import = models.ForeignKey(
+        "CatalogImport", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="products", verbose_name=_("import"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,6 +112,28 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.title}"
+
+
+class CatalogImport(models.Model):
+    """One catalog file imported: its name, format and column row, who and when. An export can
+    take the products of one import, and a Shopify export names its files after them."""
+
+    filename = models.CharField(max_length=255)
+    format = models.CharField(max_length=10, choices=Product.SourceFormat.choices)
+    # The file's column row (CSV and Shopify), as sent; [] for JSON Lines.
+    columns = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        when = timezone.localtime(self.created_at).strftime("%Y-%m-%d %H:%M")
+        return f"{self.filename} ({when})"
 
 
 class ModelVersion(models.Model):

@@ -54,6 +54,24 @@ def can_train(user: User) -> bool:
     return ADMIN in user_roles(user)
 
 
+def can_revoke_others_api_tokens(user: User) -> bool:
+    """Admins, so a leaked key is stopped at once; nobody else, or any reviewer could cut off
+    the shop's integration."""
+    return ADMIN in user_roles(user)
+
+
+def can_revoke_api_token(user: User, *, owner_id: int) -> bool:
+    return (user.is_authenticated and user.pk == owner_id) or can_revoke_others_api_tokens(user)
+
+
+def can_create_api_token(user: User, *, owner_id: int) -> bool:
+    """Tokens are for oneself: one made for someone else acts as them (approving what its maker
+    wrote, past the four-eyes rule), so only a superuser, who could anyway, makes one."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.pk == owner_id or user.is_superuser
+
+
 def can_assign_others(user: User) -> bool:
     """Reviewers and admins hand drafts to editors; editors only take drafts themselves."""
     return can_review(user)

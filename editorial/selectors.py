@@ -14,6 +14,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     Func,
     IntegerField,
     OuterRef,
@@ -22,7 +23,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Substr
+from django.db.models.functions import Coalesce, Substr
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from .facts import brand_rules, kind_spec, product_facts
 from .models import (
     Brand,
     Candidate,
+    CatalogImport,
     ContentKind,
     Draft,
     DraftComment,
@@ -150,6 +152,17 @@ def job_list() -> QuerySet[GenerationJob]:
 
 def job_detail(*, job_id: int) -> GenerationJob:
     return get_object_or_404(job_list(), pk=job_id)
+
+
+def job_kind_labels(*, jobs: list[GenerationJob]) -> list[GenerationJob]:
+    """``jobs``, each given ``kind_labels``: its kinds' labels in the reader's language, in the
+    order requested (one query for all of them; a kind deleted since shows as its code)."""
+    requested = {job.pk: job.kinds if isinstance(job.kinds, list) else [] for job in jobs}
+    codes = {str(code) for kinds in requested.values() for code in kinds}
+    labels = {k.code: str(k.display_label) for k in ContentKind.objects.filter(code__in=codes)}
+    for job in jobs:
+        job.kind_labels = [labels.get(str(code), str(code)) for code in requested[job.pk]]
+    return jobs
 
 
 def draft_last_job(*, draft: Draft) -> GenerationJob | None:
@@ -428,11 +441,22 @@ def draft_presence_others(*, draft: Draft, user, now: datetime | None = None
     )
 
 
+# A draft's candidates: newest job first, by rank within a job. The job's time, not the
+# candidates': one job stores its candidates microseconds apart, in no particular rank order.
+# A candidate whose job was deleted falls back to its own time.
+CANDIDATE_ORDER = (
+    Coalesce("job__created_at", "created_at").desc(),
+    F("job_id").desc(nulls_last=True),
+    "rank",
+    "index",
+)
+
+
 def draft_candidate_list(*, draft: Draft) -> list[Candidate]:
     return list(
         Candidate.objects.filter(draft=draft)
         .select_related("model_version")
-        .order_by("-created_at", "rank", "index")
+        .order_by(*CANDIDATE_ORDER)
     )
 
 
@@ -484,3 +508,10 @@ def draft_text_checks(*, draft: Draft, text: str) -> list[dict[str, Any]]:
 
 def export_batch_recent_list(*, limit: int = 10) -> QuerySet[ExportBatch]:
     return ExportBatch.objects.select_related("created_by").order_by("-created_at", "-pk")[:limit]
+
+
+def catalog_import_list() -> QuerySet[CatalogImport]:
+    """File imports that products still come from, newest first, each with ``product_count``:
+    what the export page offers to pick from."""
+    return (CatalogImport.objects.annotate(product_count=Count("products"))
+            .filter(product_count__gt=0).order_by("-created_at", "-pk"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -62,6 +62,17 @@ class RevisionConflict(WorkflowError):
 
 class StaleRevision(WorkflowError):
     """A review decision was made on a revision that is no longer the draft's current one."""
+
+
+class BlockingFlags(WorkflowError):
+    """The content checks raise a blocking flag on the text to approve; ``flags`` are they."""
+
+    def __init__(self, flags: list[dict]):
+        super().__init__(
+            gettext("Blocking flags: %(flags)s")
+            % {"flags": "; ".join(diffing.flag_message(flag) for flag in flags)}
+        )
+        self.flags = flags
 
 
 # --- Drafts and revisions ----------------------------------------------------------------------
@@ -327,57 +338,45 @@ def draft_bulk_assign(*, drafts: Sequence[Draft], user, assignee) -> BulkResult:
     return result
 
 
-def draft_bulk_approve(*, drafts: Sequence[Draft], user, comment: str = "") -> BulkResult:
-    """Approve each draft's current revision, as loaded now, where that may be done: the draft
-    is in review and the content checks find no blocking flag in that text. The others are
-    skipped with the reason. Each approval goes through ``draft_approve`` pinned to the revision
-    checked here (so the four-eyes rule holds, and a text saved meanwhile is not approved)."""
+def draft_bulk_approve(*, drafts: Sequence[Draft], user, seen: Mapping[int, int],
+                       comment: str = "") -> BulkResult:
+    """``draft_approve`` for each draft, pinned to the revision the reviewer saw of it
+    (``seen``: draft id -> revision id, as the queue showed them); a draft whose text changed
+    since, or that the approval rules refuse, is skipped with the reason."""
     policies.require(policies.can_review(user), gettext("Only reviewers can approve drafts."))
+    return _bulk_decide(drafts=drafts, seen=seen, decide=functools.partial(
+        draft_approve, user=user, comment=comment))
+
+
+def _bulk_decide(*, drafts: Sequence[Draft], seen: Mapping[int, int], decide) -> BulkResult:
     result = BulkResult()
     for draft in drafts:
-        revision = draft.current_revision
+        revision_id = seen.get(draft.pk)
         if draft.state != State.IN_REVIEW:
             result.skipped.append((draft, gettext("It is %(state)s, not in review.")
                                    % {"state": draft.get_state_display().lower()}))
             continue
-        if revision is None:
-            result.skipped.append((draft, gettext("There is no text to approve.")))
-            continue
-        blocking = selectors.draft_blocking_flags(draft=draft, text=revision.text)
-        if blocking:
-            messages = "; ".join(diffing.flag_message(flag) for flag in blocking)
-            result.skipped.append((draft, gettext("Blocking flags: %(flags)s")
-                                   % {"flags": messages}))
+        if revision_id is None:
+            result.skipped.append((draft, gettext(
+                "Which text you saw was not sent; reload the queue and try again.")))
             continue
         try:
-            result.done.append(
-                draft_approve(draft=draft, user=user, revision_id=revision.pk, comment=comment)
-            )
+            result.done.append(decide(draft=draft, revision_id=revision_id))
         except WorkflowError as exc:
             result.skipped.append((draft, str(exc)))
     return result
 
 
-def draft_bulk_reject(*, drafts: Sequence[Draft], user, comment: str) -> BulkResult:
-    """Reject each draft in review (its current revision, as loaded now) with ``comment``;
-    the others are skipped with the reason."""
+def draft_bulk_reject(*, drafts: Sequence[Draft], user, seen: Mapping[int, int],
+                      comment: str) -> BulkResult:
+    """``draft_reject`` for each draft, pinned to the revision the reviewer saw (``seen``, as
+    for ``draft_bulk_approve``), with ``comment``; the others are skipped with the reason."""
     policies.require(policies.can_review(user), gettext("Only reviewers can reject drafts."))
     comment = (comment or "").strip()
     if not comment:
         raise WorkflowError(gettext("Say why: a comment is required to reject."))
-    result = BulkResult()
-    for draft in drafts:
-        if draft.state != State.IN_REVIEW:
-            result.skipped.append((draft, gettext("It is %(state)s, not in review.")
-                                   % {"state": draft.get_state_display().lower()}))
-            continue
-        try:
-            result.done.append(draft_reject(draft=draft, user=user,
-                                            revision_id=draft.current_revision_id,
-                                            comment=comment))
-        except WorkflowError as exc:
-            result.skipped.append((draft, str(exc)))
-    return result
+    return _bulk_decide(drafts=drafts, seen=seen, decide=functools.partial(
+        draft_reject, user=user, comment=comment))
 
 
 def draft_submit(*, draft: Draft, user) -> Draft:
@@ -412,17 +411,12 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
                 % {"state": locked.get_state_display().lower()}
             )
         if locked.current_revision_id != revision_id:
-            raise StaleRevision(
+            raise StaleRevision(gettext(
                 "The text changed after you opened it; reload and review the new revision."
-            )
+            ))
         revision = locked.current_revision
-        if (
-            decision == ReviewDecision.Decision.APPROVE
-            and settings.COPYDESK_FOUR_EYES
-            and revision.author_id == user.pk
-        ):
-            raise WorkflowError(
-                gettext("Four-eyes rule: someone else must approve your own revision."))
+        if decision == ReviewDecision.Decision.APPROVE:
+            _check_approvable(draft=locked, revision=revision, user=user)
         try:
             with transaction.atomic():
                 ReviewDecision.objects.create(
@@ -451,7 +445,27 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
     return locked
 
 
+def _check_approvable(*, draft: Draft, revision: Revision, user) -> None:
+    """The rules every approval obeys, whoever asks (page, queue, admin, API): no blocking
+    flag in the text, and with the four-eyes rule nobody approves text they wrote or changed
+    since the draft's last approval (not only the last revision: a colleague's one-character
+    edit on top does not make the reviewer's own text someone else's)."""
+    blocking = selectors.draft_blocking_flags(draft=draft, text=revision.text)
+    if blocking:
+        raise BlockingFlags(blocking)
+    if not settings.COPYDESK_FOUR_EYES:
+        return
+    since = draft.approved_revision.number if draft.approved_revision_id else 0
+    if draft.revisions.filter(author_id=user.pk, number__gt=since,
+                              number__lte=revision.number).exists():
+        raise WorkflowError(gettext(
+            "Four-eyes rule: you wrote or changed this text since its last approval; "
+            "someone else must approve it."))
+
+
 def draft_approve(*, draft: Draft, user, revision_id: int, comment: str = "") -> Draft:
+    """Approve ``revision_id``, the revision the reviewer saw; refused when it is no longer
+    current, has a blocking flag, or breaks the four-eyes rule (``_check_approvable``)."""
     return _decide(draft=draft, user=user, revision_id=revision_id,
                    decision=ReviewDecision.Decision.APPROVE, comment=comment)
 
@@ -1150,13 +1164,19 @@ def _api_token_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_token_create(*, user, name: str):
-    """A new API token for ``user``; returns ``(token, key)``. The key is not stored (only its
-    hash), so this is the one time it can be shown."""
+def api_token_create(*, user, name: str, owner=None):
+    """A new API token for ``owner`` (by default ``user``, who asks); returns ``(token, key)``.
+    The key is not stored (only its hash), so this is the one time it can be shown.
+
+    Only a superuser makes a token for someone else; the audit event names the superuser as the
+    actor and the owner in its data."""
     import secrets
 
     from .models import ApiToken
 
+    owner = user if owner is None else owner
+    policies.require(policies.can_create_api_token(user, owner_id=owner.pk),
+                     gettext("You can only create tokens for yourself."))
     name = (name or "").strip()
     if not name:
         raise WorkflowError(gettext("Give the token a name."))
@@ -1167,22 +1187,29 @@ def api_token_create(*, user, name: str):
     key = "cdk_" + secrets.token_urlsafe(30)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name, key_hash=_api_token_hash(key),
+            user=owner, name=name, key_hash=_api_token_hash(key),
             prefix=key[:ApiToken.PREFIX_CHARS],
         )
-        audit_log(actor=user, verb="api_token.create", obj=token, name=name)
+        audit_log(actor=user, verb="api_token.create", obj=token, name=name,
+                  owner=owner.get_username())
     return token, key
 
 
 def api_token_revoke(*, token, user):
-    """Revoke ``token``: its owner may, and staff may revoke anyone's. Revoking twice is
-    harmless."""
-    policies.require(token.user_id == user.pk or user.is_staff,
+    """Revoke ``token``: its owner and admins may. Revoking twice is harmless (one audit
+    event)."""
+    from .models import ApiToken
+
+    policies.require(policies.can_revoke_api_token(user, owner_id=token.user_id),
                      gettext("You can only revoke your own tokens."))
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit_log(actor=user, verb="api_token.revoke", obj=token)
+    now = timezone.now()
+    with transaction.atomic():
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+            token.revoked_at = now
+            audit_log(actor=user, verb="api_token.revoke", obj=token, name=token.name,
+                      owner=token.user.get_username())
+        else:
+            token.refresh_from_db(fields=["revoked_at"])
     return token
 
 
@@ -1244,8 +1271,13 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
 
     ``items`` are ``(index, fields)`` pairs already checked for types (the API's serializer):
     ``fields`` has ``sku`` and ``title`` and any of ``brand``, ``category``, ``locale``,
-    ``description``, ``attributes``; a key that is absent leaves that field as it is.
-    ``errors`` are items refused before (they are reported with the rest)."""
+    ``description``, ``attributes``; a key that is absent leaves that field as it is (a new
+    product gets no brand, no category, no description, no attributes and a detected locale).
+    An empty ``brand``, ``category``, ``description`` or ``attributes`` clears it; a ``None``
+    locale is detected again from the title and the description sent. An update never changes
+    where the product came from: a Shopify product keeps its format and raw rows, so it stays
+    in Shopify exports. ``errors`` are items refused before (they are reported with the
+    rest)."""
     from .importers import ImportReport, RowError, _locale_for, _Record, _validate, _write
 
     policies.require(policies.can_import(user),
@@ -1263,7 +1295,8 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
             category=fields_.get("category"),
             locale=fields_.get("locale") or None,
             source_text=fields_.get("description"),
-            attributes=dict(fields_.get("attributes") or {}),
+            attributes=(dict(fields_["attributes"] or {}) if "attributes" in fields_
+                        else None),
             raw={"record": fields_.get("raw", fields_)},
             cells=[(name, value) for name, value in fields_.items() if isinstance(value, str)],
         )
@@ -1276,12 +1309,13 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
                                                  field=problem.field, sku=record.sku))
             continue
         seen[record.sku] = index
-        valid.append((record, _locale_for(record, None)))
+        valid.append((record, _locale_for(record, None) if "locale" in fields_ else None))
     existing = set()
     for batch in _in_batches(list(seen)):
         existing.update(Product.objects.filter(sku__in=batch).values_list("sku", flat=True))
     report = ImportReport()
-    last = _write(valid, report=report, source_format=Product.SourceFormat.API, brand_name=None)
+    last = _write(valid, report=report, source_format=Product.SourceFormat.API, brand_name=None,
+                  keep_origin=True)
     failed = {}
     for error in report.errors:
         failed[error.line] = error
@@ -1318,8 +1352,11 @@ def finetune_run_request(
     """Record a fine-tuning run of ``base`` into a new model version ``name`` and, unless
     ``enqueue`` is off (the caller runs it in-process), send it to a GPU worker after commit.
 
-    Raises ``WorkflowError`` before anything is written."""
-    from generation.finetune import FineTuneConfig
+    ``name`` is also the folder the model is saved in, directly inside the model folder's
+    ``finetuned``: one folder name of ASCII letters, digits, ``.``, ``-`` and ``_``, starting
+    with a letter or digit. Raises ``WorkflowError`` before anything is written."""
+    from generation.finetune import OUTPUT_NAME_MAX_LENGTH, FineTuneConfig, output_name_valid
+    from generation.tasks import finetune_output_dir
 
     from .models import FineTuneRun
 
@@ -1327,6 +1364,18 @@ def finetune_run_request(
     name = (name or "").strip()
     if not name:
         raise WorkflowError(gettext("Name the new model version."))
+    if not output_name_valid(name):
+        raise WorkflowError(
+            gettext("The name of the new model version, %(name)s, is also its folder name: use "
+                    "only letters, digits, “.”, “-” and “_”, start with a letter or digit, at "
+                    "most %(limit)d characters.")
+            % {"name": repr(name), "limit": OUTPUT_NAME_MAX_LENGTH})
+    try:
+        finetune_output_dir(name)
+    except ValueError as exc:
+        raise WorkflowError(
+            gettext("The name of the new model version, %(name)s, leads to a folder outside "
+                    "the model folder (a link?).") % {"name": repr(name)}) from exc
     if ModelVersion.objects.filter(name=name).exists() or FineTuneRun.objects.filter(
         name=name
     ).exclude(status=FineTuneRun.Status.FAILED).exists():

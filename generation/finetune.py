@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -45,6 +46,8 @@ __all__ = [
     "encode_example",
     "evaluate",
     "finetune",
+    "output_dir_in",
+    "output_name_valid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,6 +56,28 @@ IGNORE_INDEX = -100
 
 # In the order a run goes through them.
 PHASES = ("preparing", "evaluating_before", "training", "evaluating_after", "saving")
+
+# A fine-tuned model's name is also its directory: one path component, starting with a letter
+# or digit (the temporary sibling a save writes first starts with a dot).
+OUTPUT_NAME_MAX_LENGTH = 200
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def output_name_valid(name: str) -> bool:
+    return len(name) <= OUTPUT_NAME_MAX_LENGTH and _OUTPUT_NAME.fullmatch(name) is not None
+
+
+def output_dir_in(root: str | Path, name: str) -> Path:
+    """The directory a fine-tune named ``name`` saves into: ``root/name``, links resolved.
+    Saving replaces what is there, so anything that is not a valid name directly inside
+    ``root`` (after links are followed) raises ``ValueError``."""
+    if not output_name_valid(name):
+        raise ValueError(f"{name!r} is not a valid name for a fine-tuned model's directory")
+    base = Path(root).resolve()
+    output = (base / name).resolve()
+    if output.parent != base or output.name != name:
+        raise ValueError(f"{base / name} leads outside {base}")
+    return output
 
 
 @dataclass
@@ -361,6 +386,8 @@ def finetune(
         model.eval()
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if output.is_symlink():
+            raise ValueError(f"{output} is a link; a fine-tune does not replace links")
         if output.exists():
             shutil.rmtree(output)
         os.replace(tmp, output)

@@ -194,9 +194,14 @@ def resume_jobs() -> str:
 
 
 def finetune_output_dir(name: str):
+    """Where run ``name`` saves its model: directly inside the model folder's ``finetuned``,
+    checked again here because a save deletes what is there (a run recorded before the name
+    rules, or written to the database by hand, must not reach anywhere else)."""
     from pathlib import Path
 
-    return Path(settings.COPYDESK_MODEL_DIR) / "finetuned" / name
+    from .finetune import output_dir_in
+
+    return output_dir_in(Path(settings.COPYDESK_MODEL_DIR) / "finetuned", name)
 
 
 # How often a phase without optimizer steps (an evaluation) beats the run's heartbeat: far

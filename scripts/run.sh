@@ -16,4 +16,7 @@ echo
 echo "Copydesk is running at http://$HOST:$PORT/  (worker log: var/worker.log; Ctrl-C stops)"
 echo "Sign in with one of the demo users printed above."
 echo
-.venv/bin/python manage.py runserver --noreload "$HOST:$PORT"
+# DEBUG on for this local demo only (the settings default to off): runserver then serves the
+# static files and shows error pages with tracebacks. The worker keeps the default (off): DEBUG
+# would make it keep every database query in memory.
+DEBUG="${DEBUG:-1}" .venv/bin/python manage.py runserver --noreload "$HOST:$PORT"

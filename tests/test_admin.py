@@ -1,9 +1,11 @@
 import io
+import re
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.contrib.messages import get_messages
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,9 +13,11 @@ from django.urls import reverse
 from editorial import services
 from editorial.exporters import copy_export
 from editorial.models import (
+    ApiToken,
     AuditEvent,
     Brand,
     Candidate,
+    CatalogImport,
     ContentKind,
     Draft,
     ExportBatch,
@@ -30,8 +34,8 @@ pytestmark = pytest.mark.django_db
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-MODELS = [Brand, ContentKind, Product, ModelVersion, GenerationJob, JobItem, Draft, Candidate,
-          Revision, ReviewDecision, ExportBatch, AuditEvent]
+MODELS = [Brand, CatalogImport, ContentKind, Product, ModelVersion, GenerationJob, JobItem, Draft,
+          Candidate, Revision, ReviewDecision, ExportBatch, AuditEvent]
 
 
 def changelist(model):
@@ -51,7 +55,8 @@ def in_review(editor, text=f"Kettle {SCRIPT}", **kwargs):
 
 def hostile_world(editor, reviewer, n: int = 0):
     """One of everything, with markup in every piece of product data and model output."""
-    brand = BrandFactory(name=f"Brand {n} {SCRIPT}", voice=SCRIPT, banned_terms=[SCRIPT])
+    brand = BrandFactory(name=f"Brand {n} {SCRIPT}", voice=SCRIPT,
+                         banned_terms=["<b>cheap</b>"])
     draft = in_review(
         editor, product__sku=f"SKU-{n}-{SCRIPT}", product__title=f"Title {SCRIPT}",
         product__brand=brand, product__attributes={"note": SCRIPT, "材料": "不锈钢"},
@@ -68,6 +73,8 @@ def hostile_world(editor, reviewer, n: int = 0):
                                        kinds=["description"], params={"note": SCRIPT}, total=1,
                                        error=SCRIPT)
     JobItem.objects.create(job=job, draft=draft, error=SCRIPT)
+    Product.objects.filter(pk=draft.product_id).update(catalog_import=CatalogImport.objects.create(
+        filename=f"{SCRIPT}.csv", format="csv", columns=["sku", SCRIPT], created_by=editor))
     return draft
 
 
@@ -161,6 +168,15 @@ def _act(client, action, drafts, **extra):
     )
 
 
+def _confirmed(client, action, drafts, **extra):
+    """An action that first shows the drafts' texts: read that page, then confirm it, posting
+    the revisions it showed (as the reviewer's browser does)."""
+    page = _act(client, action, drafts)
+    assert page.status_code == 200
+    seen = re.findall(r'name="seen" value="([\d:]+)"', page.content.decode())
+    return _act(client, action, drafts, post="yes", seen=seen, **extra)
+
+
 def _messages(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -171,7 +187,7 @@ def test_approve_action_approves_drafts_in_review_and_reports_the_rest(
     ready = draft_with_text("Not submitted yet.")
     waiting = in_review(editor, "Please approve me.")
 
-    response = _act(superuser_client, "approve_current_revision", [waiting, ready])
+    response = _confirmed(superuser_client, "approve_current_revision", [waiting, ready])
 
     assert response.status_code == 200
     messages = _messages(response)
@@ -195,8 +211,8 @@ def test_request_changes_asks_for_a_comment_first(superuser_client, editor):
     draft.refresh_from_db()
     assert draft.state == Draft.State.IN_REVIEW
 
-    response = _act(superuser_client, "request_changes", [draft], post="yes",
-                    comment="Mention the capacity.")
+    response = _confirmed(superuser_client, "request_changes", [draft],
+                          comment="Mention the capacity.")
 
     assert "Changes requested on 1 draft." in _messages(response)
     draft.refresh_from_db()
@@ -207,7 +223,7 @@ def test_request_changes_asks_for_a_comment_first(superuser_client, editor):
 def test_reject_action(superuser_client, editor):
     draft = in_review(editor)
 
-    response = _act(superuser_client, "reject", [draft], post="yes", comment="Off brand.")
+    response = _confirmed(superuser_client, "reject", [draft], comment="Off brand.")
 
     assert "1 draft rejected." in _messages(response)
     draft.refresh_from_db()
@@ -227,7 +243,7 @@ def test_reviewer_on_staff_sees_drafts_and_can_approve(client, editor):
     # View-only elsewhere: no adding products.
     assert client.get(reverse("admin:editorial_product_add")).status_code == 403
 
-    response = _act(client, "approve_current_revision", [draft])
+    response = _confirmed(client, "approve_current_revision", [draft])
 
     assert "1 draft approved." in _messages(response)
     draft.refresh_from_db()
@@ -243,7 +259,7 @@ def test_staff_without_the_reviewer_role_is_refused_by_the_service(client, edito
     draft = in_review(editor)
     client.force_login(clerk)
 
-    response = _act(client, "approve_current_revision", [draft])
+    response = _confirmed(client, "approve_current_revision", [draft])
 
     assert "Only reviewers can review drafts." in _messages(response)
     draft.refresh_from_db()
@@ -289,3 +305,117 @@ def test_cancel_job_action_calls_the_service(superuser_client, world):
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.CANCELLED
     assert AuditEvent.objects.filter(verb="job.cancel").exists()
+
+
+# --- API tokens and accounts --------------------------------------------------------------------
+
+def _token_actions(client):
+    response = client.get(reverse("admin:editorial_apitoken_changelist"))
+    assert response.status_code == 200
+    form = response.context["action_form"]  # None when no action is offered
+    return [] if form is None else [name for name, _label in form.fields["action"].choices]
+
+
+def test_only_the_owner_and_admins_revoke_a_token(client, editor):
+    token, _key = services.api_token_create(user=editor, name="Shop sync")
+    staff_reviewer = UserFactory(username="staff-rey", roles=["Reviewer"], is_staff=True)
+    client.force_login(staff_reviewer)
+
+    assert "revoke_tokens" not in _token_actions(client)
+    client.post(reverse("admin:editorial_apitoken_changelist"),
+                {"action": "revoke_tokens", "_selected_action": [token.pk]})
+    token.refresh_from_db()
+    assert token.is_active
+    with pytest.raises(PermissionDenied):
+        services.api_token_revoke(token=token, user=staff_reviewer)
+    token.refresh_from_db()
+    assert token.is_active
+
+    staff_admin = UserFactory(username="staff-admin", roles=["Admin"], is_staff=True)
+    client.force_login(staff_admin)
+    assert "revoke_tokens" in _token_actions(client)
+    response = client.post(reverse("admin:editorial_apitoken_changelist"),
+                           {"action": "revoke_tokens", "_selected_action": [token.pk]},
+                           follow=True)
+    assert "1 token was revoked." in _messages(response)
+    token.refresh_from_db()
+    assert not token.is_active
+    event = AuditEvent.objects.get(verb="api_token.revoke")
+    assert event.actor == staff_admin and event.data["owner"] == "edith"
+
+
+def test_a_token_is_made_for_its_maker_unless_a_superuser_makes_it(client, admin_user, editor,
+                                                                   reviewer):
+    staff_admin = UserFactory(username="staff-admin", roles=["Admin"], is_staff=True)
+    client.force_login(staff_admin)
+    add = reverse("admin:editorial_apitoken_add")
+    assert 'name="user"' not in client.get(add).content.decode()
+    # A crafted form cannot name someone else: the token is the maker's own.
+    assert client.post(add, {"user": reviewer.pk, "name": "As rey"}).status_code == 200
+    assert ApiToken.objects.get(name="As rey").user == staff_admin
+    with pytest.raises(PermissionDenied):
+        services.api_token_create(user=staff_admin, owner=reviewer, name="As rey")
+    assert not ApiToken.objects.filter(user=reviewer).exists()
+
+    client.force_login(admin_user)
+    assert 'name="user"' in client.get(add).content.decode()
+    client.post(add, {"user": editor.pk, "name": "Warehouse"})
+    assert ApiToken.objects.get(name="Warehouse").user == editor
+    event = AuditEvent.objects.get(verb="api_token.create", data__name="Warehouse")
+    assert event.actor == admin_user and event.data["owner"] == "edith"
+
+
+def _user_change(user):
+    return reverse("admin:auth_user_change", args=[user.pk])
+
+
+GRANTS = ('name="is_superuser"', 'name="groups"', 'name="user_permissions"', 'name="is_staff"')
+
+
+def test_admins_who_are_not_superusers_cannot_grant_roles_permissions_or_superuser(
+        client, admin_user):
+    staff_admin = UserFactory(username="staff-admin", roles=["Admin"], is_staff=True)
+    client.force_login(staff_admin)
+    page = client.get(_user_change(staff_admin)).content.decode()
+    assert not [field for field in GRANTS if field in page]
+
+    response = client.post(_user_change(staff_admin), {
+        "username": "staff-admin", "email": "staff-admin@example.com", "is_active": "on",
+        "is_staff": "on", "is_superuser": "on",
+        "groups": [Group.objects.get(name="Admin").pk, Group.objects.get(name="Reviewer").pk],
+        "user_permissions": [Permission.objects.get(codename="delete_user").pk],
+    })
+    assert response.status_code == 302
+    staff_admin.refresh_from_db()
+    assert not staff_admin.is_superuser
+    assert list(staff_admin.groups.values_list("name", flat=True)) == ["Admin"]
+    assert not staff_admin.user_permissions.exists()
+
+    client.force_login(admin_user)
+    page = client.get(_user_change(staff_admin)).content.decode()
+    assert all(field in page for field in GRANTS)
+
+
+def test_admins_who_are_not_superusers_cannot_take_over_other_accounts(client, admin_user):
+    staff_admin = UserFactory(username="staff-admin", roles=["Admin"], is_staff=True)
+    other_staff = UserFactory(username="staff-rey", roles=["Reviewer"], is_staff=True)
+    member = UserFactory(username="rey", roles=["Reviewer"])
+    client.force_login(staff_admin)
+
+    for target in (admin_user, other_staff):
+        assert client.post(_user_change(target), {"username": "mine", "is_active": "on"}
+                           ).status_code == 403
+    for target in (admin_user, other_staff, member):
+        url = reverse("admin:auth_user_password_change", args=[target.pk])
+        assert client.get(url).status_code == 403
+        assert client.post(url, {"password1": "taken-Over-9", "password2": "taken-Over-9"}
+                           ).status_code == 403
+        target.refresh_from_db()
+        assert target.check_password("pw-Copydesk-1")
+    own = reverse("admin:auth_user_password_change", args=[staff_admin.pk])
+    assert client.get(own).status_code == 200
+    # Plain accounts stay manageable: deactivating one who left.
+    assert client.post(_user_change(member), {"username": "rey", "email": "rey@example.com"}
+                       ).status_code == 302
+    member.refresh_from_db()
+    assert not member.is_active

@@ -4,6 +4,7 @@ optimistic locking (409), and the approved-copy feed whose cursor sees every app
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,6 +17,7 @@ from rest_framework.test import APIClient
 from editorial import services
 from editorial.models import (
     ApiToken,
+    AuditEvent,
     CopyFeedEntry,
     Draft,
     GenerationJob,
@@ -264,6 +266,8 @@ def test_admin_creates_a_token_showing_the_key_once_and_revokes_in_bulk(client, 
     key = re.search(r'id="new-token-key"[^>]*value="([^"]+)"', response.content.decode()).group(1)
     token = ApiToken.objects.get(name="Warehouse")
     assert token.user == editor and key.startswith(token.prefix)
+    made = AuditEvent.objects.get(verb="api_token.create", object_id=str(token.pk))
+    assert made.actor == admin_user and made.data == {"name": "Warehouse", "owner": "edith"}
     assert key not in client.get(reverse("admin:editorial_apitoken_change",
                                          args=[token.pk])).content.decode()
     response = client.post(reverse("admin:editorial_apitoken_changelist"),
@@ -318,6 +322,115 @@ def test_bulk_upsert_of_valid_items_is_200_and_idempotent(editor):
     assert again.status_code == 200
     assert again.json()["created"] == [] and len(again.json()["updated"]) == 3
     assert Product.objects.filter(sku__startswith="S-").count() == 3
+
+
+def _shopify_bamboo_board():
+    from editorial.importers import products_import
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "import" / "shopify.csv"
+    report = products_import(data=fixture.read_bytes(), filename="shopify.csv", fmt="shopify")
+    assert not report.errors
+    return Product.objects.get(sku="bamboo-board")
+
+
+def _as_it_was(product):
+    return {name: getattr(product, name) for name in (
+        "attributes", "raw", "source_format", "locale", "brand_id", "category", "source_text")}
+
+
+def test_upserting_only_a_title_changes_nothing_else_of_a_shopify_product(editor, reviewer):
+    import csv
+    import io
+
+    from editorial.exporters import copy_export
+
+    before = _shopify_bamboo_board()
+    assert before.locale == "zh-hans" and before.attributes and before.raw["rows"]
+    kept = _as_it_was(before)
+
+    response = client_for(editor).post(reverse("api_product_list"),
+                                       [{"sku": "bamboo-board", "title": "楠竹砧板"}],
+                                       format="json")
+
+    assert response.status_code == 200
+    assert response.json()["updated"] == [{"index": 0, "sku": "bamboo-board"}]
+    after = Product.objects.get(sku="bamboo-board")
+    assert after.title == "楠竹砧板"
+    assert _as_it_was(after) == kept
+    # Still a Shopify product: its approved copy goes back out in the shop's own rows.
+    approved(editor, reviewer, text="整块楠竹，经久耐用。", product=after)
+    stream = io.StringIO(newline="")
+    copy_export(stream=stream, fmt="shopify", user=reviewer)
+    rows = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
+    assert [row[0] for row in rows[1:]] == ["bamboo-board"]
+    assert rows[1][rows[0].index("Variant SKU")] == "SS-BOARD"
+
+
+def test_upserted_values_sent_explicitly_replace_or_clear_fields(editor):
+    _shopify_bamboo_board()
+    client = client_for(editor)
+
+    response = client.post(reverse("api_product_list"), [{
+        "sku": "bamboo-board", "title": "Bamboo board", "description": "Solid bamboo.",
+        "attributes": {"size": "40 x 28 cm"}, "locale": "en", "category": None, "brand": "",
+    }], format="json")
+
+    assert response.status_code == 200
+    product = Product.objects.get(sku="bamboo-board")
+    assert (product.title, product.source_text, product.attributes, product.locale,
+            product.category, product.brand_id) == (
+        "Bamboo board", "Solid bamboo.", {"size": "40 x 28 cm"}, "en", "", None)
+    assert product.source_format == "shopify"
+    client.post(reverse("api_product_list"),
+                [{"sku": "bamboo-board", "title": "竹制砧板", "attributes": {},
+                  "locale": None}], format="json")
+    product.refresh_from_db()
+    assert (product.attributes, product.locale) == ({}, "zh-hans")
+    client.post(reverse("api_product_list"),
+                [{"sku": "bamboo-board", "title": "竹制砧板", "attributes": {"a": "b"}}],
+                format="json")
+    client.post(reverse("api_product_list"),
+                [{"sku": "bamboo-board", "title": "竹制砧板", "attributes": None}],
+                format="json")
+    product.refresh_from_db()
+    assert product.attributes == {}
+
+
+def test_a_new_product_gets_defaults_and_later_partial_updates_keep_its_fields(editor):
+    client = client_for(editor)
+    client.post(reverse("api_product_list"), [{"sku": "TEA-1", "title": "绿茶礼盒"}],
+                format="json")
+    product = Product.objects.get(sku="TEA-1")
+    assert (product.locale, product.source_format, product.attributes, product.category,
+            product.brand_id, product.source_text) == ("zh-hans", "api", {}, "", None, "")
+    assert product.raw == {"record": {"sku": "TEA-1", "title": "绿茶礼盒"}}
+
+    client.post(reverse("api_product_list"), [{
+        "sku": "TEA-1", "title": "绿茶礼盒", "brand": "山水", "category": "茶",
+        "attributes": {"重量": "250 克"}, "locale": "zh-hans",
+    }], format="json")
+    client.post(reverse("api_product_list"), [{"sku": "TEA-1", "title": "Green tea gift box"}],
+                format="json")
+
+    product = Product.objects.select_related("brand").get(sku="TEA-1")
+    assert (product.title, product.locale, product.brand.name, product.category,
+            product.attributes) == ("Green tea gift box", "zh-hans", "山水", "茶",
+                                    {"重量": "250 克"})
+    # The raw record is everything the API has sent, the latest value of each key.
+    assert product.raw["record"] == {"sku": "TEA-1", "title": "Green tea gift box",
+                                     "brand": "山水", "category": "茶",
+                                     "attributes": {"重量": "250 克"}, "locale": "zh-hans"}
+
+
+def test_the_schema_says_what_an_upsert_leaves_alone(client):
+    body = client.get(reverse("api_schema"),
+                      HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = body["paths"]["/api/v1/products/"]["post"]
+    assert "a key left out keeps the product's value" in operation["description"]
+    fields = body["components"]["schemas"]["ProductUpsertRequest"]["properties"]
+    assert "Left out: unchanged" in fields["attributes"]["description"]
+    assert "Replaces all" in fields["attributes"]["description"]
+    assert "Left out: unchanged" in fields["locale"]["description"]
 
 
 def test_bulk_upsert_wants_a_list_of_limited_size(editor):

@@ -13,7 +13,7 @@ from django.urls import reverse
 from editorial import services
 from editorial.models import Draft, GenerationJob
 from tests.factories import DraftFactory, ModelVersionFactory, ProductFactory
-from tests.test_metrics import T0, WARNING, generated, review
+from tests.test_metrics import T0, WARNING, chinese_product, generated, review
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,8 @@ def reviewed(editor, reviewer):
     review(generated(a, "The best kettle", flags={0: WARNING}), editor, reviewer,
            text="Rejected text", decision="reject")
     generated(a, "Pending text")
-    review(generated(b, "不锈钢电水壶", at=T0), editor, reviewer, text="不锈钢热水壶",
+    review(generated(b, "不锈钢电水壶", at=T0, product=chinese_product()), editor,
+           reviewer, text="不锈钢热水壶",
            at=T0 + timedelta(hours=5))
     return a, b
 

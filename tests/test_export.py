@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from editorial import exporters, services
 from editorial.exporters import EXPORT_COLUMNS, approved_copy_rows, copy_export
-from editorial.models import AuditEvent, Draft, ExportBatch, Revision
+from editorial.models import AuditEvent, CatalogImport, Draft, ExportBatch, Product, Revision
 from tests.factories import (
     BrandFactory,
     ModelVersionFactory,
@@ -55,23 +55,54 @@ def jsonl_rows(text):
     return [json.loads(line) for line in text.splitlines()]
 
 
-def test_export_takes_the_approved_revision_not_a_later_edit(editor, reviewer):
+def test_a_draft_edited_after_approval_still_exports_its_approved_revision(editor, reviewer):
     draft = approved_draft(editor, reviewer, "Approved kettle text.")
     approved = draft.approved_revision
     services.revision_save(draft=draft, user=editor, text="Unapproved rewrite.",
                            base_revision_id=draft.current_revision_id)
     draft.refresh_from_db()
     assert draft.state == Draft.State.IN_EDIT
+    edited_at = draft.updated_at
 
     batch, out = export()
+    _, lines = export("jsonl")
 
-    assert out.count("\n") == 1  # the header only
-    assert "Unapproved rewrite." not in out and "Approved kettle text." not in out
-    assert batch.count == 0
+    (row,) = csv_rows(out)[1:]
+    assert row[EXPORT_COLUMNS.index("text")] == "Approved kettle text."
+    assert row[EXPORT_COLUMNS.index("revision")] == "1"
+    assert [record["text"] for record in jsonl_rows(lines)] == ["Approved kettle text."]
+    assert "Unapproved rewrite." not in out + lines
+    assert batch.count == 1
     draft.refresh_from_db()
-    assert draft.state == Draft.State.IN_EDIT
-    assert draft.exported_revision is None
-    assert draft.approved_revision == approved
+    # The unapproved edit still waits for review: the export does not move the draft.
+    assert draft.state == Draft.State.IN_EDIT and draft.updated_at == edited_at
+    assert draft.exported_revision == approved == draft.approved_revision
+    assert draft.current_revision.text == "Unapproved rewrite."
+
+
+@pytest.mark.parametrize("decision", ["in_review", "changes_requested", "rejected"])
+def test_a_draft_back_in_review_after_approval_exports_its_last_approved_text(
+        editor, reviewer, decision):
+    draft = approved_draft(editor, reviewer, "Approved kettle text.")
+    services.revision_save(draft=draft, user=editor, text="Second try.",
+                           base_revision_id=draft.current_revision_id)
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    if decision == "changes_requested":
+        services.draft_request_changes(draft=draft, user=reviewer,
+                                       revision_id=draft.current_revision_id, comment="Shorter.")
+    elif decision == "rejected":
+        services.draft_reject(draft=draft, user=reviewer,
+                              revision_id=draft.current_revision_id, comment="No.")
+
+    _, out = export()
+    _, lines = export("jsonl")
+
+    assert [row[EXPORT_COLUMNS.index("text")] for row in csv_rows(out)[1:]] == [
+        "Approved kettle text."]
+    assert [record["text"] for record in jsonl_rows(lines)] == ["Approved kettle text."]
+    draft.refresh_from_db()
+    assert draft.state == decision
 
 
 def test_a_reapproved_draft_exports_the_new_text(editor, reviewer):
@@ -143,7 +174,7 @@ def test_jsonl_keeps_each_record_on_one_line(editor, reviewer):
 
 
 def test_csv_neutralises_formulas(editor, reviewer):
-    approved_draft(editor, reviewer, "=HYPERLINK(\"http://evil\")", product__sku="@SUM(A1)",
+    approved_draft(editor, reviewer, "=HYPERLINK(A1)", product__sku="@SUM(A1)",
                    product__title="+cmd|' /C calc'!A0")
     approved_draft(editor, reviewer, "\t=1+1", product__sku="SKU-TAB", product__title="-2+3")
 
@@ -152,7 +183,7 @@ def test_csv_neutralises_formulas(editor, reviewer):
     rows = [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in csv_rows(out)[1:]]
     by_sku = {row["sku"]: row for row in rows}
     assert set(by_sku) == {"'@SUM(A1)", "SKU-TAB"}
-    assert by_sku["'@SUM(A1)"]["text"] == "'=HYPERLINK(\"http://evil\")"
+    assert by_sku["'@SUM(A1)"]["text"] == "'=HYPERLINK(A1)"
     assert by_sku["'@SUM(A1)"]["title"] == "'+cmd|' /C calc'!A0"
     assert by_sku["SKU-TAB"]["text"] == "'\t=1+1"
     assert by_sku["SKU-TAB"]["title"] == "'-2+3"
@@ -360,7 +391,7 @@ def test_rows_take_a_constant_number_of_queries(editor, reviewer):
 # --- Management command -----------------------------------------------------------------------
 
 def test_command_writes_the_file_and_reports(editor, reviewer, tmp_path):
-    approved_draft(editor, reviewer, "这款水壶，快速烧水。")
+    approved_draft(editor, reviewer, "这款水壶，快速烧水。", product__locale="zh-hans")
     approved_draft(editor, reviewer, "Second")
     out_file = tmp_path / "copy.csv"
     stdout = io.StringIO()
@@ -465,3 +496,25 @@ def test_command_exports_only_what_changed(editor, reviewer, tmp_path):
     rows = csv_rows(out_file.read_text(encoding="utf-8"))
     assert [row[EXPORT_COLUMNS.index("text")] for row in rows[1:]] == ["first, again"]
     assert ExportBatch.objects.order_by("-pk").first().changed_only
+
+
+def test_command_exports_the_products_of_one_import(editor, reviewer, tmp_path):
+    from editorial.importers import products_import
+
+    products_import(data=b"sku,title\nA-1,Kettle\n", filename="spring.csv")
+    products_import(data=b"sku,title\nB-1,Teapot\n", filename="/uploads/summer.csv")
+    for sku in ("A-1", "B-1"):
+        approved_draft(editor, reviewer, f"Copy for {sku}.", product=Product.objects.get(sku=sku))
+    summer = CatalogImport.objects.get(filename="summer.csv")
+
+    for value in ("summer.csv", str(summer.pk)):
+        out_file = tmp_path / f"{value}.out.csv"
+        call_command("export_copy", "--format", "csv", "--out", str(out_file), "--import", value,
+                     stdout=io.StringIO())
+        rows = csv_rows(out_file.read_text(encoding="utf-8"))
+        assert [row[EXPORT_COLUMNS.index("text")] for row in rows[1:]] == ["Copy for B-1."]
+    assert ExportBatch.objects.order_by("-pk").first().filters == {"import": str(summer.pk)}
+
+    with pytest.raises(CommandError, match=r"no import 'autumn.csv'.*summer\.csv.*spring\.csv"):
+        call_command("export_copy", "--format", "csv", "--out", str(tmp_path / "x.csv"),
+                     "--import", "autumn.csv", stdout=io.StringIO())

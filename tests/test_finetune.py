@@ -559,3 +559,113 @@ def test_a_worker_killed_while_fine_tuning_fails_the_run_and_it_starts_again(
     assert retried.status == FineTuneRun.Status.SUCCEEDED, retried.error
     assert ModelVersion.objects.get(name="tiny-killed").path == retried.output_path
     assert FineTuneRun.objects.get(pk=run.pk).status == FineTuneRun.Status.FAILED
+
+
+# --- The new version's name is a folder inside the model folder ---------------------------------
+
+BAD_NAMES = ["../..", "..", "/abs", "a/b", "", ".", ".hidden", "a\\b", "x" * 201]
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` and its content (None for folders)."""
+    return {str(path.relative_to(root)): None if path.is_dir() else path.read_bytes()
+            for path in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def model_folder_with_neighbours(settings, tmp_path):
+    """The model folder, a finished fine-tune inside it, and files outside that ``../..`` or a
+    link would reach."""
+    models = tmp_path / "models"
+    (models / "finetuned" / "earlier").mkdir(parents=True)
+    (models / "finetuned" / "earlier" / "config.json").write_text("{}")
+    (tmp_path / "abs").mkdir()
+    (tmp_path / "abs" / "keep.txt").write_text("not a model")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "keep.txt").write_text("not a model")
+    settings.COPYDESK_MODEL_DIR = models
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_the_command_refuses_a_name_that_is_not_one_folder_name(
+    db, tiny_model_dir, model_folder_with_neighbours, name
+):
+    from django.core.management.base import CommandError
+
+    register_tiny(tiny_model_dir)
+    before = tree(model_folder_with_neighbours)
+    with pytest.raises(CommandError) as refused:
+        call_command("finetune", "--base", "tiny", "--name", name, "--inline")
+    assert "new model version" in str(refused.value)
+    assert not FineTuneRun.objects.exists()
+    assert tree(model_folder_with_neighbours) == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_the_service_refuses_a_name_that_is_not_one_folder_name(
+    db, admin_user, tiny_model_dir, model_folder_with_neighbours, name
+):
+    from editorial.services import WorkflowError, finetune_run_request
+
+    base = register_tiny(tiny_model_dir)
+    with pytest.raises(WorkflowError) as refused:
+        finetune_run_request(base=base, name=name, hyperparameters={}, user=admin_user,
+                             enqueue=False)
+    message = str(refused.value)
+    assert "new model version" in message
+    if name.strip():
+        assert repr(name) in message and "folder name" in message
+    assert not FineTuneRun.objects.exists()
+
+
+def test_names_with_dots_and_digits_are_accepted_and_save_inside_the_model_folder(
+    db, tiny_model_dir, model_folder_with_neighbours
+):
+    from editorial.services import finetune_run_request
+
+    base = register_tiny(tiny_model_dir)
+    run = finetune_run_request(base=base, name="tiny-v1.2_b", hyperparameters={}, user=None,
+                               enqueue=False)
+    assert tasks.finetune_output_dir(run.name) == (
+        model_folder_with_neighbours / "models" / "finetuned" / "tiny-v1.2_b").resolve()
+
+
+def test_a_name_that_is_a_link_out_of_the_model_folder_is_refused(
+    db, tiny_model_dir, model_folder_with_neighbours
+):
+    from editorial.services import WorkflowError, finetune_run_request
+
+    base = register_tiny(tiny_model_dir)
+    link = model_folder_with_neighbours / "models" / "finetuned" / "elsewhere"
+    link.symlink_to(model_folder_with_neighbours / "abs", target_is_directory=True)
+    with pytest.raises(WorkflowError, match="outside the model folder"):
+        finetune_run_request(base=base, name="elsewhere", hyperparameters={}, user=None,
+                             enqueue=False)
+    assert (model_folder_with_neighbours / "abs" / "keep.txt").read_text() == "not a model"
+
+
+@pytest.mark.parametrize("name", ["../../abs", "/abs", "a/b", "..", "elsewhere"])
+def test_the_worker_refuses_a_recorded_run_whose_folder_is_outside_and_deletes_nothing(
+    db, tiny_model_dir, model_folder_with_neighbours, name
+):
+    """A run recorded before the name rules (or edited in the database) fails with the reason;
+    the training loop, which replaces its output folder, never starts."""
+    from editorial.services import finetune_run_request
+
+    base = register_tiny(tiny_model_dir)
+    approved_edits(base, 3, 1)
+    (model_folder_with_neighbours / "models" / "finetuned" / "elsewhere").symlink_to(
+        model_folder_with_neighbours / "abs", target_is_directory=True)
+    run = finetune_run_request(base=base, name="fine", hyperparameters={}, user=None,
+                               enqueue=False)
+    FineTuneRun.objects.filter(pk=run.pk).update(name=name)
+    before = tree(model_folder_with_neighbours)
+
+    assert tasks.run_finetune(run_id=run.pk) is None
+
+    run.refresh_from_db()
+    assert run.status == FineTuneRun.Status.FAILED
+    assert "ValueError" in run.error and ("outside" in run.error or "not a valid" in run.error)
+    assert tree(model_folder_with_neighbours) == before
+    assert not ModelVersion.objects.filter(source=ModelVersion.Source.FINETUNED).exists()

@@ -240,6 +240,12 @@ def generated(version, *texts, flags=None, product=None, at=None) -> Draft:
     return draft
 
 
+def chinese_product():
+    """Chinese copy needs a Chinese product: on an English one it is a blocking flag."""
+    return ProductFactory(locale="zh", title="不锈钢水壶", attributes={"材质": "不锈钢"},
+                          source_text="")
+
+
 def add_candidate(draft, version, text, *, index, at=None):
     candidate = Candidate.objects.create(draft=draft, index=index, text=text,
                                          model_version=version)
@@ -283,7 +289,7 @@ def planted(editor, reviewer):
     review(generated(a, "The best kettle", flags={0: WARNING}), editor, reviewer,
            text="Rejected text", decision="reject")
     generated(a, "Pending text", "Other text", flags={0: INFO, 1: ERROR})
-    chinese = generated(a, "不锈钢水壶")
+    chinese = generated(a, "不锈钢水壶", product=chinese_product())
     picked = add_candidate(chinese, b, "不锈钢电水壶", index=1, at=t0)
     services.candidate_choose(draft=chinese, candidate=picked, user=editor,
                               base_revision_id=chinese.current_revision_id)

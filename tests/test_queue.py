@@ -78,6 +78,11 @@ def flagged(draft: Draft, severity: str) -> Draft:
     return draft
 
 
+def seen(*drafts: Draft) -> list[str]:
+    """What the queue posts for the rows it showed: each draft's revision at that time."""
+    return [f"{d.pk}:{d.current_revision_id}" for d in drafts]
+
+
 def report(html: str) -> str:
     match = re.search(r'<div class="bulk-report[^>]*>(.*?)</div>', html, re.S)
     assert match, "no report on the page"
@@ -442,8 +447,8 @@ def test_bulk_approve_approves_clean_drafts_and_says_why_it_skipped_the_others(
     not_in_review = draft_with_text(product__sku="READY-1")
     client.force_login(reviewer)
     ids = [d.pk for d in [*clean, blocked, not_in_review]]
-    response = client.post(BULK, {"action": "approve", "drafts": ids, "query": "sort=-sku"},
-                           **HTMX)
+    response = client.post(BULK, {"action": "approve", "drafts": ids, "query": "sort=-sku",
+                                  "seen": seen(*clean, blocked, not_in_review)}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     text = report(html)
@@ -469,27 +474,59 @@ def test_bulk_approve_keeps_the_four_eyes_rule(client, reviewer, settings):
     settings.COPYDESK_FOUR_EYES = True
     own = in_review(reviewer)  # the reviewer wrote this revision
     client.force_login(reviewer)
-    html = client.post(BULK, {"action": "approve", "drafts": [own.pk]}, **HTMX).content.decode()
+    html = client.post(BULK, {"action": "approve", "drafts": [own.pk], "seen": seen(own)},
+                       **HTMX).content.decode()
     assert "0 drafts approved, 1 skipped:" in report(html)
     assert "Four-eyes rule" in report(html)
     own.refresh_from_db()
     assert own.state == State.IN_REVIEW
 
 
-def test_bulk_approve_pins_the_revision_it_checked(editor, reviewer, monkeypatch):
-    """A text saved between the check and the approval is not approved unseen."""
+def test_bulk_approve_approves_only_the_revision_the_queue_showed(client, editor, reviewer):
+    """The queue showed revision 2; the editor saved 3 and resubmitted; the reviewer's bulk
+    approve (posted from the page that showed 2) must not approve 3, which nobody reviewed."""
+    draft = in_review(editor, text="The text the reviewer read.")
+    client.force_login(reviewer)
+    page = get(client, {"state": "in_review"})
+    shown = re.findall(r'name="seen" value="([\d:]+)"', page)
+    assert shown == [f"{draft.pk}:{draft.current_revision_id}"]
+
+    services.draft_request_changes(draft=draft, user=reviewer,
+                                   revision_id=draft.current_revision_id, comment="Shorter.")
+    services.revision_save(draft=draft, user=editor, text="Totally different text, never reviewed.",
+                           base_revision_id=draft.current_revision_id)
+    services.draft_submit(draft=draft, user=editor)
+
+    response = client.post(BULK, {"action": "approve", "drafts": [draft.pk], "seen": shown},
+                           **HTMX)
+    text = report(response.content.decode())
+    assert text.startswith("0 drafts approved, 1 skipped:")
+    assert "reload and review the new revision" in text
+    draft.refresh_from_db()
+    assert draft.state == State.IN_REVIEW and draft.approved_revision is None
+    assert not ReviewDecision.objects.filter(decision="approve").exists()
+
+
+def test_bulk_reject_rejects_only_the_revision_the_queue_showed(editor, reviewer):
     draft = in_review(editor)
-    real_checks = services.selectors.draft_blocking_flags
-
-    def save_meanwhile(*, draft, text):
-        newer = Revision.objects.create(draft=draft, number=99, text="Sneaky.", author=editor)
-        Draft.objects.filter(pk=draft.pk).update(current_revision=newer)
-        return real_checks(draft=draft, text=text)
-
-    monkeypatch.setattr(services.selectors, "draft_blocking_flags", save_meanwhile)
-    result = services.draft_bulk_approve(drafts=[draft], user=reviewer)
+    shown = {draft.pk: draft.current_revision_id}
+    services.revision_save(draft=draft, user=editor, text="Newer text.",
+                           base_revision_id=draft.current_revision_id)
+    services.draft_submit(draft=draft, user=editor)
+    drafts = services.selectors.draft_bulk_list(draft_ids=[draft.pk])
+    result = services.draft_bulk_reject(drafts=drafts, user=reviewer, seen=shown,
+                                        comment="Off-brand.")
     assert result.done == [] and "reload" in result.skipped[0][1]
     assert not ReviewDecision.objects.exists()
+
+
+def test_bulk_approve_without_the_revision_seen_approves_nothing(client, editor, reviewer):
+    draft = in_review(editor)
+    client.force_login(reviewer)
+    response = client.post(BULK, {"action": "approve", "drafts": [draft.pk]}, **HTMX)
+    assert "reload the queue" in report(response.content.decode())
+    draft.refresh_from_db()
+    assert draft.state == State.IN_REVIEW
 
 
 def test_bulk_reject_needs_a_comment_and_keeps_the_selection(client, editor, reviewer):
@@ -504,7 +541,7 @@ def test_bulk_reject_needs_a_comment_and_keeps_the_selection(client, editor, rev
     assert draft.state == State.IN_REVIEW
 
     response = client.post(BULK, {"action": "reject", "drafts": [draft.pk],
-                                  "comment": "Off-brand."}, **HTMX)
+                                  "comment": "Off-brand.", "seen": seen(draft)}, **HTMX)
     assert "1 draft rejected." in report(response.content.decode())
     draft.refresh_from_db()
     assert draft.state == State.REJECTED
@@ -528,7 +565,8 @@ def test_without_javascript_a_bulk_action_redirects_back_with_the_report(
     blocked = in_review(editor, text=BLOCKED, product__sku="BLOCKED-1")
     client.force_login(reviewer)
     response = client.post(BULK, {"action": "approve", "drafts": [ok.pk, blocked.pk],
-                                  "query": "state=in_review&sort=-sku"})
+                                  "query": "state=in_review&sort=-sku",
+                                  "seen": seen(ok, blocked)})
     assert response.status_code == 302
     assert response["Location"] == f"{QUEUE}?state=in_review&sort=-sku"
     html = client.get(response["Location"]).content.decode()

@@ -4,15 +4,19 @@ the file can be imported straight back into Shopify."""
 
 import csv
 import io
+import os
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from editorial import services
-from editorial.exporters import copy_export, html_paragraphs
+from editorial import exporters, services
+from editorial.exporters import ArchiveRequired, copy_export, html_paragraphs
 from editorial.importers import products_import
-from editorial.models import Draft, ExportBatch, Product
+from editorial.models import CatalogImport, Draft, ExportBatch, Product
 from tests.factories import ProductFactory, draft_with_text, kind
 
 pytestmark = pytest.mark.django_db
@@ -56,11 +60,12 @@ def test_round_trip_gives_back_every_row_and_column_but_the_approved_copy(editor
     import_csv(source, filename=SAMPLE.name)
     products = list(Product.objects.order_by("sku"))
     assert len(products) == 6
-    copy = {}
     for product in products:
-        copy[product.sku] = {"Body (HTML)": f"New copy for {product.sku}.\nSecond paragraph."}
-        approve(product, "description", copy[product.sku]["Body (HTML)"], editor=editor,
-                reviewer=reviewer)
+        # The content checks refuse English copy for a Chinese product: the body is in the
+        # product's language.
+        intro = "新文案" if product.locale == "zh-hans" else "New copy for"
+        approve(product, "description", f"{intro} {product.sku}.\nSecond paragraph.",
+                editor=editor, reviewer=reviewer)
     seo = products[0]
     approve(seo, "seo_title", "Merino crew | Fernway", editor=editor, reviewer=reviewer)
     approve(seo, "seo_description", "Soft merino.\nWarm and breathable.", editor=editor,
@@ -89,7 +94,8 @@ def test_round_trip_gives_back_every_row_and_column_but_the_approved_copy(editor
         if is_first:
             first_rows.add(sent[handle])
             body = got[header.index("Body (HTML)")]
-            assert body == (f"<p>New copy for {sent[handle]}.</p><p>Second paragraph.</p>")
+            assert body.endswith(f" {sent[handle]}.</p><p>Second paragraph.</p>")
+            assert body.startswith(("<p>New copy for ", "<p>新文案 "))
     assert first_rows == set(by_handle)
     crew = next(row for row in exported if row[handle] == seo.sku)
     assert crew[header.index("SEO Title")] == "Merino crew | Fernway"
@@ -142,25 +148,49 @@ SMALL = (
 )
 
 
-def test_formula_cells_are_neutralised_but_plain_numbers_are_kept(editor, reviewer):
-    import_csv(SMALL)
+def test_the_formula_guard_changes_the_copy_but_never_the_cells_the_shop_sent(editor,
+                                                                             reviewer):
+    import_csv(SMALL.replace("@home", '"-sale, @home"'))
     product = Product.objects.get(sku="kettle")
-    approve(product, "seo_title", '=HYPERLINK("http://evil")', editor=editor, reviewer=reviewer)
+    approve(product, "seo_title", "=HYPERLINK(A1)", editor=editor, reviewer=reviewer)
 
     _, guarded = shopify_export()
     _, raw = shopify_export(formula_guard=False)
 
     header, first, second = rows_of(guarded)
-    assert first[header.index("SEO Title")] == "'=HYPERLINK(\"http://evil\")"
-    assert first[header.index("Tags")] == "'@home"
-    # A negative stock level is a number, not a formula: Shopify must get it unchanged.
+    assert first[header.index("SEO Title")] == "'=HYPERLINK(A1)"
+    # Shopify's own cells go back byte for byte: its import would keep a quote as text.
+    assert first[header.index("Tags")] == "-sale, @home"
     assert first[header.index("Variant Inventory Qty")] == "-3"
     assert second[header.index("Variant Inventory Qty")] == "+4"
     # Only the approved kinds change: the body stays as imported.
     assert first[header.index("Body (HTML)")] == "<p>Old</p>"
     header, first, _ = rows_of(raw)
-    assert first[header.index("SEO Title")] == '=HYPERLINK("http://evil")'
+    assert first[header.index("SEO Title")] == "=HYPERLINK(A1)"
+    assert first[header.index("Tags")] == "-sale, @home"
+
+
+def test_the_export_page_offers_to_turn_the_formula_guard_off(client, editor, reviewer):
+    import_csv(SMALL)
+    approve(Product.objects.get(sku="kettle"), "seo_title", "+50% off kettles", editor=editor,
+            reviewer=reviewer)
+    client.force_login(reviewer)
+
+    page = client.get(reverse("copy_export")).content.decode()
+    guarded = client.post(reverse("copy_export"), {"format": "shopify"})
+    plain = client.post(reverse("copy_export"), {"format": "shopify", "no_formula_guard": "on"})
+
+    assert 'name="no_formula_guard"' in page
+    assert "Write copy starting with = + - @ as it is" in page
+    header, first, _ = rows_of(b"".join(guarded.streaming_content).decode())
+    assert first[header.index("SEO Title")] == "'+50% off kettles"
     assert first[header.index("Tags")] == "@home"
+    header, first, _ = rows_of(b"".join(plain.streaming_content).decode())
+    assert first[header.index("SEO Title")] == "+50% off kettles"
+    assert first[header.index("Tags")] == "@home"
+    assert list(ExportBatch.objects.order_by("pk").values_list("formula_guard", flat=True)) == [
+        True, False]
+    assert "no formula guard" in client.get(reverse("copy_export")).content.decode()
 
 
 def test_bom_is_optional_and_the_rest_is_utf8(editor, reviewer):
@@ -224,14 +254,14 @@ def test_changed_only_writes_products_whose_copy_changed_with_all_their_copy(edi
     assert jacket_body.state == Draft.State.EXPORTED
 
 
-def test_products_from_files_with_different_columns_are_refused(editor, reviewer):
+def test_products_from_files_with_different_columns_need_a_zip_not_one_csv(editor, reviewer):
     import_csv(SMALL)
-    import_csv("Handle,Title,Body (HTML)\nteapot,Teapot,<p>Old</p>\n")
+    import_csv("Handle,Title,Body (HTML)\nteapot,Teapot,<p>Old</p>\n", filename="teapots.csv")
     for sku in ("kettle", "teapot"):
         approve(Product.objects.get(sku=sku), "description", f"{sku} copy", editor=editor,
                 reviewer=reviewer)
 
-    with pytest.raises(services.WorkflowError, match="different columns"):
+    with pytest.raises(ArchiveRequired, match="different columns.*zip.*teapots.csv"):
         shopify_export()
 
     assert not ExportBatch.objects.exists()
@@ -259,3 +289,186 @@ def test_the_export_page_downloads_shopify_csv_with_a_bom(client, editor, review
     assert "<p>Mugs.</p>" in body
     batch = ExportBatch.objects.get()
     assert (batch.format, batch.status, batch.count, batch.bom) == ("shopify", "done", 1, True)
+
+
+# --- An edit after approval never brings the imported copy back --------------------------------
+
+@pytest.mark.parametrize("changed_only", [False, True])
+def test_a_description_edited_after_approval_keeps_its_approved_body_in_later_exports(
+        editor, reviewer, changed_only):
+    import_csv(SMALL)
+    kettle = Product.objects.get(sku="kettle")
+    body = approve(kettle, "description", "Approved body.", editor=editor, reviewer=reviewer)
+    header, first, _ = rows_of(shopify_export()[1])
+    assert first[header.index("Body (HTML)")] == "<p>Approved body.</p>"
+    # An editor starts a new version of the description; it is not approved.
+    services.revision_save(draft=body, user=editor, text="Unapproved rewrite.",
+                           base_revision_id=body.current_revision_id)
+    # Something else of the product is approved, so the product goes out again.
+    approve(kettle, "seo_title", "Steel kettle", editor=editor, reviewer=reviewer)
+
+    batch, out = shopify_export(changed_only=changed_only)
+
+    header, first, second = rows_of(out)
+    assert first[header.index("Body (HTML)")] == "<p>Approved body.</p>"
+    assert first[header.index("SEO Title")] == "Steel kettle"
+    assert "<p>Old</p>" not in out and "Unapproved rewrite." not in out
+    assert second == ["kettle", "", "", "", "K-2", "+4", ""]
+    body.refresh_from_db()
+    assert body.state == Draft.State.IN_EDIT
+    assert body.exported_revision_id == body.approved_revision_id
+    # Submitted for review, it still exports the approved text.
+    services.draft_submit(draft=body, user=editor)
+    header, first, _ = rows_of(shopify_export()[1])
+    assert first[header.index("Body (HTML)")] == "<p>Approved body.</p>"
+
+
+# --- Imports with different columns ------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "import"
+HOME = FIXTURES / "shopify_home_and_garden.csv"
+JEWELRY = FIXTURES / "shopify_jewelery.csv"
+
+
+def import_both():
+    """Shopify's two sample layouts (46 and 47 columns), one vendor: no brand or locale filter
+    tells them apart."""
+    import_csv(HOME.read_text(encoding="utf-8"), filename="home-and-garden.csv")
+    import_csv(JEWELRY.read_text(encoding="utf-8"), filename="jewelery.csv")
+    return (CatalogImport.objects.get(filename="home-and-garden.csv"),
+            CatalogImport.objects.get(filename="jewelery.csv"))
+
+
+def approve_in_both(editor, reviewer):
+    for sku in ("clay-plant-pot", "silver-hoop-earrings"):
+        approve(Product.objects.get(sku=sku), "description", f"New copy for {sku}.",
+                editor=editor, reviewer=reviewer)
+
+
+def expected_rows(path, copy):
+    """The file's rows with ``copy`` ({handle: body}) in the first row of each product."""
+    header, *rows = rows_of(path.read_text(encoding="utf-8"))
+    seen = set()
+    for row in rows:
+        if row[0] in copy and row[0] not in seen:
+            row[header.index("Body (HTML)")] = f"<p>{copy[row[0]]}</p>"
+        seen.add(row[0])
+    return [header, *(row for row in rows if row[0] in copy)]
+
+
+def zip_files(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
+
+
+def test_each_import_is_recorded_on_the_products_it_sent(editor):
+    home, jewelry = import_both()
+
+    assert (home.format, len(home.columns), len(jewelry.columns)) == ("shopify", 46, 47)
+    assert {p.sku: p.catalog_import for p in Product.objects.all()} == {
+        "clay-plant-pot": home, "linen-cushion-cover": home,
+        "silver-hoop-earrings": jewelry, "pearl-pendant": jewelry}
+    assert Product.objects.values("brand").distinct().count() == 1  # "Company 123"
+    # Sent again unchanged, a product now comes from the newer import, still "unchanged".
+    report = products_import(data=HOME.read_bytes(), filename="home-and-garden.csv",
+                             fmt="shopify", user=editor)
+    again = CatalogImport.objects.order_by("-pk").first()
+    assert (report.updated, report.unchanged) == (2, 2)
+    assert again.created_by == editor and again != home
+    assert set(Product.objects.filter(catalog_import=again).values_list("sku", flat=True)) == {
+        "clay-plant-pot", "linen-cushion-cover"}
+
+
+def test_two_shopify_layouts_export_as_a_zip_with_one_csv_each(editor, reviewer):
+    import_both()
+    approve_in_both(editor, reviewer)
+
+    stream = io.BytesIO()
+    batch = copy_export(stream=stream, fmt="shopify", archive=True)
+
+    files = zip_files(stream.getvalue())
+    assert sorted(files) == ["1-home-and-garden.csv", "2-jewelery.csv"]
+    assert rows_of(files["1-home-and-garden.csv"]) == expected_rows(
+        HOME, {"clay-plant-pot": "New copy for clay-plant-pot."})
+    assert rows_of(files["2-jewelery.csv"]) == expected_rows(
+        JEWELRY, {"silver-hoop-earrings": "New copy for silver-hoop-earrings."})
+    # Cells Shopify sent that look like formulas go back as they came.
+    assert "-sale, silver" in rows_of(files["2-jewelery.csv"])[1]
+    assert "=Hoops in sterling silver" in rows_of(files["2-jewelery.csv"])[1]
+    assert batch.count == 2
+    assert Draft.objects.filter(state=Draft.State.EXPORTED).count() == 2
+
+
+def test_an_export_filtered_by_import_is_one_csv_of_that_file(editor, reviewer):
+    _, jewelry = import_both()
+    approve_in_both(editor, reviewer)
+
+    batch, out = shopify_export(filters={"import": "jewelery.csv"})
+
+    assert rows_of(out) == expected_rows(
+        JEWELRY, {"silver-hoop-earrings": "New copy for silver-hoop-earrings."})
+    assert batch.filters == {"import": str(jewelry.pk)} and batch.count == 1
+
+
+def test_the_command_writes_a_zip_or_one_import_and_says_which(editor, reviewer, tmp_path):
+    import_both()
+    approve_in_both(editor, reviewer)
+
+    with pytest.raises(CommandError, match=r"different columns.*--out FILE\.zip.*--import"):
+        call_command("export_copy", "--format", "shopify", "--out", str(tmp_path / "all.csv"),
+                     stdout=io.StringIO())
+    assert os.listdir(tmp_path) == []
+    call_command("export_copy", "--format", "shopify", "--out", str(tmp_path / "all.zip"),
+                 stdout=io.StringIO())
+    call_command("export_copy", "--format", "shopify", "--out", str(tmp_path / "home.csv"),
+                 "--import", "home-and-garden.csv", stdout=io.StringIO())
+
+    files = zip_files((tmp_path / "all.zip").read_bytes())
+    assert sorted(files) == ["1-home-and-garden.csv", "2-jewelery.csv"]
+    assert len(rows_of(files["2-jewelery.csv"])[0]) == 47
+    assert rows_of((tmp_path / "home.csv").read_text(encoding="utf-8")) == expected_rows(
+        HOME, {"clay-plant-pot": "New copy for clay-plant-pot."})
+
+
+def test_the_export_page_streams_a_zip_or_the_chosen_import(client, editor, reviewer):
+    home, _ = import_both()
+    approve_in_both(editor, reviewer)
+    client.force_login(reviewer)
+
+    page = client.get(reverse("copy_export")).content.decode()
+    both = client.post(reverse("copy_export"), {"format": "shopify", "bom": "on"})
+    one = client.post(reverse("copy_export"), {"format": "shopify", "catalog_import": home.pk})
+
+    assert 'name="catalog_import"' in page
+    assert f'<option value="{home.pk}">#{home.pk} home-and-garden.csv · ' in page
+    assert both["Content-Type"] == "application/zip"
+    assert re.search(r'filename="copydesk-shopify-[\d-]+\.zip"', both["Content-Disposition"])
+    files = zip_files(b"".join(both.streaming_content))
+    assert sorted(files) == ["1-home-and-garden.csv", "2-jewelery.csv"]
+    assert all(text.startswith("\ufeffHandle,") for text in files.values())
+    assert one["Content-Type"].startswith("text/csv")
+    assert rows_of(b"".join(one.streaming_content).decode()) == expected_rows(
+        HOME, {"clay-plant-pot": "New copy for clay-plant-pot."})
+    assert f"import #{home.pk}" in client.get(reverse("copy_export")).content.decode()
+
+
+def test_a_background_export_of_two_layouts_is_a_zip_file(client, editor, reviewer, tmp_path,
+                                                          settings):
+    settings.COPYDESK_EXPORT_DIR = tmp_path
+    import_both()
+    approve_in_both(editor, reviewer)
+    batch = exporters.export_batch_create(user=reviewer, fmt="shopify", background=True)
+
+    assert exporters.export_batch_run(batch_id=batch.pk) == 2
+
+    batch.refresh_from_db()
+    assert batch.file == f"export-{batch.pk}.zip" and os.listdir(tmp_path) == [batch.file]
+    client.force_login(reviewer)
+    download = client.get(reverse("export_batch_download", args=[batch.pk]))
+    assert download["Content-Type"] == "application/zip"
+    assert re.search(r'filename="copydesk-shopify-[\d-]+\.zip"',
+                     download["Content-Disposition"])
+    files = zip_files(b"".join(download.streaming_content))
+    assert rows_of(files["2-jewelery.csv"]) == expected_rows(
+        JEWELRY, {"silver-hoop-earrings": "New copy for silver-hoop-earrings."})
+    assert '<span class="tag">zip</span>' in client.get(reverse("copy_export")).content.decode()

@@ -34,6 +34,9 @@ class ProductSerializer(serializers.ModelSerializer):
         fields = ["sku", "title", "brand", "category", "locale", "description", "attributes",
                   "source_format", "created_at", "updated_at"]
         read_only_fields = fields
+        extra_kwargs = {"source_format": {"help_text": (
+            "Where the product came from (the file format it was first imported from, or api "
+            "or manual); later API updates leave it as it is.")}}
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_brand(self, product) -> str | None:
@@ -51,20 +54,35 @@ class _Text(serializers.CharField):
 
 
 class ProductUpsertSerializer(serializers.Serializer):
-    """One product of ``POST /api/v1/products/``. A field left out keeps its current value;
-    ``null`` or an empty string clears it."""
+    """One product of ``POST /api/v1/products/``, matched by SKU. Only ``sku`` and ``title``
+    are required. On an existing product a field left out keeps its current value, and its
+    source format and imported raw rows never change (a product imported from Shopify stays in
+    Shopify exports). A new product gets no brand, category, description or attributes for the
+    fields left out, and a locale detected from its text. ``null`` or an empty value clears a
+    field."""
 
-    sku = _Text(max_length=Product._meta.get_field("sku").max_length)
-    title = _Text(max_length=Product._meta.get_field("title").max_length)
+    sku = _Text(max_length=Product._meta.get_field("sku").max_length,
+                help_text="The product's SKU (a Shopify handle); an existing one is updated.")
+    title = _Text(max_length=Product._meta.get_field("title").max_length,
+                  help_text="Always set.")
     brand = _Text(max_length=Brand._meta.get_field("name").max_length, required=False,
-                  allow_blank=True, allow_null=True)
+                  allow_blank=True, allow_null=True,
+                  help_text="A brand's name (created when new). Left out: unchanged; null or "
+                            "\"\": no brand.")
     category = _Text(max_length=Product._meta.get_field("category").max_length, required=False,
-                     allow_blank=True, allow_null=True)
-    locale = serializers.CharField(required=False, allow_blank=True, allow_null=True,
-                                   max_length=20, help_text="en or zh-hans")
-    description = _Text(required=False, allow_blank=True, allow_null=True)
-    attributes = serializers.DictField(child=_Text(allow_blank=True), required=False,
-                                       allow_null=True)
+                     allow_blank=True, allow_null=True,
+                     help_text="Left out: unchanged; null or \"\": cleared.")
+    locale = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=20,
+        help_text="en or zh-hans. Left out: unchanged (detected for a new product); null or "
+                  "\"\": detected again from the title and the description sent.")
+    description = _Text(required=False, allow_blank=True, allow_null=True,
+                        help_text="The source text (plain). Left out: unchanged; null or "
+                                  "\"\": cleared.")
+    attributes = serializers.DictField(
+        child=_Text(allow_blank=True), required=False, allow_null=True,
+        help_text="Name → value. Replaces all of the product's attributes (they are not "
+                  "merged). Left out: unchanged; {} or null: no attributes.")
 
     def validate_locale(self, value):
         if value is None or not value.strip():
@@ -268,11 +286,21 @@ class ApproveSerializer(serializers.Serializer):
     comment = _Text(required=False, allow_blank=True, max_length=5000)
 
 
+class ConflictFlagSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+
+
 class ConflictSerializer(serializers.Serializer):
+    """``code``: ``stale_revision`` (with ``current_revision``), ``blocking_flags`` (with
+    ``flags``: the checks' blocking findings in the text) or ``invalid_state``."""
+
     detail = serializers.CharField()
     code = serializers.CharField()
     current_revision = RevisionSerializer(required=False)
     your_revision = RevisionSerializer(required=False)
+    flags = ConflictFlagSerializer(many=True, required=False)
 
 
 # --- Copy feed ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from generation.params import InvalidParams
 
-from .. import policies, selectors, services
+from .. import diffing, policies, selectors, services
 from ..models import Brand, Candidate, CopyFeedEntry, Draft, ModelVersion, Product, Revision
 from . import serializers as s
 from .pagination import FeedCursorPagination
@@ -82,7 +82,8 @@ class ProductListView(_List):
     @extend_schema(
         request=s.ProductUpsertSerializer(many=True),
         responses={
-            200: s.UpsertResultSerializer,
+            200: OpenApiResponse(s.UpsertResultSerializer,
+                                 description="Every item was written."),
             207: OpenApiResponse(s.UpsertResultSerializer,
                                  description="Some items failed; see errors."),
         },
@@ -90,7 +91,14 @@ class ProductListView(_List):
             "Create or update products by SKU (at most COPYDESK_API_MAX_BULK items). Each "
             "item is written on its own: a failing item is listed in `errors` (with its index "
             "in the request and the field at fault), the others are kept. 200 when every "
-            "item was written, 207 when some were not."
+            "item was written, 207 when some were not.\n\n"
+            "An update changes only the fields the item sends: a key left out keeps the "
+            "product's value (so `{\"sku\": …, \"title\": …}` changes the title and nothing "
+            "else), `null` or an empty value clears it (a `null` locale is detected again), "
+            "and `attributes`, when sent, replaces them all. The product's source format and "
+            "raw imported rows stay as they are, so a product imported from a Shopify CSV is "
+            "still exported to Shopify. A new product takes `api` as its source format, and a "
+            "locale detected from its title and description unless one is sent."
         ),
     )
     def post(self, request):
@@ -235,7 +243,7 @@ class DraftDetailView(_Base):
             _draft_queryset().prefetch_related(
                 Prefetch("candidates", to_attr="candidate_list",
                          queryset=Candidate.objects.select_related("model_version")
-                         .order_by("-created_at", "rank", "index")),
+                         .order_by(*selectors.CANDIDATE_ORDER)),
                 Prefetch("revisions", to_attr="revision_list",
                          queryset=Revision.objects.select_related("author").order_by("-number")),
             ),
@@ -296,6 +304,13 @@ class DraftApproveView(_Base):
             draft.refresh_from_db()
             return _conflict(str(exc), "stale_revision",
                              current_revision=draft.current_revision)
+        except services.BlockingFlags as exc:
+            response = _conflict(str(exc), "blocking_flags")
+            response.data["flags"] = [
+                {"code": flag.get("code", ""), "severity": flag.get("severity", ""),
+                 "message": diffing.flag_message(flag)} for flag in exc.flags
+            ]
+            return response
         except services.WorkflowError as exc:
             return _conflict(str(exc), "invalid_state")
         return Response(s.DraftSerializer(_draft_queryset().get(pk=draft.pk)).data)

@@ -404,7 +404,7 @@ def ab_reports(limit: int = AB_TESTS_SHOWN) -> list[ABReport]:
 
 
 def _jobs_context() -> dict:
-    jobs = list(selectors.job_recent_list())
+    jobs = selectors.job_kind_labels(jobs=list(selectors.job_recent_list()))
     return {"jobs": jobs, "jobs_running": any(not job.is_finished for job in jobs)}
 
 

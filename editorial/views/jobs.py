@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HTMX_STOP_POLLING
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 
 from .. import policies, selectors, services
 from ._common import HtmxHttpRequest, member_required, paginate, render_page, wants_fragment
@@ -13,21 +13,31 @@ JOBS_PER_PAGE = 25
 @member_required
 @require_GET
 def job_list(request: HtmxHttpRequest):
-    context = {"page_obj": paginate(request, selectors.job_list(), JOBS_PER_PAGE)}
+    page_obj = paginate(request, selectors.job_list(), JOBS_PER_PAGE)
+    page_obj.object_list = selectors.job_kind_labels(jobs=list(page_obj.object_list))
+    context = {"page_obj": page_obj}
     return render_page(request, "jobs/list.html", context, fragment="job-list")
 
 
-def _job_progress(request: HtmxHttpRequest, job, *, status: int = 200):
-    """The job page, or for htmx its progress fragment; a finished job's fragment answers
-    286 so htmx stops polling (the fragment has no trigger either)."""
+def _job_progress(request: HtmxHttpRequest, job):
+    """The job page, or for htmx its progress fragment while the job runs.
+
+    Once the job has finished, htmx gets the whole job section instead, retargeted to replace
+    the page's: the drafts' states and the timings outside the progress panel changed with the
+    job, and nothing else polls for them. It answers 286 so htmx stops polling (the section has
+    no trigger either)."""
     context = {"job": job}
-    if not wants_fragment(request):
+    finished = job.is_finished
+    fragment = "job-section" if finished else "job-progress"
+    if finished or not wants_fragment(request):
+        selectors.job_kind_labels(jobs=[job])
         context["drafts"] = selectors.job_draft_list(job=job)
         params = job.params if isinstance(job.params, dict) else {}
         context["params"] = sorted(params.items())
-    response = render_page(request, "jobs/detail.html", context, fragment="job-progress",
-                           status=status)
-    if wants_fragment(request) and job.is_finished and status == 200:
+    response = render_page(request, "jobs/detail.html", context, fragment=fragment)
+    if wants_fragment(request) and finished:
+        response = retarget(response, "#job-section")
+        response = reswap(response, "outerHTML")
         response.status_code = HTMX_STOP_POLLING
     return response
 

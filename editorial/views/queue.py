@@ -54,7 +54,7 @@ def draft_queue_bulk(request: HtmxHttpRequest):
     (messages.warning if result.skipped else messages.success)(request, report["summary"])
     for draft, reason in result.skipped:
         messages.warning(request, _("%(sku)s · %(kind)s: %(reason)s") % {
-            "sku": draft.product.sku, "kind": draft.kind.label, "reason": reason})
+            "sku": draft.product.sku, "kind": draft.kind.display_label, "reason": reason})
     url = reverse("draft_queue")
     return redirect(f"{url}?{query.urlencode()}" if query else url)
 
@@ -142,9 +142,11 @@ def _run(action: str, *, drafts, user, data: dict[str, Any]) -> services.BulkRes
     if action == Action.ASSIGN:
         return services.draft_bulk_assign(drafts=drafts, user=user, assignee=data["assignee"])
     if action == Action.APPROVE:
-        return services.draft_bulk_approve(drafts=drafts, user=user, comment=data["comment"])
+        return services.draft_bulk_approve(drafts=drafts, user=user, seen=data["seen"],
+                                           comment=data["comment"])
     if action == Action.REJECT:
-        return services.draft_bulk_reject(drafts=drafts, user=user, comment=data["comment"])
+        return services.draft_bulk_reject(drafts=drafts, user=user, seen=data["seen"],
+                                          comment=data["comment"])
     raise ValueError(action)
 
 

@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import exporters, importers, policies, selectors, services
+from .. import exporters, importers, policies, selectors, services, uploads
 from ..forms import ExportForm, ImportForm
 from ..models import ExportBatch
 from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
 
 
+# CSRF is checked by ``_catalog_import``: the middleware would read the body before the upload
+# limit is in place. A refusal is answered before that check, and writes nothing.
+@csrf_exempt
 @member_required
 @require_http_methods(["GET", "POST"])
 def catalog_import(request: HtmxHttpRequest):
     policies.require(policies.can_import(request.user),
                      _("Only editors and admins can import products."))
+    if request.method == "POST":
+        limit = settings.COPYDESK_MAX_IMPORT_BYTES
+        refusal = uploads.upload_refusal(request, limit=limit)
+        if refusal is not None:
+            form = ImportForm.refused(size=refusal.size, limit=limit, filename=refusal.filename)
+            context = {"form": form, "report": None, "brands": selectors.brand_list()}
+            return render_page(request, "import.html", context, status=413)
+    return _catalog_import(request)
+
+
+@csrf_protect
+def _catalog_import(request: HtmxHttpRequest):
     report = None
     status = 200
     if request.method == "POST":
@@ -47,9 +65,18 @@ def catalog_import(request: HtmxHttpRequest):
     return render_page(request, "import.html", context, status=status)
 
 
+class CatalogImportChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        when = timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+        count = ngettext("%(count)d product", "%(count)d products", obj.product_count) % {
+            "count": obj.product_count}
+        return f"#{obj.pk} {obj.filename} · {when} · {obj.get_format_display()} · {count}"
+
+
 class CopyExportForm(ExportForm):
-    """The export form with the Shopify format, the "changed since the last export" option and
-    the choice between a download now and a file made in the background."""
+    """The export form with the Shopify format, the import the products came from, the
+    "changed since the last export" and formula guard options and the choice between a
+    download now and a file made in the background."""
 
     MODES = ("download", "background")
 
@@ -59,11 +86,25 @@ class CopyExportForm(ExportForm):
                  ("shopify", gettext_lazy("Shopify product CSV"))],
         help_text=gettext_lazy(
             "Shopify product CSV: the rows of the Shopify export the products came from, with "
-            "the approved description, SEO title and SEO description."
+            "the approved description, SEO title and SEO description. Products from Shopify "
+            "files with different columns come as a zip with one CSV per column set."
         ),
+    )
+    catalog_import = CatalogImportChoiceField(
+        label=gettext_lazy("Imported from"), queryset=selectors.catalog_import_list(),
+        required=False,
+        empty_label=gettext_lazy("All imports"),
+        help_text=gettext_lazy("Only the products this catalog file imported."),
     )
     changed_only = forms.BooleanField(
         label=gettext_lazy("Only what changed since the last export"), required=False,
+    )
+    no_formula_guard = forms.BooleanField(
+        label=gettext_lazy("Write copy starting with = + - @ as it is"), required=False,
+        help_text=gettext_lazy(
+            "Otherwise such copy gets a leading ' so a spreadsheet does not run it as a "
+            "formula. The cells of a shop's own Shopify rows always go back as they came."
+        ),
     )
     mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], required=False)
 
@@ -75,6 +116,12 @@ class CopyExportForm(ExportForm):
             self.errors.pop("bom", None)
             cleaned["bom"] = True
         return cleaned
+
+    def filters(self) -> dict[str, str]:
+        filters = super().filters()
+        if self.cleaned_data.get("catalog_import"):
+            filters["import"] = str(self.cleaned_data["catalog_import"].pk)
+        return filters
 
 
 @member_required
@@ -92,13 +139,14 @@ def copy_export(request: HtmxHttpRequest):
                 batch = exporters.export_batch_create(
                     user=request.user, fmt=data["format"], filters=form.filters(),
                     changed_only=data["changed_only"], bom=data["bom"],
+                    formula_guard=not data["no_formula_guard"],
                     background=data["mode"] == "background",
                 )
+                if batch.status == ExportBatch.Status.RUNNING:
+                    return _stream(exporters.export_batch_stream(batch=batch))
             except services.WorkflowError as exc:
                 form.add_error(None, str(exc))
             else:
-                if batch.status == ExportBatch.Status.RUNNING:
-                    return _stream(batch)
                 messages.success(request, _(
                     "Export #%(id)d (%(count)d drafts) is being written in the background; its "
                     "download link appears below when it is ready."
@@ -113,13 +161,9 @@ def copy_export(request: HtmxHttpRequest):
     return render_page(request, "export.html", context, status=status)
 
 
-def _stream(batch: ExportBatch) -> StreamingHttpResponse:
-    content_type, _ext = exporters.EXPORT_FORMATS[batch.format]
-    response = StreamingHttpResponse(exporters.export_batch_stream(batch=batch),
-                                     content_type=content_type)
-    response["Content-Disposition"] = (
-        f'attachment; filename="{exporters.export_download_name(batch)}"'
-    )
+def _stream(download: exporters.ExportDownload) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(download.chunks, content_type=download.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
     response["X-Accel-Buffering"] = "no"  # let a proxy pass the rows on as they come
     return response
 
@@ -150,7 +194,6 @@ def export_batch_download(request: HtmxHttpRequest, batch_id: int):
     path = exporters.export_file_path(batch)
     if path is None:
         raise Http404(_("This export has no file to download."))
-    content_type, _ext = exporters.EXPORT_FORMATS[batch.format]
     return FileResponse(path.open("rb"), as_attachment=True,
                         filename=exporters.export_download_name(batch),
-                        content_type=content_type)
+                        content_type=exporters.export_file_content_type(batch))

@@ -157,4 +157,30 @@
       event.returnValue = "";
     }
   });
+
+  // A catalog file over the server's limit is refused as soon as it is chosen, so nobody waits
+  // for an upload that will be turned away (the server refuses it anyway).
+  function formatSize(bytes) {
+    var units = ["KB", "MB", "GB"];
+    var value = bytes / 1024;
+    var unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return value.toFixed(1) + "\u00a0" + units[unit];
+  }
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var limit = Number(input.dataset.maxBytes);
+    var file = input.files && input.files[0];
+    if (file && limit && file.size > limit) {
+      input.setCustomValidity(input.dataset.tooLarge
+        .replace("{file}", file.name).replace("{size}", formatSize(file.size)));
+      input.reportValidity();
+    } else {
+      input.setCustomValidity("");
+    }
+  });
 })();
