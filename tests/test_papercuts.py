@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
-from rest_framework.test import APIClient
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from rest_framework.test import APIClient
 
 from editorial import selectors, services
 from editorial.models import Candidate, ContentKind, Draft, GenerationJob, JobItem
