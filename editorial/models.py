@@ -159,7 +159,16 @@ class ModelVersion(models.Model):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.READY, db_index=True
     )
+    class PromptFormat(models.TextChoices):
+        CHAT = "chat", _("Chat messages (instruct model)")
+        COMPLETION = "completion", _("Completion document (base model)")
+
     is_default = models.BooleanField(default=False)
+    # Instruct models take chat messages through their chat template; base models have none and
+    # continue a document of examples instead. Detected from the tokenizer when registered.
+    prompt_format = models.CharField(
+        max_length=12, choices=PromptFormat.choices, default=PromptFormat.CHAT
+    )
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     # Fine-tuned versions: SHA-256 of the training data JSONL they were trained on.
@@ -311,6 +320,9 @@ class Draft(models.Model):
         related_name="+",
     )
     error = models.TextField(blank=True)
+    # Whether the best candidate of the draft's latest generation is worth editing (in the
+    # product's language, grounded, no error flag); None until a generation stored candidates.
+    usable = models.BooleanField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -341,8 +353,12 @@ class Candidate(models.Model):
     )
     index = models.PositiveSmallIntegerField()
     text = models.TextField()
-    # The exact chat messages the model was given.
+    # The exact prompt the model was given: chat messages, or for a base model one
+    # ``{"role": "completion", "content": document}`` entry.
     prompt = models.JSONField(default=list)
+    # The approved copy the prompt showed as examples: ``{"draft": id, "revision": id}`` for the
+    # shop's own approvals, ``{"house": key}`` for the demo brands' house examples.
+    examples = models.JSONField(default=list, blank=True)
     params = models.JSONField(default=dict)
     seed = models.BigIntegerField(null=True, blank=True)
     model_version = models.ForeignKey(
@@ -352,6 +368,7 @@ class Candidate(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     generation_ms = models.PositiveIntegerField(default=0)
     flags = models.JSONField(default=list, blank=True)
+    usable = models.BooleanField(null=True, blank=True)
     score = models.FloatField(default=0)
     rank = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

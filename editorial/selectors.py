@@ -27,9 +27,19 @@ from django.db.models.functions import Coalesce, Substr
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from generation.checks import BLOCKING, WARNING, check_text
+from generation.checks import (
+    BLOCKING,
+    ERROR,
+    WARNING,
+    check_length,
+    check_text,
+    is_usable,
+    max_text_chars,
+)
 from generation.prompts import effective_max_chars
 
+from .diffing import flag_message
+from .examples import house_example_index
 from .facts import brand_rules, kind_spec, product_facts
 from .models import (
     Brand,
@@ -263,7 +273,9 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
     ``filters``: state, brand (Brand), category, kind (ContentKind), assignee ("mine" |
     "unassigned" | a user id), model_version (ModelVersion: one of the draft's candidates
     came from it), flags ("flagged" | "clean": a candidate with a blocking or warning flag, or
-    none), q (SKU, product title or the current text), job (id)."""
+    none), usable ("usable" | "unusable": the first draft of the latest generation is usable or
+    not, ``Draft.usable``; drafts not generated yet are neither), q (SKU, product title or the
+    current text), job (id)."""
     filters = filters or {}
     qs = Draft.objects.all()
     if state := filters.get("state"):
@@ -290,6 +302,9 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
         qs = qs.filter(Exists(_flagged_candidates()))
     elif flags == "clean":
         qs = qs.filter(~Exists(_flagged_candidates()))
+    usable = filters.get("usable")
+    if usable in {"usable", "unusable"}:
+        qs = qs.filter(usable=usable == "usable")
     if q := (filters.get("q") or "").strip():
         qs = qs.filter(
             Q(product__sku__icontains=q)
@@ -492,15 +507,46 @@ def draft_char_limit(*, draft: Draft) -> int:
     return effective_max_chars(kind_spec(draft.kind), brand_rules(draft.product.brand))
 
 
+def draft_text_max_chars(*, draft: Draft) -> int:
+    """The longest text the desk checks or saves as this draft's copy: a few times its length
+    limit, within a fixed ceiling (``generation.checks.max_text_chars``)."""
+    return max_text_chars(draft_char_limit(draft=draft))
+
+
 def draft_text_checks(*, draft: Draft, text: str) -> list[dict[str, Any]]:
-    """The content checks for ``text`` as this draft's copy, as dicts like ``Candidate.flags``."""
-    flags = check_text(
-        text,
-        facts=product_facts(draft.product),
-        kind=kind_spec(draft.kind),
-        brand=brand_rules(draft.product.brand),
-    )
+    """The content checks for ``text`` as this draft's copy, as dicts like ``Candidate.flags``.
+    Text longer than ``draft_text_max_chars`` (stored before there was a limit) gets only its
+    length flag: it cannot be saved as it is, and checking all of it is wasted work."""
+    kind, brand = kind_spec(draft.kind), brand_rules(draft.product.brand)
+    if len(text) > max_text_chars(effective_max_chars(kind, brand)):
+        flags = check_length(text, kind=kind, brand=brand)
+    else:
+        flags = check_text(text, facts=product_facts(draft.product), kind=kind, brand=brand)
     return [f.to_dict() for f in flags]
+
+
+@dataclass(frozen=True)
+class FirstDraft:
+    """The best candidate of the draft's latest generation (what an editor starts from), whether
+    it is usable (``generation.checks.is_usable``) and, when not, its error flags (dicts with
+    the message in the reader's language)."""
+
+    candidate: Candidate
+    usable: bool
+    errors: list[dict[str, Any]]
+
+
+def draft_first_draft(*, candidates: list[Candidate]) -> FirstDraft | None:
+    """``candidates`` as ``draft_candidate_list`` orders them (latest generation first, best
+    first); None without candidates. ``Candidate.usable`` is stored with each candidate;
+    candidates stored before it was are judged from their stored flags."""
+    if not candidates:
+        return None
+    best = candidates[0]
+    flags = [f for f in (best.flags or []) if isinstance(f, dict)]
+    usable = best.usable if best.usable is not None else is_usable(flags)
+    errors = [{**f, "message": flag_message(f)} for f in flags if f.get("severity") == ERROR]
+    return FirstDraft(candidate=best, usable=usable, errors=[] if usable else errors)
 
 
 # --- Exports ------------------------------------------------------------------------------------
@@ -515,3 +561,59 @@ def catalog_import_list() -> QuerySet[CatalogImport]:
     what the export page offers to pick from."""
     return (CatalogImport.objects.annotate(product_count=Count("products"))
             .filter(product_count__gt=0).order_by("-created_at", "-pk"))
+
+
+# --- Prompt examples ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleSource:
+    """Where one example in a candidate's prompt came from: an approved draft of the shop
+    (``draft_id``, shown as "SKU · kind") or a house example (``house_key`` and its title)."""
+
+    draft_id: int | None = None
+    sku: str = ""
+    kind_label: str = ""
+    house_key: str = ""
+    house_title: str = ""
+
+    @property
+    def is_house(self) -> bool:
+        return bool(self.house_key)
+
+
+def candidate_example_sources(*, candidates: list[Candidate]) -> list[Candidate]:
+    """``candidates``, each given ``example_sources``: the examples its prompt showed
+    (``Candidate.examples``), in prompt order. One query for all candidates' drafts, none for
+    house examples (read from their file); a draft deleted since is left out, a house example
+    no longer in the file shows its key."""
+    entries = {
+        candidate.pk: [e for e in candidate.examples if isinstance(e, dict)]
+        if isinstance(candidate.examples, list) else []
+        for candidate in candidates
+    }
+    draft_ids = {e["draft"] for found in entries.values() for e in found
+                 if type(e.get("draft")) is int}
+    drafts = {}
+    if draft_ids:
+        drafts = {
+            draft.pk: draft for draft in
+            Draft.objects.filter(pk__in=draft_ids).select_related("product", "kind")
+            .only("pk", "product", "kind", "product__sku", "kind__code", "kind__label")
+        }
+    wants_house = any("house" in e for found in entries.values() for e in found)
+    house = house_example_index() if wants_house else {}
+    for candidate in candidates:
+        sources = []
+        for entry in entries[candidate.pk]:
+            if "house" in entry:
+                key = str(entry["house"])
+                example = house.get(key)
+                sources.append(ExampleSource(
+                    house_key=key, house_title=example.facts.title if example else key))
+            elif entry.get("draft") in drafts:
+                draft = drafts[entry["draft"]]
+                sources.append(ExampleSource(draft_id=draft.pk, sku=draft.product.sku,
+                                             kind_label=str(draft.kind.display_label)))
+        candidate.example_sources = sources
+    return candidates

@@ -893,7 +893,11 @@ def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutco
 
 
 def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome) -> None:
-    """Call inside a transaction holding the draft row lock."""
+    """Store the outcome's candidates, flagged, ranked and each judged usable; the draft's
+    ``usable`` becomes its best candidate's. Call inside a transaction holding the draft row
+    lock."""
+    from generation.checks import is_usable
+
     facts = product_facts(draft.product)
     rules = brand_rules(draft.product.brand)
     spec = kind_spec(draft.kind)
@@ -916,12 +920,15 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
                 completion_tokens=completion_tokens,
                 generation_ms=int(outcome.seconds * 1000 / max(len(outcome.texts), 1)),
                 flags=[f.to_dict() for f in flags],
+                usable=is_usable(flags),
                 score=rank_score(flags),
             )
         )
     # Best first: fewest and mildest flags, then the model's own order.
     for rank, row in enumerate(sorted(rows, key=lambda c: (-c.score, c.index))):
         row.rank = rank
+        if rank == 0:
+            draft.usable = row.usable
     Candidate.objects.bulk_create(rows, ignore_conflicts=True)
     if draft.current_revision_id is None:
         best = Candidate.objects.filter(draft=draft, job=job).order_by("rank").first()
@@ -932,7 +939,7 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
     if draft.state in {State.GENERATING, State.FAILED}:
         draft.state = State.READY
         draft.error = ""
-    draft.save(update_fields=["current_revision", "state", "error", "updated_at"])
+    draft.save(update_fields=["current_revision", "state", "error", "usable", "updated_at"])
 
 
 def generation_job_finish_if_complete(*, job_id: int) -> None:

@@ -4,14 +4,23 @@ Pure functions over plain dataclasses (no torch, no Django): the worker flags ca
 them and the editor runs them live on every save. Each check returns ``Flag``s whose
 ``start``/``end`` are character offsets into the checked text (``-1`` when the flag is about the
 text as a whole, e.g. a missing term).
+
+Copy is untrusted text, so every check does work linear in its length: patterns start only
+where a run starts (no pattern retries a long run from each of its characters), many names are
+matched through one trie, overlaps are kept in sorted spans, and a finding repeated thousands of
+times is listed ``MAX_FLAGS_PER_CODE`` times, then counted. ``max_text_chars`` is the longest
+text the desk takes as copy at all.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeVar
 
 from .i18n import gettext_noop
@@ -22,14 +31,20 @@ __all__ = [
     "ERROR",
     "Flag",
     "INFO",
+    "TEXT_MAX_CEILING",
+    "TEXT_TOO_LONG",
     "WARNING",
+    "check_length",
     "check_text",
     "coverage",
     "has_blocking",
     "injection_findings",
     "instruction_spans",
+    "is_usable",
+    "max_text_chars",
     "rank",
     "rank_score",
+    "source_similarity",
 ]
 
 ERROR = "error"
@@ -89,6 +104,40 @@ def has_blocking(flags: Iterable[Flag]) -> bool:
     return any(flag.severity == BLOCKING for flag in flags)
 
 
+def is_usable(flags: Iterable[Flag | dict]) -> bool:
+    """Whether copy with these flags is usable: worth giving an editor as a first draft.
+
+    Usable means no ERROR flag, and the checks make an ERROR of each thing that makes a draft
+    unusable, so usable copy is:
+
+    - in the product's language (no ``wrong_language``: not mostly Latin letters for a
+      Chinese product, not mostly Chinese for an English one);
+    - without invented numbers (no ``ungrounded_number``: every number with a unit — "750 ml",
+      "2-year", "50%", "12小时" — and every ratio is in the product data; bare numbers are not
+      judged) and without brands or models the data does not name (``ungrounded_brand``,
+      ``ungrounded_model``);
+    - plain text: no Markdown (``markdown``: headings, ``**``, ``*``/``+`` list markers,
+      links, rules, tables), no code (``code``: backticks, fences), no JSON or braces
+      (``json``), no HTML (``html``), no web or e-mail address or phone number (``url``,
+      ``email``, ``phone``);
+    - the copy itself, not prompt residue (``prompt_leftover``: a preamble such as "Here is",
+      "Sure!", a prompt label such as "Task:", "Title:", "Description:", "标题：" at the start
+      of a line, "<product>", "In this email", chat tokens; ``instruction_echo``);
+    - not a copy of the product's source text (``source_copy``: near-identical to it);
+    - within the length limit (``too_long``: any overrun; the limits are the shop platform's
+      field limits, which cut longer text);
+    - free of every other error: banned terms, absolute claims, empty text.
+
+    Warnings and notes (a required term missing, a mild superlative, an unknown material or
+    part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
+    their stored dicts (``Candidate.flags``)."""
+    for flag in flags:
+        severity = flag.get("severity") if isinstance(flag, dict) else flag.severity
+        if severity == ERROR:
+            return False
+    return True
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -112,19 +161,106 @@ def _find(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     return pattern.finditer(text)
 
 
+@lru_cache(maxsize=4096)
 def _in_facts(term: str, facts_blob: str) -> bool:
     return bool(term) and _term_pattern(term).search(facts_blob) is not None
 
 
+# A finding quoted in a message is cut to this many characters: a 40,000-character "address"
+# must not become a 40,000-character message (the span still covers all of it).
+_QUOTE_MAX = 80
+
+
+def _quoted(params: dict[str, str | int]) -> dict[str, str | int]:
+    return {key: value[: _QUOTE_MAX - 1] + "…"
+            if isinstance(value, str) and len(value) > _QUOTE_MAX else value
+            for key, value in params.items()}
+
+
 def _flag(code: str, severity: str, template: str, start: int = -1, end: int = -1,
           **params: str | int) -> Flag:
-    return Flag(code, severity, template % params, start, end, template, params)
+    return Flag(code, severity, template % (quoted := _quoted(params)), start, end, template,
+                quoted)
+
+
+class _Taken:
+    """Spans already reported, which never overlap one another, kept sorted: whether a new
+    span overlaps one of them is a binary search, so many findings cost n log n, not n²."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect_right(self._starts, start)
+        if i and self._ends[i - 1] > start:
+            return True
+        return i < len(self._starts) and self._starts[i] < end
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+
+
+def _trie(entries: Iterable[tuple[str, str]], separator: str) -> str:
+    """One alternation for many literal names, built as a trie (``a(?:luminium|crylic)|…``):
+    at each position the regex engine follows one branch per character instead of trying
+    every name in turn, so a scan costs about the same whatever the number of names.
+
+    ``entries``: ``(name, tail)``, ``tail`` being what must follow that name (a word boundary,
+    a model number, a marker group). A space in a name matches ``separator``. A name is tried
+    after the longer names that extend it, so the longest name wins, as in an alternation
+    sorted longest first."""
+    root: dict = {}
+    for name, tail in entries:
+        node = root
+        for char in name:
+            node = node.setdefault(char, {})
+        node.setdefault("", []).append(tail)
+
+    def emit(node: dict) -> str:
+        branches = [(separator if char == " " else re.escape(char)) + emit(child)
+                    for char, child in node.items() if char != ""]
+        branches += node.get("", [])
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(root)
+
+
+# -- how much text the desk takes -------------------------------------------------------------
+
+# The longest text the desk checks or saves as copy: room to draft and cut (a few times the
+# copy's limit, at least TEXT_MAX_FLOOR), never more than TEXT_MAX_CEILING, so no request makes
+# the checks, the diffs or a page do unbounded work.
+TEXT_MAX_FACTOR = 4
+TEXT_MAX_FLOOR = 2_000
+TEXT_MAX_CEILING = 20_000
+TEXT_TOO_LONG = gettext_noop(
+    "The text is %(length)d characters long; at most %(max)d characters can be checked or "
+    "saved for this copy. Shorten it.")
+
+
+def max_text_chars(limit: int) -> int:
+    """The longest text accepted as copy whose length limit is ``limit`` (0: no limit)."""
+    if not limit:
+        return TEXT_MAX_CEILING
+    return min(TEXT_MAX_CEILING, max(TEXT_MAX_FLOOR, TEXT_MAX_FACTOR * int(limit)))
+
+
+def check_length(text: str, *, kind: KindSpec, brand: BrandRules | None = None) -> list[Flag]:
+    """Only the length check: for text too long to check as a whole (see ``max_text_chars``)."""
+    return _check_length(text, kind, brand)
 
 
 # -- individual checks ------------------------------------------------------------------------
 
 
 def _check_length(text: str, kind: KindSpec, brand: BrandRules | None) -> list[Flag]:
+    """Any overrun is an error: the limits are the shop's field limits (an SEO title of 60
+    characters, a meta description of 160), and a shop cuts what is longer."""
     limit = effective_max_chars(kind, brand)
     if limit and len(text) > limit:
         if brand and brand.length_limits.get(kind.code):
@@ -198,7 +334,7 @@ _EN_OVERCLAIM_RES = [(re.compile(p, re.IGNORECASE), label, sev) for p, label, se
 
 def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
     flags: list[Flag] = []
-    taken: list[tuple[int, int]] = []
+    taken = _Taken()
     if facts.is_zh:
         for m in _ZH_ABSOLUTE_RE.finditer(text):
             term = m.group(0)
@@ -220,9 +356,9 @@ def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
         return flags
     for pattern, label, severity in _EN_OVERCLAIM_RES:
         for m in pattern.finditer(text):
-            if any(m.start() < end and start < m.end() for start, end in taken):
+            if taken.overlaps(*m.span()):
                 continue  # "best ever" already reported; do not report "best" again
-            taken.append((m.start(), m.end()))
+            taken.add(*m.span())
             found = m.group(0)
             if _in_facts(found, blob):
                 continue  # e.g. "100% cotton" when the product data says so
@@ -234,13 +370,17 @@ def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
     return flags
 
 
-_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_URL_RE = re.compile(
-    r"\b(?:https?://|www\.)[^\s<>\"'，。）)]+"
-    r"|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|cn|io|shop|store|co|uk|de|info|biz)"
-    r"\b(?:/[^\s<>\"'，。）)]*)?",
-    re.IGNORECASE,
+# Each pattern starts only where a run of the characters it repeats starts (the look-behinds),
+# so a long run that is no address ("a-a-a-…", "1.1.1.…") is read once, not once per position.
+_EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL_RE = re.compile(r"(?<![A-Za-z0-9_])(?:https?://|www\.)[^\s<>\"'，。）)]+", re.IGNORECASE)
+# A host name ("northwind-shop.com", "shop.example.co.uk"): dot-separated labels, read as one
+# token; ``_host_spans`` keeps it up to its last label that is a top-level domain.
+_HOST_RE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)+")
+_TOP_LEVEL_DOMAINS = frozenset(
+    "com net org cn io shop store co uk de info biz".split()
 )
+_URL_PATH_RE = re.compile(r"/[^\s<>\"'，。）)]*")
 _PHONE_RES = [
     re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}(?!\d)"),
     re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),  # mainland mobile
@@ -250,30 +390,46 @@ _PHONE_RES = [
 ]
 
 
+def _host_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Host names with a known top-level domain (and the path after one), as spans."""
+    reached = 0
+    for m in _HOST_RE.finditer(text):
+        if m.start() < reached:
+            continue  # inside the path of the address before
+        labels = m.group(0).split(".")
+        last = max((i for i in range(1, len(labels)) if labels[i].lower() in _TOP_LEVEL_DOMAINS),
+                   default=0)
+        if not last:
+            continue
+        end = m.start() + len(".".join(labels[: last + 1]))
+        if text.startswith("/", end):
+            end = _URL_PATH_RE.match(text, end).end()
+        reached = end
+        yield m.start(), end
+
+
 def _check_contacts(text: str) -> list[Flag]:
     flags: list[Flag] = []
-    taken: list[tuple[int, int]] = []
-
-    def overlaps(m: re.Match[str]) -> bool:
-        return any(m.start() < end and start < m.end() for start, end in taken)
+    taken = _Taken()
 
     for m in _EMAIL_RE.finditer(text):
-        taken.append(m.span())
+        taken.add(*m.span())
         flags.append(_flag("email", ERROR,
                            gettext_noop('The text contains an e-mail address ("%(found)s").'),
                            m.start(), m.end(), found=m.group(0)))
-    for m in _URL_RE.finditer(text):
-        if overlaps(m):
+    urls = [m.span() for m in _URL_RE.finditer(text)] + list(_host_spans(text))
+    for start, end in sorted(urls, key=lambda span: (span[0], -span[1])):
+        if taken.overlaps(start, end):
             continue
-        taken.append(m.span())
+        taken.add(start, end)
         flags.append(_flag("url", ERROR,
                            gettext_noop('The text contains a web address ("%(found)s").'),
-                           m.start(), m.end(), found=m.group(0)))
+                           start, end, found=text[start:end]))
     for pattern in _PHONE_RES:
         for m in pattern.finditer(text):
-            if overlaps(m):
+            if taken.overlaps(*m.span()):
                 continue
-            taken.append(m.span())
+            taken.add(*m.span())
             flags.append(_flag("phone", ERROR,
                                gettext_noop('The text contains a phone number ("%(found)s").'),
                                m.start(), m.end(), found=m.group(0).strip()))
@@ -282,33 +438,112 @@ def _check_contacts(text: str) -> list[Flag]:
 
 _LEAK_ANYWHERE = re.compile(
     r"</?\s*product\s*>|<\|[a-z_]+\|>|\bproduct data\b|\bas an ai\b|\blanguage model\b"
-    r"|\bsource text:|商品资料|作为(?:一个)?(?:AI|人工智能)",
+    r"|\bsource text:|\bin\s+this\s+e-?mail\b|\breply\s+with\s+the\s+copy\s+only\b"
+    r"|\bat\s+most\s+\d+\s+characters\b|\bkeep\s+it\s+under\s+\d+\s+characters\b"
+    r"|商品资料|作为(?:一个)?(?:AI|人工智能)|请用简体中文作答|只输出文案|不超过\d+个字符",
     re.IGNORECASE,
 )
 _LEAK_START = re.compile(
-    r"^\s*(?:here\s+is|here's|here\s+are|sure[,!.]|certainly[,!.]|of\s+course[,!.]"
-    r"|task:|description:|title:|assistant:|以下是|好的[，,。!！]|当然[，,。!！]|任务：)",
+    r"^\s*(?:sure[,!.]|certainly[,!.]|of\s+course[,!.]|以下是|好的[，,。!！]|当然[，,。!！])",
     re.IGNORECASE,
 )
+# Labels of the prompt (its data block, its task line, the completion format's entries) and
+# a model's own headings for its answer, at the start of any line: "Task:", "Title:",
+# "Description:", "标题：" … and the preambles "Here is", "Here's", "Here are".
+_PROMPT_LABELS = (
+    "task", "facts", "product facts", "product", "title", "product title", "description",
+    "product description", "long description", "brand", "brand voice", "audience", "category",
+    "attributes", "source text", "rules", "copy", "output", "response", "assistant", "system",
+    "bullet points", "bullets", "slogan", "slogan / ad line", "ad line", "seo title",
+    "seo description", "seo meta description", "meta description",
+    "任务", "商品资料", "标题", "商品标题", "品牌", "品牌调性", "目标受众", "类目", "属性",
+    "原始描述", "描述", "商品描述", "商品卖点", "卖点", "广告语", "常见问题", "规则", "文案",
+    "输出",
+)
+_LEAK_LINE_START = re.compile(
+    r"^[ \t]*(?:(?:here[ \t]+is|here's|here[ \t]+are)\b|"
+    + _trie(((label, "") for label in _PROMPT_LABELS), r"[ \t]+")
+    + r"[ \t]*[:：])",
+    re.IGNORECASE | re.MULTILINE,
+)
+_PREAMBLE = gettext_noop('The text starts with a preamble ("%(found)s") instead of the copy.')
 
 
 def _check_leftovers(text: str) -> list[Flag]:
     flags = []
+    taken = _Taken()
     m = _LEAK_START.match(text)
     if m:
+        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+        taken.add(start, m.end())
+        flags.append(_flag("prompt_leftover", ERROR, _PREAMBLE, start, m.end(),
+                           found=m.group(0).strip()))
+    for m in _LEAK_LINE_START.finditer(text):
+        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
         found = m.group(0).strip()
-        flags.append(_flag(
-            "prompt_leftover", WARNING,
-            gettext_noop('The text starts with a preamble ("%(found)s") instead of the copy.'),
-            m.start() + (len(m.group(0)) - len(m.group(0).lstrip())), m.end(), found=found,
-        ))
+        end = start + len(found)
+        if taken.overlaps(start, end):
+            continue
+        taken.add(start, end)
+        if start == 0:
+            flags.append(_flag("prompt_leftover", ERROR, _PREAMBLE, start, end, found=found))
+        else:
+            flags.append(_flag(
+                "prompt_leftover", ERROR,
+                gettext_noop('A line starts with leftover prompt text ("%(found)s") instead of '
+                             "the copy."),
+                start, end, found=found,
+            ))
     for m in _LEAK_ANYWHERE.finditer(text):
+        if taken.overlaps(*m.span()):
+            continue
         flags.append(_flag(
-            "prompt_leftover", WARNING,
+            "prompt_leftover", ERROR,
             gettext_noop('The text contains leftover prompt or assistant text ("%(found)s").'),
             m.start(), m.end(), found=m.group(0),
         ))
     return flags
+
+
+# Markup a shop field shows as literal characters: the copy must be plain text.
+_MARKDOWN_RE = re.compile(
+    r"^[ \t]{0,3}#{1,6}(?=[ \t]+\S)[^\n]{0,60}"  # heading: "### Features"
+    r"|\*{2,}|(?<![A-Za-z0-9])_{2,}|_{2,}(?![A-Za-z0-9])"  # **bold**, __bold__
+    r"|^[ \t]*[*+][ \t]+(?=\S)"  # "* item", "+ item" ("- item" is a plain bullet)
+    r"|\[[^\[\]\n]{1,200}\]\([^()\s]{1,500}\)"  # [link](url)
+    r"|^[ \t]{0,3}>[ \t]?(?=\S)"  # "> quote"
+    r"|^[ \t]*(?:-{3,}|={3,})[ \t]*$"  # rule, or the completion format's separator
+    r"|\|[ \t]*:?-{3,}:?[ \t]*\|",  # table: "|---|"
+    re.MULTILINE,
+)
+_CODE_RE = re.compile(r"`{3,}[\w+-]{0,20}|~{3,}[\w+-]{0,20}|`[^`\n]{1,200}`|`", re.ASCII)
+_JSON_RE = re.compile(
+    r"\{[^{}\n]{0,200}\}|[{}｛｝]"  # braces: {"a": 1}, {product_name}
+    r'|"[^"\n]{1,60}"[ \t]*:[ \t]*(?=["\[{\d]|true\b|false\b|null\b)'  # "key": value
+    r'|\[[ \t]*(?=["{])'  # ["a", "b"]
+)
+_HTML_RE = re.compile(
+    r"</?(?!\s*product\b)[A-Za-z][A-Za-z0-9]*(?:\s[^<>\n]{0,200})?/?>"
+    r"|&(?:[A-Za-z]{2,8}|#\d{1,6}|#[xX][0-9A-Fa-f]{1,6});",
+)
+_MARKUP_CHECKS = (
+    ("markdown", _MARKDOWN_RE,
+     gettext_noop('The text contains Markdown formatting ("%(found)s"); the copy must be plain '
+                  "text.")),
+    ("code", _CODE_RE,
+     gettext_noop('The text contains code formatting ("%(found)s"); the copy must be plain '
+                  "text.")),
+    ("json", _JSON_RE,
+     gettext_noop('The text contains braces or JSON ("%(found)s"); the copy must be plain '
+                  "text.")),
+    ("html", _HTML_RE,
+     gettext_noop('The text contains HTML ("%(found)s"); the copy must be plain text.')),
+)
+
+
+def _check_markup(text: str) -> list[Flag]:
+    return [_flag(code, ERROR, template, m.start(), m.end(), found=m.group(0).strip())
+            for code, pattern, template in _MARKUP_CHECKS for m in pattern.finditer(text)]
 
 
 # Text addressed to the model rather than to shoppers: in product data it is an injection
@@ -456,23 +691,62 @@ def _numbers_in(blob: str) -> set[str]:
 
 _UNGROUNDED_NUMBER = gettext_noop(
     '"%(found)s" does not appear in the product data; check that it is a fact.')
-
-
 def _check_grounding(text: str, blob: str) -> list[Flag]:
+    """Numbers the product data does not state are invented: errors. A number counts when it
+    states a fact: with a unit ("750 ml", "2-year", "50%", "12小时") or as a ratio ("18/10").
+    Bare numbers are left alone: in copy they count things, name years or label, and an editor's
+    "3 ways to brew" must stay approvable."""
     flags = []
     known_numbers = _numbers_in(blob)
     blob_compact = re.sub(r"\s+", "", blob)
     for m in _QUANTITY_RE.finditer(text):
         if _canonical_number(m.group("num")) in known_numbers:
             continue
-        flags.append(_flag("ungrounded_number", WARNING, _UNGROUNDED_NUMBER,
+        flags.append(_flag("ungrounded_number", ERROR, _UNGROUNDED_NUMBER,
                            m.start(), m.end(), found=m.group(0)))
     for m in _RATIO_RE.finditer(text):
         if m.group(0) in blob_compact:
             continue
-        flags.append(_flag("ungrounded_number", WARNING, _UNGROUNDED_NUMBER,
+        flags.append(_flag("ungrounded_number", ERROR, _UNGROUNDED_NUMBER,
                            m.start(), m.end(), found=m.group(0)))
     return flags
+
+
+# Copy of the product's own source text: the same word (Chinese: character) triples, in about
+# the same amounts. Shorter source texts are left alone (a title-like sentence may well be the
+# right copy).
+_SOURCE_COPY_SIMILARITY = 0.9
+_SOURCE_COPY_MIN_SHINGLES = 8
+
+
+def _shingles(text: str) -> Counter[tuple[str, ...]]:
+    normalized = unicodedata.normalize("NFKC", text).lower()
+    tokens = re.findall(rf"[{_CJK}]|[^\W_{_CJK}]+", normalized)
+    return Counter(zip(tokens, tokens[1:], tokens[2:], strict=False))
+
+
+def source_similarity(text: str, source: str) -> float:
+    """How much of ``text`` is ``source`` (0 to 1): the Dice coefficient of their word
+    (Chinese: character) triples, counted with repeats; case, spacing and punctuation are
+    ignored. Linear in the texts' lengths."""
+    mine, theirs = _shingles(text), _shingles(source)
+    total = sum(mine.values()) + sum(theirs.values())
+    if not total:
+        return 0.0
+    return 2 * sum((mine & theirs).values()) / total
+
+
+def _check_source_copy(text: str, facts: ProductFacts) -> list[Flag]:
+    source = facts.source_text or ""
+    if sum(_shingles(source).values()) < _SOURCE_COPY_MIN_SHINGLES:
+        return []
+    similarity = source_similarity(text, source)
+    if similarity <= _SOURCE_COPY_SIMILARITY:
+        return []
+    return [_flag("source_copy", ERROR,
+                  gettext_noop("The text is a copy of the product's source text (%(share)s the "
+                               "same); write new copy from the facts."),
+                  share=f"{similarity:.0%}")]
 
 
 # Materials: each group is one material under its English and Chinese names (a group is
@@ -549,13 +823,30 @@ _MATERIAL_NAMES = sorted(
     key=lambda entry: len(entry[0]),
     reverse=True,
 )
+
+
+def _material_tail(name: str, i: int) -> str:
+    """What must follow a material's name in the trie, then the group naming it."""
+    if name == "down":
+        return rf"(?=[\s-](?:fill|filled|jacket|duvet|insulat))(?P<m{i}>)"
+    return rf"(?![\w])(?P<m{i}>)" if _is_wordlike(name) else f"(?P<m{i}>)"
+
+
+# Latin names start a word; Chinese ones (and "pu皮", "925银") match anywhere.
 _MATERIAL_RE = re.compile(
-    "|".join(f"(?P<m{i}>{_material_pattern(name)})" for i, (name, _) in enumerate(_MATERIAL_NAMES)),
+    r"(?<![\w])"
+    + _trie(((name.lower(), _material_tail(name, i))
+             for i, (name, _) in enumerate(_MATERIAL_NAMES) if _is_wordlike(name)), r"[\s-]+")
+    + "|"
+    + _trie(((name.lower(), _material_tail(name, i))
+             for i, (name, _) in enumerate(_MATERIAL_NAMES) if not _is_wordlike(name)),
+            r"[\s-]+"),
     re.IGNORECASE,
 )
 
 
-def _group_in(names: Iterable[str], blob: str) -> bool:
+@lru_cache(maxsize=1024)
+def _group_in(names: tuple[str, ...], blob: str) -> bool:
     return any(re.search(_material_pattern(name), blob, re.IGNORECASE) for name in names)
 
 
@@ -622,16 +913,23 @@ _NEEDS_NUMBER = {"Mate", "Surface", "Lightning", "Honor", "Galaxy", "Pixel", "Ed
                  "LG", "Beats", "Puma", "Yeti", "Thermos"}
 
 
-def _brand_pattern(name: str) -> str:
-    body = r"\s+".join(re.escape(part) for part in name.split())
+def _brand_tail(name: str, i: int) -> str:
+    """What must follow a brand's name in the trie (Latin names: a word's end, then a model
+    number and suffixes; ordinary words need the number), then the group naming it."""
     if _CJK_RE.search(name):
-        return body
+        return f"(?P<b{i}>)"
     number = _MODEL_NUMBER if name in _NEEDS_NUMBER else f"{_MODEL_NUMBER}?"
-    return rf"(?<![\w-]){body}(?![\w'’-])(?:{number}{_MODEL_SUFFIX})"
+    return rf"(?![\w'’-])(?:{number}{_MODEL_SUFFIX})(?P<b{i}>)"
 
 
+# Latin names start a word (not after a hyphen); Chinese ones match anywhere.
 _BRAND_RE = re.compile(
-    "|".join(f"(?P<b{i}>{_brand_pattern(name)})" for i, (name, _) in enumerate(_BRAND_NAMES))
+    r"(?<![\w-])"
+    + _trie(((name, _brand_tail(name, i)) for i, (name, _) in enumerate(_BRAND_NAMES)
+             if not _CJK_RE.search(name)), r"\s+")
+    + "|"
+    + _trie(((name, _brand_tail(name, i)) for i, (name, _) in enumerate(_BRAND_NAMES)
+             if _CJK_RE.search(name)), r"\s+")
 )
 # Model codes that mix capitals and digits: "WH-1000XM5", "S23", "X200", "A2894".
 _MODEL_CODE_RE = re.compile(
@@ -640,10 +938,13 @@ _MODEL_CODE_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def _name_in(name: str, blob: str) -> bool:
     """``name`` occurs in ``blob`` as whole words/numbers, ignoring case and spacing or hyphens
     between its parts ("iPhone 15" ~ "iphone15", "WH-1000XM5" ~ "WH1000XM5")."""
     name = unicodedata.normalize("NFKC", name)
+    if len(name) > 200:  # no model name is this long: a plain search, not a huge pattern
+        return name.lower() in unicodedata.normalize("NFKC", blob).lower()
     if _CJK_RE.search(name):
         return name.lower() in unicodedata.normalize("NFKC", blob).lower()
     parts = re.findall(r"[^\W\d_]+|\d+|[^\w\s-]", name)
@@ -656,11 +957,11 @@ def _name_in(name: str, blob: str) -> bool:
 
 def _check_brands(text: str, blob: str) -> list[Flag]:
     flags: list[Flag] = []
-    taken: list[tuple[int, int]] = []
+    taken = _Taken()
     for m in _BRAND_RE.finditer(text):
         name, family = _BRAND_NAMES[int(m.lastgroup[1:])]
         found = m.group(0).strip()
-        taken.append(m.span())
+        taken.add(*m.span())
         if _name_in(found, blob):
             continue  # "iPhone 15" for a case whose facts say "iPhone 15"
         family_grounded = any(_name_in(member, blob) for member in family)
@@ -679,7 +980,7 @@ def _check_brands(text: str, blob: str) -> list[Flag]:
                 m.start(), m.end(), found=found,
             ))
     for m in _MODEL_CODE_RE.finditer(text):
-        if any(m.start() < end and start < m.end() for start, end in taken):
+        if taken.overlaps(*m.span()):
             continue
         code = m.group(0)
         if _QUANTITY_RE.fullmatch(code) or re.fullmatch(r"\d+(?:st|nd|rd|th)", code):
@@ -798,13 +1099,39 @@ def check_text(
         *_check_terms(text, brand),
         *_check_claims(text, facts, blob),
         *_check_contacts(text),
+        *_check_markup(text),
         *_check_leftovers(text),
         *_check_instructions(text),
         *_check_language(text, facts),
+        *_check_source_copy(text, facts),
         *_check_repetition(text, facts),
         *_check_grounding(text, blob),
         *_check_materials(text, blob),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
     ]
-    return sorted(flags, key=lambda f: (f.start, f.end, f.code))
+    return _capped(sorted(flags, key=lambda f: (f.start, f.end, f.code)))
+
+
+# A text that repeats one finding thousands of times ("a@b.c " × 5,000) lists the first ones
+# and says how many more there are: an editor reads a few, and a page of 5,000 flags is slow.
+MAX_FLAGS_PER_CODE = 20
+
+
+def _capped(flags: list[Flag]) -> list[Flag]:
+    kept: list[Flag] = []
+    seen: Counter[tuple[str, str]] = Counter()
+    left_out: Counter[str] = Counter()
+    for flag in flags:
+        key = (flag.code, flag.severity)
+        seen[key] += 1
+        if seen[key] > MAX_FLAGS_PER_CODE:
+            left_out[flag.code] += 1
+        else:
+            kept.append(flag)
+    more = [_flag("more_flags", INFO,
+                  gettext_noop("%(count)d more findings of this kind (%(finding)s) are not "
+                               "listed."),
+                  count=count, finding=code)
+            for code, count in left_out.items()]
+    return sorted(more + kept, key=lambda f: (f.start, f.end, f.code)) if more else kept

@@ -41,6 +41,7 @@ from transformers import (  # noqa: E402
     LogitsProcessorList,
 )
 
+from .decoding import GroundedDecoding, RowRules, cut_at_stop, vocabulary_for  # noqa: E402
 from .kvcache import PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
 
@@ -75,13 +76,23 @@ PREFIX_CACHE_SIZE = 8
 
 @dataclass
 class GenerationRequest:
-    """One prompt. ``candidates``, ``seed`` and ``max_new_tokens`` are per request;
-    ``max_new_tokens=None`` means ``params.max_new_tokens``."""
+    """One prompt: chat ``messages`` (instruct models, through the chat template) or a
+    completion document ``prompt`` (base models), whose leading ``context`` (header, examples)
+    other requests may share. ``lead_in`` is the start of the copy that ends the document; the
+    returned texts begin with it. ``rules`` constrain decoding (grounded numbers, banned terms,
+    markup, stop strings; see ``generation.decoding``).
 
-    messages: list[dict]
+    ``candidates``, ``seed`` and ``max_new_tokens`` are per request; ``max_new_tokens=None``
+    means ``params.max_new_tokens``."""
+
+    messages: list[dict] | None = None
     candidates: int = 1
     seed: int = 0
     max_new_tokens: int | None = None
+    prompt: str = ""
+    context: str = ""
+    lead_in: str = ""
+    rules: RowRules | None = None
 
 
 @dataclass
@@ -278,6 +289,8 @@ class _Prepared:
     seed: int
     max_new_tokens: int
     prefix: tuple[int, ...] = ()  # leading ids shared with requests that have the same context
+    lead_in: str = ""
+    rules: RowRules | None = None
 
     @property
     def suffix(self) -> list[int]:
@@ -325,10 +338,6 @@ class Engine:
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        if not self.tokenizer.chat_template:
-            raise ValueError(
-                f"{self.model_path} has no chat template; Copydesk needs a chat model."
-            )
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -379,10 +388,27 @@ class Engine:
 
     def prompt_ids(self, messages: list[dict]) -> list[int]:
         """Token ids of the chat prompt, ending with the assistant generation prompt."""
+        if not self.tokenizer.chat_template:
+            raise ValueError(
+                f"{self.model_path} has no chat template: give it completion prompts "
+                "(its model version's prompt format is 'completion')."
+            )
         text = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
         )
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def document_ids(self, text: str) -> list[int]:
+        """Token ids of a completion document, with the tokenizer's own start token (a base
+        model was trained with it)."""
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _request_ids(self, request: GenerationRequest) -> list[int]:
+        if request.messages:
+            return self.prompt_ids(request.messages)
+        if request.prompt:
+            return self.document_ids(request.prompt)
+        raise ValueError("a request needs chat messages or a completion prompt")
 
     def _prepare(
         self, requests: Sequence[GenerationRequest], params: GenerationParams
@@ -394,7 +420,7 @@ class Engine:
             max_new = request.max_new_tokens or params.max_new_tokens
             if request.max_new_tokens is not None and request.max_new_tokens < 1:
                 raise ValueError(f"request {index}: max_new_tokens must be >= 1")
-            ids = self.prompt_ids(request.messages)
+            ids = self._request_ids(request)
             if len(ids) + max_new > self.max_positions:
                 raise ValueError(
                     f"request {index}: prompt of {len(ids)} tokens + {max_new} new tokens exceeds "
@@ -407,23 +433,33 @@ class Engine:
                     candidates=request.candidates if params.do_sample else 1,
                     seed=int(request.seed),
                     max_new_tokens=int(max_new),
-                    prefix=self._context_prefix(request.messages, ids),
+                    prefix=self._context_prefix(request, ids),
+                    lead_in=request.lead_in,
+                    rules=request.rules,
                 )
             )
         return prepared
 
-    def _context_prefix(self, messages: list[dict], ids: list[int]) -> tuple[int, ...]:
-        """The ids of everything before the last message (system rules, few-shot examples),
-        if they are a prefix of ``ids`` and long enough to be worth sharing; else ``()``.
+    def _context_prefix(self, request: GenerationRequest, ids: list[int]) -> tuple[int, ...]:
+        """The ids of the request's shared context — everything before the last message
+        (system rules, few-shot examples), or a completion document's ``context`` — if they
+        are a prefix of ``ids`` and long enough to be worth sharing; else ``()``.
 
         Requests of one job share this context, so its KV cache is computed once and copied to
         every row instead of being recomputed per row. It depends only on the request itself,
         never on the batch, so a request's computation is the same in any batch.
         """
-        if not self.share_prefixes or len(messages) < 2:
+        if not self.share_prefixes:
             return ()
-        text = self.tokenizer.apply_chat_template(messages[:-1], tokenize=False)
-        prefix = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if request.messages:
+            if len(request.messages) < 2:
+                return ()
+            text = self.tokenizer.apply_chat_template(request.messages[:-1], tokenize=False)
+            prefix = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        elif request.context:
+            prefix = self.tokenizer(request.context, add_special_tokens=True)["input_ids"]
+        else:
+            return ()
         if len(prefix) < MIN_SHARED_PREFIX or len(prefix) >= len(ids):
             return ()
         if ids[: len(prefix)] != prefix:
@@ -582,7 +618,7 @@ class Engine:
         widths = [self._prefill_width(group) for group in groups]
         cached = max(widths)
         cache = self._decode_cache(sum(item.candidates for item in batch), cached + 1 + max_new)
-        input_rows, mask_rows, seeds = [], [], []
+        input_rows, mask_rows, seeds, row_rules = [], [], [], []
         for group, group_width in zip(groups, widths, strict=True):
             lead = cached - group_width
             first = len(input_rows)
@@ -594,6 +630,7 @@ class Engine:
                     input_rows.append([self.pad_token_id] * lead + tokens)
                     mask_rows.append([0] * lead + mask)
                     seeds.append(row_seed(item.seed, candidate))
+                    row_rules.append(item.rules)
             if group_width:
                 # Prefilled in place, one row per request; then copied to its candidates' rows.
                 window = PreallocatedCache.window(cache, slice(first, first + len(group)), lead,
@@ -609,6 +646,12 @@ class Engine:
         width = cached + 1
 
         processors = LogitsProcessorList()
+        if any(rules is not None for rules in row_rules):
+            # Before sampling, so the sampler draws among the tokens the rules allow.
+            processors.append(GroundedDecoding(
+                vocabulary_for(self.tokenizer), row_rules, prompt_width=width,
+                eos_token_ids=self.eos_token_ids,
+            ))
         if params.do_sample:
             processors.append(
                 SeededSampler(
@@ -652,7 +695,10 @@ class Engine:
                 cut = next((i for i, t in enumerate(tokens) if t in eos), None)
                 finished = cut is not None
                 kept = tokens if cut is None else tokens[:cut]
-                text = clean_completion(self.tokenizer.decode(kept, skip_special_tokens=True))
+                text = self.tokenizer.decode(kept, skip_special_tokens=True)
+                if item.rules is not None and item.rules.stop_strings:
+                    text = cut_at_stop(text, item.rules.stop_strings)
+                text = clean_completion(item.lead_in + text)
                 if text in seen:
                     continue
                 seen.add(text)

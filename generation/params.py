@@ -117,8 +117,18 @@ class GenerationParams:
     repetition_penalty: float = 1.1
     max_new_tokens: int = 160
     candidates: int = 2
+    # Best of N: candidates sampled per draft, of which the checks keep the best ``candidates``
+    # (0: sample only ``candidates``). Sampling more costs rows in the same batched generate.
+    best_of: int = 6
     seed: int = 1234
     do_sample: bool = True
+
+    @property
+    def sampled(self) -> int:
+        """Candidates sampled per draft (greedy decoding yields one)."""
+        if not self.do_sample:
+            return 1
+        return max(self.candidates, self.best_of)
 
     def __post_init__(self) -> None:
         errors: dict[str, str] = {}
@@ -184,6 +194,7 @@ _FIELD_TYPES: dict[str, type] = {
     "repetition_penalty": float,
     "max_new_tokens": int,
     "candidates": int,
+    "best_of": int,
     "seed": int,
     "do_sample": bool,
 }
@@ -209,6 +220,9 @@ def _range_errors(v: Mapping[str, Any]) -> dict[str, str]:
         errors["max_new_tokens"] = gettext_noop("must be between 1 and 2048")
     if not 1 <= v["candidates"] <= 8:
         errors["candidates"] = gettext_noop("must be between 1 and 8")
+    if not 0 <= v["best_of"] <= 16:
+        errors["best_of"] = gettext_noop("must be between 0 and 16 (0 samples only the "
+                                         "candidates shown)")
     if not 0 <= v["seed"] <= MAX_SEED:
         errors["seed"] = _SEED_RANGE
     return errors

@@ -1,8 +1,15 @@
-"""Prompt building: product facts + brand rules + content kind -> chat messages.
+"""Prompt building: product facts + brand rules + content kind -> a prompt, in one of two formats.
+
+- ``chat``: messages for instruct models (system rules, examples as user/assistant turns, then
+  the product), rendered by the model's chat template.
+- ``completion``: a document for base models, which have no chat template and follow no
+  instructions but continue what they see: a short header, the examples as ``facts -> copy``
+  blocks cut by a separator, then this product's facts and the start of its copy (the lead-in,
+  as in "这款{标题}"). The model writes the rest and stops at the separator.
 
 Pure Python (no torch, no Django). The product data is untrusted text (it comes from shop
-imports), so it goes into a delimited data block that it cannot close, and the system message
-says that the block is data, not instructions.
+imports), so it goes into a delimited data block that it cannot close, and the chat system
+message says that the block is data, not instructions.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "COMPLETION",
+    "CHAT",
+    "EXAMPLE_SEPARATOR",
+    "PROMPT_FORMATS",
     "BrandRules",
+    "Prompt",
+    "build_prompt",
     "DATA_END",
     "DATA_START",
     "KindSpec",
@@ -26,6 +39,9 @@ __all__ = [
 ]
 
 LOCALES = ("en", "zh-hans")
+CHAT = "chat"
+COMPLETION = "completion"
+PROMPT_FORMATS = (CHAT, COMPLETION)
 DATA_START = "<product>"
 DATA_END = "</product>"
 
@@ -263,3 +279,126 @@ def build_messages(
     messages.append({"role": "user", "content": _user_message(facts, kind, limit)})
     return messages
 
+
+
+# -- completion documents (base models) ------------------------------------------------------------
+
+# Between the blocks of a completion document. A base model that has written one copy goes on to
+# the next block, so the separator (and a new data block) is where its copy ends.
+EXAMPLE_SEPARATOR = "\n---\n"
+_COMPLETION_STOPS = ("\n---", "---\n", DATA_START, "\n<")
+# Kinds that are one line: the first line break ends them.
+_ONE_LINE_KINDS = frozenset({"title", "slogan", "seo_title", "seo_description"})
+
+_ZH_KIND_LABELS = {
+    "description": "商品描述",
+    "title": "商品标题",
+    "bullets": "商品卖点",
+    "slogan": "广告语",
+    "faq": "常见问题",
+    "seo_title": "SEO标题",
+    "seo_description": "SEO描述",
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One draft's prompt in its model's format.
+
+    ``messages`` for chat models; ``text`` for completion models, where ``context`` is its
+    leading part that does not depend on the product (header and examples: requests of one job
+    share it, so the engine runs it once) and ``lead_in`` the start of the copy, already in
+    ``text``, that belongs to the output. ``stop_strings`` end the copy."""
+
+    format: str
+    messages: tuple[dict[str, str], ...] = ()
+    text: str = ""
+    context: str = ""
+    lead_in: str = ""
+    stop_strings: tuple[str, ...] = ()
+
+    def stored(self) -> list[dict[str, str]]:
+        """What is stored with each candidate: the chat messages, or the document as one
+        ``completion`` entry."""
+        if self.format == CHAT:
+            return [dict(m) for m in self.messages]
+        return [{"role": COMPLETION, "content": self.text}]
+
+
+def _kind_label(kind: KindSpec, facts: ProductFacts) -> str:
+    if facts.is_zh:
+        return _ZH_KIND_LABELS.get(kind.code, kind.label)
+    return kind.label[:1].upper() + kind.label[1:]
+
+
+def _header(kind: KindSpec, brand: BrandRules | None, facts: ProductFacts) -> str:
+    label = _kind_label(kind, facts)
+    if facts.is_zh:
+        shop = f"{brand.name}网店" if brand is not None else "网店"
+        lines = [f"{shop}的{label}。每条先列出商品资料，再给出编辑审核通过的{label}：只写资料里有的事实，"
+                 "数字照抄资料，不用“最”“第一”等极限用语。"]
+        if brand is not None and brand.voice:
+            lines.append(f"品牌调性：{_one_line(brand.voice)}")
+    else:
+        shop = f"{brand.name}'s online shop" if brand is not None else "an online shop"
+        lines = [f"{label} copy from {shop}. Each entry lists a product's facts, then the "
+                 f"{label.lower()} an editor approved: plain facts from the list only, numbers "
+                 "copied exactly, no superlatives."]
+        if brand is not None and brand.voice:
+            lines.append(f"Brand voice: {_one_line(brand.voice)}")
+    return "\n".join(lines)
+
+
+def _entry(facts: ProductFacts, kind: KindSpec) -> str:
+    return f"{_data_block(facts)}\n{_kind_label(kind, facts)}:"
+
+
+def _lead_in(facts: ProductFacts, kind: KindSpec) -> str:
+    """The seed's opening for a description ("这款{标题}…"): it puts the model on the product
+    and in its language from the first token. Other kinds start free."""
+    if kind.code != "description":
+        return ""
+    title = _one_line(facts.title)
+    return f"这款{title}" if facts.is_zh else f"The {title}"
+
+
+def build_completion(
+    *,
+    facts: ProductFacts,
+    kind: KindSpec,
+    brand: BrandRules | None = None,
+    examples: Sequence[tuple[ProductFacts, str]] = (),
+    lead_in: bool = True,
+) -> Prompt:
+    """The completion document for a base model (see the module docstring)."""
+    parts = [_header(kind, brand, facts)]
+    for example_facts, example_text in examples:
+        copy = " ".join(str(example_text).split()) if kind.code in _ONE_LINE_KINDS else (
+            str(example_text).strip())
+        parts.append(f"{_entry(example_facts, kind)} {neutralize(copy)}")
+    context = EXAMPLE_SEPARATOR.join(parts) + EXAMPLE_SEPARATOR
+    opening = _lead_in(facts, kind) if lead_in else ""
+    text = context + _entry(facts, kind) + (f" {opening}" if opening else "")
+    stops = _COMPLETION_STOPS + (("\n",) if kind.code in _ONE_LINE_KINDS else ())
+    return Prompt(format=COMPLETION, text=text, context=context, lead_in=opening,
+                  stop_strings=stops)
+
+
+def build_prompt(
+    *,
+    facts: ProductFacts,
+    kind: KindSpec,
+    brand: BrandRules | None = None,
+    examples: Sequence[tuple[ProductFacts, str]] = (),
+    prompt_format: str = CHAT,
+    lead_in: bool = True,
+) -> Prompt:
+    """The prompt for one draft in ``prompt_format`` ("chat" or "completion")."""
+    if prompt_format == CHAT:
+        messages = build_messages(facts=facts, kind=kind, brand=brand, examples=examples)
+        return Prompt(format=CHAT, messages=tuple(messages))
+    if prompt_format == COMPLETION:
+        return build_completion(facts=facts, kind=kind, brand=brand, examples=examples,
+                                lead_in=lead_in)
+    raise ValueError(f"Unknown prompt format {prompt_format!r}: use one of "
+                     f"{', '.join(PROMPT_FORMATS)}.")

@@ -12,6 +12,7 @@ import zlib
 from celery import shared_task
 from django.conf import settings
 
+from editorial.examples import approved_example_map, examples_json
 from editorial.facts import brand_rules, kind_spec, product_facts
 from editorial.models import GenerationJob, JobItem
 from editorial.services import (
@@ -23,8 +24,8 @@ from editorial.services import (
     generation_results_store,
 )
 
+from .drafting import DraftSpec, Recipe, draft_requests, rank_candidates
 from .params import GenerationParams
-from .prompts import build_messages
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,11 @@ def slice_size(engine, params: GenerationParams) -> int:
     if configured > 0:
         return configured
     rows = getattr(engine, "max_batch_rows", 32)
-    return max(1, rows // (params.candidates if params.do_sample else 1))
+    return max(1, rows // params.sampled)
 
 
-def _prompt_chars(messages: list[dict]) -> int:
-    return sum(len(m.get("content", "")) for m in messages)
+def _prompt_chars(prompt: list[dict]) -> int:
+    return sum(len(m.get("content", "")) for m in prompt)
 
 
 def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
@@ -60,7 +61,7 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
     before each slice the worker beats the chunk's heartbeat and stops if the job was cancelled
     or the chunk was handed to another worker; after each slice the results are stored, so
     progress is current and a killed worker loses at most one slice."""
-    from .engine import GenerationRequest, get_engine
+    from .engine import get_engine
 
     claim = generation_chunk_claim(job_id=job_id, number=chunk, worker=worker or worker_name())
     if claim is None:
@@ -75,29 +76,37 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
     )
     started = time.perf_counter()
     params = GenerationParams.from_dict(job.params)
-    prepared = []
+    recipe = Recipe(prompt_format=job.model_version.prompt_format)
+    examples = approved_example_map(drafts=[item.draft for item in items])
+    specs = []
     for item in items:
         draft = item.draft
-        messages = build_messages(
+        chosen = examples.get(draft.pk, [])
+        specs.append((item, chosen, DraftSpec(
             facts=product_facts(draft.product),
             kind=kind_spec(draft.kind),
             brand=brand_rules(draft.product.brand),
-        )
-        seed = request_seed(params.seed, draft.product.sku, draft.kind_id)
-        max_new = min(params.max_new_tokens, draft.kind.max_new_tokens)
-        prepared.append((item, messages, GenerationRequest(
-            messages=messages, candidates=params.candidates, seed=seed, max_new_tokens=max_new,
+            examples=[(example.facts, example.text) for example in chosen],
+            seed=request_seed(params.seed, draft.product.sku, draft.kind_id),
+            max_new_tokens=min(params.max_new_tokens, draft.kind.max_new_tokens),
         )))
-    # Similar lengths together, as the engine would batch them had it the whole chunk.
-    prepared.sort(key=lambda p: (p[2].max_new_tokens, _prompt_chars(p[1]), p[0].pk))
     stored = 0
     try:
         engine = get_engine(job.model_version.path, settings.COPYDESK_DEVICE)
     except Exception as exc:  # a model that cannot load fails the drafts with the reason
         logger.exception("job %s chunk %s: model failed to load", job_id, chunk)
+        prepared = [(item, [], spec.seed, chosen) for item, chosen, spec in specs]
         stored += generation_results_store(job=job, outcomes=_failed(prepared, exc))
         generation_chunk_finish(claim=claim)
         return stored
+    requests = draft_requests([spec for _, _, spec in specs], recipe=recipe,
+                              sampled=params.sampled, tokenizer=engine.tokenizer)
+    prepared = [
+        (item, prompt.stored(), request, spec, chosen)
+        for (item, chosen, spec), (prompt, request) in zip(specs, requests, strict=True)
+    ]
+    # Similar lengths together, as the engine would batch them had it the whole chunk.
+    prepared.sort(key=lambda p: (p[2].max_new_tokens, _prompt_chars(p[1]), p[0].pk))
     size = slice_size(engine, params)
     for start in range(0, len(prepared), size):
         if not generation_chunk_heartbeat(claim=claim):
@@ -106,23 +115,28 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
             return stored
         part = prepared[start:start + size]
         try:
-            results = engine.generate([request for _, _, request in part], params)
+            results = engine.generate([request for _, _, request, _, _ in part], params)
         except Exception as exc:  # any model failure is recorded on the drafts
             logger.exception("job %s chunk %s failed", job_id, chunk)
-            outcomes = _failed(part, exc)
+            outcomes = _failed([(item, stored_prompt, request.seed, chosen)
+                                for item, stored_prompt, request, _, chosen in part], exc)
         else:
-            outcomes = [
-                ItemOutcome(
+            outcomes = []
+            for (item, stored_prompt, request, spec, chosen), result in zip(part, results,
+                                                                            strict=True):
+                best = rank_candidates([c.text for c in result.candidates],
+                                       [c.completion_tokens for c in result.candidates],
+                                       spec, keep=params.candidates)
+                outcomes.append(ItemOutcome(
                     item_id=item.pk,
-                    messages=messages,
-                    texts=[c.text for c in result.candidates],
-                    completion_tokens=[c.completion_tokens for c in result.candidates],
+                    messages=stored_prompt,
+                    texts=[c.text for c in best],
+                    completion_tokens=[c.completion_tokens for c in best],
                     prompt_tokens=result.prompt_tokens,
                     seconds=result.seconds,
                     seed=request.seed,
-                )
-                for (item, messages, request), result in zip(part, results, strict=True)
-            ]
+                    examples=examples_json(chosen),
+                ))
         stored += generation_results_store(job=job, outcomes=outcomes)
     generation_chunk_finish(claim=claim)
     logger.info("job %s chunk %s: %d drafts in %.1fs", job_id, chunk, stored,
@@ -131,11 +145,12 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
 
 
 def _failed(prepared, exc: Exception) -> list[ItemOutcome]:
+    """``prepared``: (item, stored prompt, seed, examples) of each draft that failed."""
     return [
         ItemOutcome(item_id=item.pk, messages=messages, texts=[], completion_tokens=[],
-                    prompt_tokens=0, seconds=0.0, seed=request.seed,
+                    prompt_tokens=0, seconds=0.0, seed=seed, examples=examples_json(chosen),
                     error=f"Generation failed: {type(exc).__name__}: {exc}")
-        for item, messages, request in prepared
+        for item, messages, seed, chosen in prepared
     ]
 
 

@@ -66,6 +66,13 @@ def hostile_world(editor, reviewer, n: int = 0):
     candidate.flags = [{"code": SCRIPT, "severity": "warn", "message": SCRIPT}]
     candidate.params = {"note": SCRIPT}
     candidate.save()
+    # Markup is a blocking flag now: the reviewer approves a plain edit of the model's text.
+    services.draft_request_changes(draft=draft, user=reviewer, comment=SCRIPT,
+                                   revision_id=draft.current_revision_id)
+    services.revision_save(draft=draft, user=editor, text="Kettle.",
+                           base_revision_id=draft.current_revision_id)
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
     services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id,
                            comment=SCRIPT)
     copy_export(stream=io.StringIO(), fmt="csv", user=reviewer, destination=SCRIPT)

@@ -14,10 +14,14 @@ pytestmark = pytest.mark.django_db
 def test_setup_demo_loads_brands_catalog_and_users_with_printed_passwords(settings, tmp_path,
                                                                             capsys):
     settings.VAR_DIR = tmp_path
+    demo = settings.BASE_DIR / "data" / "demo"
+    products = sum(1 for line in (demo / "catalog.jsonl").read_text("utf-8").split("\n")
+                   if line.strip())
     call_command("setup_demo")
     out = capsys.readouterr().out
-    assert "imported 48, updated 0, failed 0" in out
-    assert Brand.objects.count() == 6
+    assert f"imported {products}, updated 0, failed 0" in out
+    assert Brand.objects.count() == len(json.loads((demo / "brands.json").read_text("utf-8")))
+    assert "house examples house_examples.json: 42 loaded" in out
     assert Product.objects.filter(brand__isnull=True).count() == 0
     nordhavn = Brand.objects.get(name="Nordhavn Kitchen")
     assert nordhavn.voice and nordhavn.length_limits["description"] == 700
@@ -30,7 +34,7 @@ def test_setup_demo_loads_brands_catalog_and_users_with_printed_passwords(settin
 
     call_command("setup_demo")  # a second `make run` updates, and keeps the same passwords
     out = capsys.readouterr().out
-    assert "imported 0, updated 48, failed 0" in out
+    assert f"imported 0, updated {products}, failed 0" in out
     assert json.loads((tmp_path / "demo-users.json").read_text()) == passwords
 
 
@@ -56,7 +60,7 @@ def test_install_default_model_registers_it_as_default_and_is_idempotent(default
                                                                           capsys):
     call_command("install_default_model")
     call_command("install_default_model")
-    version = ModelVersion.objects.get()
+    version = ModelVersion.objects.get(name="SmolLM2-135M-Instruct")  # beside gemma-3-270m
     assert (version.name, version.source, version.is_default) == (
         "SmolLM2-135M-Instruct", "packaged", True)
     assert version.path == str(default_model_dir)

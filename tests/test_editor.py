@@ -126,8 +126,9 @@ def test_live_checks_escape_the_text_and_the_messages(client, editor):
     client.force_login(editor)
     html = check(client, draft, f"{XSS} and <b>bold</b> https://example.com/?a=<i>")
     assert XSS not in html and "<b>bold</b>" not in html and "<i>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert ("error", "<b>bold</b>") in [(s, t) for s, _, t in marks(html)]
+    # The tags are flagged as HTML now (issue 13), so marks split the text: read it untagged.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in re.sub(r"<[^>]+>", "", html)
+    assert "<b>bold</b>" in "".join(t for s, _, t in marks(html) if s == "error")
 
 
 def test_live_checks_show_the_character_count_against_the_brand_limit(client, editor):

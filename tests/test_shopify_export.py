@@ -121,16 +121,17 @@ def test_round_trip_gives_back_every_row_and_column_but_the_approved_copy(editor
 def test_html_special_characters_in_copy_are_escaped_in_body_html(editor, reviewer):
     import_csv(SAMPLE.read_text(encoding="utf-8"))
     product = Product.objects.get(sku="vik-stoneware-mugs-set-of-2")
+    # No tags: HTML in copy is a blocking flag now, so approved copy carries only & < > " '.
     approve(product, "description",
-            'Tom & Jerry\'s <script>alert("x")</script> mug\n\n<b>Bold</b> claim > 2 < 3',
+            'Tom & Jerry\'s "sturdy" mug\n\nBold < claim > 2 < 3 & more',
             editor=editor, reviewer=reviewer)
 
     _, out = shopify_export()
 
     header, *rows = rows_of(out)
     body = rows[0][header.index("Body (HTML)")]
-    assert body == ("<p>Tom &amp; Jerry's &lt;script&gt;alert(\"x\")&lt;/script&gt; mug</p>"
-                    "<p>&lt;b&gt;Bold&lt;/b&gt; claim &gt; 2 &lt; 3</p>")
+    assert body == ("<p>Tom &amp; Jerry's \"sturdy\" mug</p>"
+                    "<p>Bold &lt; claim &gt; 2 &lt; 3 &amp; more</p>")
     assert "<script" not in out and "<b>" not in out
     # Variant rows are untouched: Shopify reads the product's body from its first row.
     assert [row[header.index("Body (HTML)")] for row in rows[1:]] == [""]
@@ -172,7 +173,8 @@ def test_the_formula_guard_changes_the_copy_but_never_the_cells_the_shop_sent(ed
 
 def test_the_export_page_offers_to_turn_the_formula_guard_off(client, editor, reviewer):
     import_csv(SMALL)
-    approve(Product.objects.get(sku="kettle"), "seo_title", "+50% off kettles", editor=editor,
+    # Not "+50% off": an invented number is a blocking flag now.
+    approve(Product.objects.get(sku="kettle"), "seo_title", "+2 kettles for 1", editor=editor,
             reviewer=reviewer)
     client.force_login(reviewer)
 
@@ -183,10 +185,10 @@ def test_the_export_page_offers_to_turn_the_formula_guard_off(client, editor, re
     assert 'name="no_formula_guard"' in page
     assert "Write copy starting with = + - @ as it is" in page
     header, first, _ = rows_of(b"".join(guarded.streaming_content).decode())
-    assert first[header.index("SEO Title")] == "'+50% off kettles"
+    assert first[header.index("SEO Title")] == "'+2 kettles for 1"
     assert first[header.index("Tags")] == "@home"
     header, first, _ = rows_of(b"".join(plain.streaming_content).decode())
-    assert first[header.index("SEO Title")] == "+50% off kettles"
+    assert first[header.index("SEO Title")] == "+2 kettles for 1"
     assert first[header.index("Tags")] == "@home"
     assert list(ExportBatch.objects.order_by("pk").values_list("formula_guard", flat=True)) == [
         True, False]

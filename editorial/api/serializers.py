@@ -2,10 +2,12 @@
 with selectors; input serializers check types and sizes, field by field, before a service is
 called."""
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from generation.checks import TEXT_MAX_CEILING, TEXT_TOO_LONG
 from generation.params import MAX_SEED
 
 from ..diffing import flag_message
@@ -44,7 +46,13 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class _Text(serializers.CharField):
-    """A string that a database can store (no NUL, no lone surrogates)."""
+    """A string that a database can store (no NUL, no lone surrogates); one over its
+    ``max_length`` is refused with its length and the limit."""
+
+    default_error_messages = {
+        "max_length": _("This text is %(show_value)d characters long; at most "
+                        "%(limit_value)d characters are allowed."),
+    }
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -259,9 +267,20 @@ class DraftFilterSerializer(serializers.Serializer):
     kind = serializers.CharField(required=False, max_length=40, help_text="A content kind code.")
 
 
+@extend_schema_field({"type": "string", "maxLength": TEXT_MAX_CEILING})
+class _CopyText(_Text):
+    """The copy's text: its length is checked against the draft's own limit (in
+    ``RevisionCreateSerializer.validate_text``), so the refusal names that limit."""
+
+
 class RevisionCreateSerializer(serializers.Serializer):
-    text = _Text(max_length=100000, help_text="The new text (leading and trailing space is "
-                                              "dropped).")
+    """``context["max_chars"]``: the longest text the draft takes
+    (``selectors.draft_text_max_chars``); at most ``TEXT_MAX_CEILING`` in any case."""
+
+    text = _CopyText(help_text=(
+        "The new text (leading and trailing space is dropped): at most four times the kind's "
+        f"(or brand's) length limit, at least 2,000 and never more than {TEXT_MAX_CEILING:,} "
+        "characters."))
     base_revision = serializers.IntegerField(
         allow_null=True, min_value=1,
         help_text="The id of the revision the text was edited from (the draft's current "
@@ -272,6 +291,10 @@ class RevisionCreateSerializer(serializers.Serializer):
         value = value.replace("\r\n", "\n").strip()
         if not value:
             raise serializers.ValidationError(_("The text is empty."))
+        limit = self.context.get("max_chars") or TEXT_MAX_CEILING
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                gettext(TEXT_TOO_LONG) % {"length": len(value), "max": limit}, code="max_length")
         return value
 
 

@@ -263,8 +263,9 @@ class DraftRevisionCreateView(_Base):
     @extend_schema(request=s.RevisionCreateSerializer,
                    responses={201: s.RevisionSavedSerializer, 409: s.ConflictSerializer})
     def post(self, request, draft_id: int):
-        draft = get_object_or_404(Draft, pk=draft_id)
-        serializer = s.RevisionCreateSerializer(data=request.data)
+        draft = get_object_or_404(_draft_queryset(), pk=draft_id)
+        serializer = s.RevisionCreateSerializer(
+            data=request.data, context={"max_chars": selectors.draft_text_max_chars(draft=draft)})
         serializer.is_valid(raise_exception=True)
         try:
             revision = _services_call(

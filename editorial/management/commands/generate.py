@@ -8,7 +8,7 @@ from editorial.services import WorkflowError, generation_job_request
 from generation.params import GenerationParams, InvalidParams
 
 PARAM_OPTIONS = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens",
-                 "candidates", "seed")
+                 "candidates", "best_of", "seed")
 
 
 class Command(BaseCommand):
@@ -24,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--model", help="model version name (default: the default model)")
         defaults = GenerationParams()
         parser.add_argument("--candidates", type=int, default=defaults.candidates)
+        parser.add_argument("--best-of", type=int, default=defaults.best_of,
+                            help="candidates sampled per draft, of which the checks keep the "
+                                 f"best --candidates (default {defaults.best_of}; 0: no more "
+                                 "than shown)")
         parser.add_argument("--temperature", type=float, default=defaults.temperature)
         parser.add_argument("--top-k", type=int, default=defaults.top_k)
         parser.add_argument("--top-p", type=float, default=defaults.top_p)

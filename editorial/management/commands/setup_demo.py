@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from editorial.examples import house_examples, house_examples_path
 from editorial.importers import CatalogImportError, products_import
 from editorial.models import Brand
 from editorial.policies import ADMIN, EDITOR, REVIEWER
@@ -22,7 +23,8 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Load the demo brands and catalog and create demo users (editor, reviewer, admin)."
+    help = ("Load the demo brands and catalog, check the house examples and create demo users "
+            "(editor, reviewer, admin).")
 
     def add_arguments(self, parser):
         parser.add_argument("--catalog", default=str(DEMO_DIR / "catalog.jsonl"))
@@ -38,7 +40,21 @@ class Command(BaseCommand):
         for error in report.errors:
             self.stderr.write(f"{path.name}: line {error.line}: {error.message}")
         self.stdout.write(f"catalog {path.name}: {report.summary()}")
+        self._check_house_examples()
         self._create_users()
+
+    def _check_house_examples(self) -> None:
+        """The prompts' examples until the shop has approved its own copy: read now, so a broken
+        file stops the set-up instead of the first generation job."""
+        path = house_examples_path()
+        if path is None:
+            self.stdout.write("house examples: turned off (COPYDESK_HOUSE_EXAMPLES is empty)")
+            return
+        try:
+            examples = house_examples()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CommandError(f"{path}: {exc}") from exc
+        self.stdout.write(f"house examples {path.name}: {len(examples)} loaded")
 
     def _load_brands(self, path: Path) -> None:
         try:
