@@ -161,8 +161,7 @@ def run_arm(arm: Arm, targets, pool, kinds, brands, args):
         started = time.perf_counter()
         results = engine.generate([request for _, request in requests], params)
         seconds = time.perf_counter() - started
-        for product, spec, (_, request), result in zip(targets, specs, requests, results,
-                                                       strict=True):
+        for product, spec, result in zip(targets, specs, results, strict=True):
             best = rank_candidates([c.text for c in result.candidates],
                                    [c.completion_tokens for c in result.candidates], spec,
                                    keep=params.candidates)

@@ -827,6 +827,7 @@ class ItemOutcome:
     seconds: float
     seed: int
     error: str = ""
+    examples: list[dict] = field(default_factory=list)
 
 
 def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutcome]) -> int:
@@ -913,6 +914,7 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
                 index=index,
                 text=text,
                 prompt=outcome.messages,
+                examples=outcome.examples,
                 params=job.params,
                 seed=outcome.seed,
                 model_version_id=job.model_version_id,

@@ -70,7 +70,7 @@ def _rules(spec: DraftSpec, prompt: Prompt, recipe: Recipe) -> RowRules | None:
                             ground_numbers=False, block_markup=False)
         return None
     banned = spec.brand.banned_terms if spec.brand is not None else ()
-    return rules_for(facts_text=facts_text(spec.facts) + "\n" + prompt.lead_in,
+    return rules_for(facts_text=facts_text(spec.facts), context=prompt.lead_in,
                      locale=spec.facts.locale, brand_banned=banned,
                      stop_strings=prompt.stop_strings)
 

@@ -335,8 +335,8 @@ def _header(kind: KindSpec, brand: BrandRules | None, facts: ProductFacts) -> st
     label = _kind_label(kind, facts)
     if facts.is_zh:
         shop = f"{brand.name}网店" if brand is not None else "网店"
-        lines = [f"{shop}的{label}。每条先列出商品资料，再给出编辑审核通过的{label}：只写资料里有的事实，"
-                 "数字照抄资料，不用“最”“第一”等极限用语。"]
+        lines = [f"{shop}的{label}。每条先列出商品资料，再给出编辑审核通过的{label}："
+                 "只写资料里有的事实，数字照抄资料，不用“最”“第一”等极限用语。"]
         if brand is not None and brand.voice:
             lines.append(f"品牌调性：{_one_line(brand.voice)}")
     else:

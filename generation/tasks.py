@@ -100,7 +100,7 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
         generation_chunk_finish(claim=claim)
         return stored
     requests = draft_requests([spec for _, _, spec in specs], recipe=recipe,
-                              sampled=params.sampled, tokenizer=engine.tokenizer)
+                              sampled=params.sampled, tokenizer=getattr(engine, "tokenizer", None))
     prepared = [
         (item, prompt.stored(), request, spec, chosen)
         for (item, chosen, spec), (prompt, request) in zip(specs, requests, strict=True)
