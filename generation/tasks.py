@@ -99,8 +99,10 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
         stored += generation_results_store(job=job, outcomes=_failed(prepared, exc))
         generation_chunk_finish(claim=claim)
         return stored
+    # A stand-in engine in tests may have no tokenizer: then there is no token budget.
     requests = draft_requests([spec for _, _, spec in specs], recipe=recipe,
-                              sampled=params.sampled, tokenizer=getattr(engine, "tokenizer", None))
+                              sampled=params.sampled,
+                              tokenizer=getattr(engine, "tokenizer", None))
     prepared = [
         (item, prompt.stored(), request, spec, chosen)
         for (item, chosen, spec), (prompt, request) in zip(specs, requests, strict=True)
