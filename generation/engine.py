@@ -297,6 +297,15 @@ class _Prepared:
         return self.ids[len(self.prefix):]
 
 
+def _has_sliding_window(config) -> bool:
+    """Whether some attention layers see only a window of recent positions (Gemma 3: five of
+    every six layers)."""
+    layer_types = getattr(config, "layer_types", None) or ()
+    return "sliding_attention" in layer_types or (
+        not layer_types and bool(getattr(config, "sliding_window", None))
+    )
+
+
 class Engine:
     """A model loaded once, generating for many requests at a time.
 
@@ -308,7 +317,7 @@ class Engine:
     examples) are the same are batched together, and that shared context is run through the
     model once; its KV cache is copied to every row. A job's prompts share a long system
     message, so this removes a large part of the prompt work (about half for the demo
-    catalog's description prompts).
+    catalog's description prompts). Off for models with sliding-window attention.
     """
 
     def __init__(
@@ -345,6 +354,11 @@ class Engine:
             self.model_path, dtype=self.dtype, **load_kwargs
         )
         self.model.to(self.device).eval()
+        if _has_sliding_window(self.model.config):
+            # A shared prefix puts padding between it and the rest of each row, and a sliding
+            # window counts cache positions, padding included: rows would see less of their
+            # prompt than the window allows. Without sharing, padding is only on the left.
+            self.share_prefixes = False
 
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])

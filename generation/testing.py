@@ -22,7 +22,14 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    AutoTokenizer,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    GenerationConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
 
 from .registry import (
     DEFAULT_MODEL_NAME,
@@ -32,7 +39,12 @@ from .registry import (
     model_is_installed,
 )
 
-__all__ = ["build_scripted_model", "build_tiny_model", "tokenizer_cache_dir"]
+__all__ = [
+    "build_scripted_model",
+    "build_tiny_model",
+    "build_tiny_sliding_model",
+    "tokenizer_cache_dir",
+]
 
 _TOKENIZER_FILES = (
     "tokenizer.json",
@@ -137,6 +149,27 @@ def build_tiny_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+    return _save(model.eval(), tokenizer, dest)
+
+
+def build_tiny_sliding_model(
+    dest: Path, tokenizer_source: Path | None = None, *, sliding_window: int = 16, seed: int = 0
+) -> Path:
+    """A random-weight tiny Gemma 3 (the default multilingual writer's architecture): sliding
+    window attention on all layers but the last, with a window of a few tokens so that short
+    test prompts already reach past it."""
+    dest, tokenizer = _prepare(dest, tokenizer_source)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+        max_position_embeddings=2048, sliding_window=sliding_window,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention"],
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, initializer_range=0.2, dtype="float32",
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Gemma3ForCausalLM(config)
     return _save(model.eval(), tokenizer, dest)
 
 

@@ -1,5 +1,6 @@
 """The preallocated KV cache must hold exactly what transformers' concatenating cache holds."""
 
+import pytest
 import torch
 from transformers.cache_utils import DynamicCache
 
@@ -85,4 +86,45 @@ def test_engine_text_equals_plain_generate_with_transformers_own_cache(tiny_engi
         cut = next((i for i, t in enumerate(new) if t in tiny_engine.eos_token_ids), len(new))
         plain.append([clean_completion(tiny_engine.tokenizer.decode(new[:cut],
                                                                     skip_special_tokens=True))])
+    assert ours == plain
+
+
+@pytest.fixture(scope="module")
+def sliding_engine(tmp_path_factory):
+    from generation.testing import build_tiny_sliding_model
+
+    from .conftest import _engine
+
+    return _engine(build_tiny_sliding_model(tmp_path_factory.mktemp("sliding"), sliding_window=16))
+
+
+def test_a_sliding_window_model_writes_what_plain_generate_writes_past_its_window(sliding_engine):
+    """Gemma 3 attends to a window of recent positions on most layers. Completion prompts of
+    a job share their header and differ in length, several times the window: the engine's
+    batch (left padding, one preallocated cache) must still give every row exactly its own
+    window, as one plain ``model.generate`` per prompt does."""
+    from generation.engine import clean_completion
+
+    header = ("Product copy written by the shop's editors for the online store, one block per "
+              "product, each opened by its facts.\n---\n")
+    bodies = ["Steel bottle, 500 ml, sage.", "玻璃茶壶，容量600毫升，耐热。" * 4,
+              "A long note about a linen shirt in sand and white. " * 5, "Mug."]
+    reqs = [GenerationRequest(prompt=header + body, context=header, seed=i)
+            for i, body in enumerate(bodies)]
+    engine = sliding_engine
+    assert len(engine.document_ids(header)) > 16
+    assert max(len(engine.document_ids(r.prompt)) for r in reqs) > 4 * 16
+    ours = [texts(r) for r in engine.generate(reqs, GREEDY)]
+    plain = []
+    for req in reqs:
+        ids = torch.tensor([engine.document_ids(req.prompt)])
+        output = engine.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+            max_new_tokens=GREEDY.max_new_tokens, repetition_penalty=GREEDY.repetition_penalty,
+            eos_token_id=engine.eos_token_ids, pad_token_id=engine.pad_token_id,
+        )
+        new = output[0, ids.shape[1]:].tolist()
+        cut = next((i for i, t in enumerate(new) if t in engine.eos_token_ids), len(new))
+        plain.append([clean_completion(engine.tokenizer.decode(new[:cut],
+                                                               skip_special_tokens=True))])
     assert ours == plain
