@@ -18,6 +18,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from generation.checks import check_text, rank_score
 from generation.params import GenerationParams
+from generation.prompts import ProductFacts
 
 from . import diffing, policies, selectors
 from .audit import audit_log
@@ -828,6 +829,9 @@ class ItemOutcome:
     seed: int
     error: str = ""
     examples: list[dict] = field(default_factory=list)
+    # The facts of those examples' products: their names and values must not turn up in the
+    # candidates (``check_text(examples=...)``).
+    example_facts: list[ProductFacts] = field(default_factory=list)
 
 
 def generation_results_store(*, job: GenerationJob, outcomes: Sequence[ItemOutcome]) -> int:
@@ -906,7 +910,8 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
     for index, (text, completion_tokens) in enumerate(
         zip(outcome.texts, outcome.completion_tokens, strict=True)
     ):
-        flags = check_text(text, facts=facts, kind=spec, brand=rules)
+        flags = check_text(text, facts=facts, kind=spec, brand=rules,
+                           examples=outcome.example_facts)
         rows.append(
             Candidate(
                 draft=draft,

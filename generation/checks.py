@@ -1083,14 +1083,139 @@ def _check_coverage(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag
     )]
 
 
+# -- facts of other products ------------------------------------------------------------------
+
+# Title words too generic to say which product a title is about.
+_GENERIC_TITLE_WORDS = frozenset(
+    "pack pair size colour color style edition series model type piece pieces".split()
+)
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def _title_words(title: str) -> list[str]:
+    """The Latin words (3+ letters, no stopwords) and CJK runs a title names its product with."""
+    title = unicodedata.normalize("NFKC", title)
+    words = []
+    for word in _WORD_RE.findall(title):
+        if _CJK_RE.search(word):
+            words.extend("".join(c if _CJK_RE.match(c) else " " for c in word).split())
+        elif len(word) >= 3 and word.lower() not in _STOPWORDS | _GENERIC_TITLE_WORDS:
+            words.append(word)
+    return words
+
+
+def _example_phrases(example: ProductFacts) -> Iterator[tuple[str, str]]:
+    """``(phrase, what)`` for what names the example's product: its brand, its title's words
+    ("title") and its attribute values ("value")."""
+    if example.brand:
+        yield example.brand, "brand"
+    brand = unicodedata.normalize("NFKC", example.brand or "").lower()
+    for word in _title_words(example.title):
+        if word.lower() != brand and (len(word) >= 4 or _CJK_RE.match(word)):
+            yield word, "title"
+    for value in example.attributes.values():
+        value = value.strip()
+        if _WORD_RE.search(value) and len(value) >= (2 if _CJK_RE.search(value) else 4):
+            yield value, "value"
+
+
+def _phrase_span(phrase: str, text: str, *, as_name: bool = False) -> tuple[int, int] | None:
+    """Where ``phrase`` occurs in ``text`` as whole words (a plural ending allowed; CJK
+    anywhere). ``as_name``: only as written in the title, capitalised, and not at the start of
+    a sentence, where any word is capitalised ("Kettle" as a name, not "the kettle")."""
+    if _CJK_RE.search(phrase):
+        at = text.find(phrase)
+        return (at, at + len(phrase)) if at >= 0 else None
+    parts = [re.escape(part) for part in re.findall(r"[^\W_]+", phrase)]
+    if not parts or len(parts) > 12:
+        return None
+    pattern = r"(?<![^\W_])" + r"[\s\-_]*".join(parts) + r"(?:e?s)?(?![^\W_])"
+    if not as_name:
+        m = re.search(pattern, text, re.IGNORECASE)
+        return m.span() if m else None
+    if not phrase[:1].isupper():
+        return None
+    for m in re.finditer(pattern, text):
+        before = text[:m.start()].rstrip()
+        if before and before[-1] not in ".!?:;\"'“‘(\n":
+            return m.span()
+    return None
+
+
+def _single_word(value: str) -> bool:
+    if _CJK_RE.search(value):
+        return len(value) < 3
+    return len(_WORD_RE.findall(value)) < 2
+
+
+def _check_example_facts(text: str, facts: ProductFacts, kind: KindSpec,
+                         examples: Iterable[ProductFacts]) -> list[Flag]:
+    """A draft that names another product's brand, name or attribute values, taken from the
+    examples its prompt showed ("Fjell Electric Kettle" as the title of a frying pan). What this
+    product's own facts also say is left alone. In copy other than titles a title word counts
+    only used as a name ("the Kettle range", not "a kettle"), and a one-word value ("brushed",
+    "宽松") is a warning: ordinary words an editor may use of this product too."""
+    blob = facts_text(facts)
+    words, normalized = _text_index(blob)
+    titles = kind.code in ("title", "seo_title")
+    flags: list[Flag] = []
+    seen: set[str] = set()
+    taken = _Taken()
+    for example in examples:
+        for phrase, what in _example_phrases(example):
+            key = phrase.lower()
+            if key in seen or _mentions(phrase, words, normalized):
+                continue
+            seen.add(key)
+            span = _phrase_span(phrase, text, as_name=what == "title" and not titles)
+            if span is None or taken.overlaps(*span):
+                continue
+            taken.add(*span)
+            weak = what == "value" and _single_word(phrase)
+            flags.append(_flag(
+                "example_fact", WARNING if weak else ERROR,
+                gettext_noop('"%(found)s" is a fact of another product (%(example)s) from the '
+                             "examples, not of this one."),
+                span[0], span[1], found=text[span[0]:span[1]], example=example.title,
+            ))
+    return flags
+
+
+def _check_title_subject(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag]:
+    """A title must say what the product is: at least one word of the product's own title
+    (beyond its brand), or for Chinese a pair of its characters."""
+    if kind.code not in ("title", "seo_title"):
+        return []
+    brand = unicodedata.normalize("NFKC", facts.brand or "").lower()
+    subject = [w for w in _title_words(facts.title) if w.lower() != brand]
+    if not subject:
+        return []
+    words, normalized = _text_index(text)
+    for word in subject:
+        if _CJK_RE.match(word):
+            pairs = [word[i:i + 2] for i in range(max(1, len(word) - 1))]
+            if any(pair in normalized for pair in pairs):
+                return []
+        elif _stem(word.lower()) in words or word.lower() in words:
+            return []
+    return [_flag(
+        "off_subject", WARNING,
+        gettext_noop('The title does not name the product: it has none of the words of '
+                     '"%(title)s".'),
+        title=facts.title,
+    )]
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 
 def check_text(
-    text: str, *, facts: ProductFacts, kind: KindSpec, brand: BrandRules | None = None
+    text: str, *, facts: ProductFacts, kind: KindSpec, brand: BrandRules | None = None,
+    examples: Iterable[ProductFacts] = (),
 ) -> list[Flag]:
     """All flags for ``text`` as copy of ``kind`` for ``facts`` (and ``brand``), sorted by
-    position (whole-text flags first)."""
+    position (whole-text flags first). ``examples``: the products whose copy the prompt showed
+    (generated text only), whose facts must not turn up in this product's copy."""
     if not text or not text.strip():
         return [_flag("empty", ERROR, gettext_noop("The text is empty."))]
     blob = facts_text(facts)
@@ -1109,6 +1234,8 @@ def check_text(
         *_check_materials(text, blob),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
+        *_check_title_subject(text, facts, kind),
+        *_check_example_facts(text, facts, kind, examples),
     ]
     return _capped(sorted(flags, key=lambda f: (f.start, f.end, f.code)))
 

@@ -80,6 +80,7 @@ from .checks import (
 )
 
 __all__ = [
+    "COPY_SCRIPTS",
     "EN_CLAIM_TERMS",
     "MARKUP_TERMS",
     "DecodingVocabulary",
@@ -123,6 +124,23 @@ BUDGET_SLACK = 8
 BUDGET_FLOOR = 16
 BUDGET_CEILING = 1024
 
+# Code point ranges of the characters English and Chinese product copy is written in; other
+# scripts (Cyrillic, Arabic, Devanagari, Hangul, kana, emoji …) are never wanted in a draft, and
+# a large multilingual vocabulary spends most of its output layer on them.
+COPY_SCRIPTS = (
+    (0x09, 0x0A), (0x0D, 0x0D), (0x20, 0x7E),  # ASCII text
+    (0xA0, 0x17F),  # Latin-1 and Latin Extended-A: é, ü, ×, °, ±, ², µ, €-era brand names
+    (0x2000, 0x206F),  # general punctuation: dashes, quotes, bullets, ellipsis
+    (0x20A0, 0x20CF),  # currency signs
+    (0x2100, 0x218F),  # letterlike symbols and number forms: ℃, ™, №, ½
+    (0x2190, 0x2199),  # arrows
+    (0x2200, 0x22FF),  # mathematical operators: ≤, ≥, ≈
+    (0x2460, 0x24FF),  # circled numbers used in Chinese lists
+    (0x3000, 0x303F),  # CJK punctuation
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),  # CJK ideographs
+    (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),  # CJK compatibility and full-width forms
+)
+_COPY_STARTS = [start for start, _ in COPY_SCRIPTS]
 _NEG_INF = float("-inf")
 _EMPTY = np.zeros(0, dtype=np.int64)
 _WHITESPACE_RE = re.compile(rb"[ \t\n\r\x0b\x0c]+")
@@ -230,6 +248,11 @@ def cut_at_stop(text: str, stop_strings: Iterable[str]) -> str:
         if index >= 0 and (cut < 0 or index < cut):
             cut = index
     return text if cut < 0 else text[:cut]
+
+
+def _in_copy_scripts(code: int) -> bool:
+    slot = bisect.bisect_right(_COPY_STARTS, code) - 1
+    return slot >= 0 and code <= COPY_SCRIPTS[slot][1]
 
 
 def _is_zh(locale: str) -> bool:
@@ -590,6 +613,25 @@ class DecodingVocabulary:
         self.digit_ids = np.array(sorted(i for k, v in groups.items() if re.search("[0-9]", k)
                                          for i in v), dtype=np.int64)
 
+    def copy_token_ids(self) -> np.ndarray:
+        """Ids of the tokens English or Chinese copy can be written with: every character in
+        ``COPY_SCRIPTS`` (Latin, the punctuation and symbols product copy uses, CJK ideographs
+        and punctuation, full-width forms). A token that is part of a UTF-8 sequence (byte-level
+        and byte-fallback pieces) is kept, since what it spells is only known with its
+        neighbours. Special tokens are not text and are left out."""
+        kept = []
+        for i, data in enumerate(self.token_bytes):
+            if not data:
+                continue
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                kept.append(i)
+                continue
+            if all(_in_copy_scripts(ord(ch)) for ch in text):
+                kept.append(i)
+        return np.array(kept, dtype=np.int64)
+
     # -- per-term caches ----------------------------------------------------------------------
 
     def _term_hits(self, term: _Term) -> tuple[np.ndarray, np.ndarray]:
@@ -949,6 +991,14 @@ class GroundedDecoding(LogitsProcessor):
         current = scores[:, eos]
         scores[:, eos] = torch.where(dead.unsqueeze(1), torch.zeros_like(current), current)
         return scores
+
+    def select_rows(self, keep: Sequence[int]) -> None:
+        """Go on with rows ``keep`` only, in that order (the engine drops finished rows)."""
+        self.rows = [self.rows[r] for r in keep]
+        self._row_rules = [self._row_rules[r] for r in keep]
+        self._states = [self._states[r] for r in keep]
+        self._active = [i for i, row in enumerate(self._row_rules) if row is not None]
+        self._static = self._static_key = self._governed_mask = None
 
     def _governed(self, rows: int, device: torch.device) -> torch.Tensor:
         """Which rows have rules, as a bool tensor on ``device``."""

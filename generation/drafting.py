@@ -117,9 +117,11 @@ def rank_candidates(texts: Sequence[str], completion_tokens: Sequence[int], spec
     fact coverage and length fit, then the model's own order."""
     limit = effective_max_chars(spec.kind, spec.brand)
     attributes = sum(1 for v in spec.facts.attributes.values() if v.strip())
+    examples = [facts for facts, _ in spec.examples]
     ranked = []
     for index, (text, tokens) in enumerate(zip(texts, completion_tokens, strict=True)):
-        flags = check_text(text, facts=spec.facts, kind=spec.kind, brand=spec.brand)
+        flags = check_text(text, facts=spec.facts, kind=spec.kind, brand=spec.brand,
+                           examples=examples)
         mentioned, _ = coverage(text, spec.facts)
         share = len(mentioned) / attributes if attributes else 1.0
         score = rank_score(flags) + 5.0 * share + 2.0 * _length_fit(text, limit)

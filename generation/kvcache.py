@@ -94,10 +94,20 @@ class PreallocatedLayer(DynamicLayer):
             self._expose()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.is_initialized:
-            self._key_buffer = self._key_buffer[indices, ...]
-            self._value_buffer = self._value_buffer[indices, ...]
-            self._expose()
+        """Keep rows ``indices`` (increasing), moved down in place: no second buffer, so
+        dropping finished rows never doubles the cache's memory."""
+        if not self.is_initialized:
+            return
+        rows = [int(i) for i in indices]
+        if any(b <= a for a, b in zip(rows, rows[1:], strict=False)):
+            raise ValueError("rows to keep must be increasing")
+        for buffer in (self._key_buffer, self._value_buffer):
+            for target, source in enumerate(rows):
+                if target != source:  # source >= target: never overwritten before it is read
+                    buffer[target].copy_(buffer[source])
+        self._key_buffer = self._key_buffer[: len(rows)]
+        self._value_buffer = self._value_buffer[: len(rows)]
+        self._expose()
 
 
 class PreallocatedCache(DynamicCache):

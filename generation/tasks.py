@@ -138,6 +138,7 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
                     seconds=result.seconds,
                     seed=request.seed,
                     examples=examples_json(chosen),
+                    example_facts=[example.facts for example in chosen],
                 ))
         stored += generation_results_store(job=job, outcomes=outcomes)
     generation_chunk_finish(claim=claim)

@@ -79,3 +79,13 @@ def default_model_dir():
     from generation.registry import install_default_model
 
     return install_default_model(settings.COPYDESK_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def gemma_model_dir():
+    """The packaged Gemma 3 270M, converted once into COPYDESK_MODEL_DIR (kept between runs)."""
+    from django.conf import settings
+
+    from generation.registry import GEMMA_MODEL_NAME, install_packaged_model
+
+    return install_packaged_model(GEMMA_MODEL_NAME, settings.COPYDESK_MODEL_DIR)

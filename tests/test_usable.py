@@ -22,15 +22,17 @@ MARKDOWN = "### Kettle\nA kettle made of stainless steel that boils 1.7 L."
 INVENTED = "A kettle made of stainless steel that boils 3.5 L since 1998."
 
 
-def generated(editor, *texts, product=None) -> Draft:
-    """A description draft whose generation stored ``texts`` as candidates."""
+def generated(editor, *texts, product=None, example_facts=()) -> Draft:
+    """A description draft whose generation stored ``texts`` as candidates (written from the
+    examples of ``example_facts``' products)."""
     product = product or ProductFactory()
     job = generation_job_request(products=[product], kinds=["description"],
                                  params={"candidates": len(texts)}, user=editor,
                                  model_version=ModelVersionFactory(name="usable-model"))
     generation_results_store(job=job, outcomes=[
         ItemOutcome(item_id=item.pk, messages=[], texts=list(texts),
-                    completion_tokens=[5] * len(texts), prompt_tokens=20, seconds=0.1, seed=1)
+                    completion_tokens=[5] * len(texts), prompt_tokens=20, seconds=0.1, seed=1,
+                    example_facts=list(example_facts))
         for item in job.items.all()
     ])
     return Draft.objects.get(product=product, kind="description")
@@ -67,6 +69,26 @@ def test_a_new_generation_judges_the_draft_again(editor):
     product = ProductFactory()
     assert generated(editor, MARKDOWN, product=product).usable is False
     assert generated(editor, CLEAN, product=product).usable is True
+
+
+def test_a_candidate_naming_an_example_product_is_not_usable_and_says_which(client, editor):
+    from editorial.facts import product_facts
+    from generation.prompts import ProductFacts
+
+    product = ProductFactory(title="Stål Frying Pan 28 cm", attributes={"diameter": "28 cm"},
+                             source_text="")
+    example = ProductFacts(sku="OTHER-1", title="Fjell Electric Kettle 1.7 L",
+                           brand="Nordhavn Kitchen", attributes={"capacity": "1.7 L"})
+    assert "Kettle" not in str(product_facts(product))
+    text = f"The Fjell frying pan from {product.brand.name}, 28 cm across."
+    draft = generated(editor, text, product=product, example_facts=[example])
+    assert draft.usable is False
+    flags = Candidate.objects.get(draft=draft).flags
+    assert [f["params"]["found"] for f in flags if f["code"] == "example_fact"] == ["Fjell"]
+    client.force_login(editor)
+    html = client.get(reverse("draft_detail", args=[draft.pk])).content.decode()
+    assert ('"Fjell" is a fact of another product (Fjell Electric Kettle 1.7 L) from the '
+            "examples, not of this one.") in section(html, "first-draft")
 
 
 # --- The draft page -----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from generation.engine import (
     SeededSampler,
     clean_completion,
     clear_engine_cache,
+    cpu_dtype,
     get_engine,
     row_seed,
 )
@@ -149,7 +150,7 @@ def test_get_engine_loads_a_model_once_per_process(gen_tiny_model, monkeypatch):
         assert get_engine(str(gen_tiny_model), device="cpu") is first
         assert get_engine(gen_tiny_model, device="auto" if not torch.cuda.is_available()
                           else "cpu") is first
-        assert isinstance(first, Engine) and first.dtype == torch.float32
+        assert isinstance(first, Engine) and first.dtype == cpu_dtype()
         assert torch.get_num_threads() == 1
     finally:
         clear_engine_cache()
@@ -213,7 +214,7 @@ PROMPTS_OF_MANY_LENGTHS = [
 def unshared_engine(gen_tiny_model):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("COPYDESK_TORCH_THREADS", "1")
-        return Engine(gen_tiny_model, device="cpu", share_prefixes=False)
+        return Engine(gen_tiny_model, device="cpu", share_prefixes=False, dtype=torch.float32)
 
 
 @pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
@@ -280,7 +281,7 @@ def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description,
                                                     default_model_dir):
     from generation.prompts import build_messages
 
-    engine = Engine(default_model_dir, device="cpu")
+    engine = Engine(default_model_dir, device="cpu", dtype=torch.float32)
     short = dataclasses.replace(bottle, attributes={}, source_text="")
     reqs = [
         GenerationRequest(messages=build_messages(facts=f, kind=description), seed=i)
@@ -292,7 +293,8 @@ def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description,
     for req, result in zip(reqs, batched, strict=True):
         (alone,) = engine.generate([req], params)
         assert texts(alone) == texts(result) and texts(result)[0]
-    unshared = Engine(default_model_dir, device="cpu", share_prefixes=False).generate(reqs, params)
+    unshared = Engine(default_model_dir, device="cpu", share_prefixes=False,
+                      dtype=torch.float32).generate(reqs, params)
     assert [texts(r) for r in unshared] == [texts(r) for r in batched]
 
 
