@@ -32,7 +32,8 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 # Converts both packaged models into var/models once (1-2 min the first time) and registers
-# them; `COPYDESK_DEFAULT_MODEL=gemma-3-270m make model` makes Gemma the default model.
+# them, Gemma 3 270M as the default of a new desk; `COPYDESK_DEFAULT_MODEL=SmolLM2-135M-Instruct
+# make model` makes SmolLM2 the default instead.
 model: migrate
 	$(BIN)/python manage.py install_default_model
 

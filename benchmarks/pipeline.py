@@ -158,10 +158,10 @@ def pipeline(args, var_dir: Path) -> None:
     from generation.engine import GenerationRequest, get_engine
     from generation.params import GenerationParams
     from generation.prompts import build_messages
-    from generation.registry import DEFAULT_MODEL_NAME
+    from generation.registry import SMOLLM2_MODEL_NAME
     from generation.tasks import request_seed
 
-    model_path = args.model or str(settings.COPYDESK_MODEL_DIR / DEFAULT_MODEL_NAME)
+    model_path = args.model or str(settings.COPYDESK_MODEL_DIR / SMOLLM2_MODEL_NAME)
     model_version_register(name="bench", path=model_path, source=ModelVersion.Source.LOCAL,
                            make_default=True)
     params = {"candidates": args.candidates, "max_new_tokens": args.max_new_tokens,

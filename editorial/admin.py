@@ -173,8 +173,24 @@ class ModelVersionAdmin(admin.ModelAdmin):
     search_fields = ("name", "path", "notes")
     date_hierarchy = "created_at"
     autocomplete_fields = ("parent",)
-    readonly_fields = ("created_at",)
+    # The default changes through the action: one default at a time, and only a ready model.
+    readonly_fields = ("created_at", "is_default")
     formfield_overrides = PRETTY_JSON
+    actions = ("make_default",)
+
+    @admin.action(description=_("Make the default model"), permissions=["change"])
+    def make_default(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one model version."), messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            services.model_version_make_default(version=version, user=request.user)
+        except services.WorkflowError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, _("New jobs now generate with %(name)s.")
+                          % {"name": version.name}, messages.SUCCESS)
 
 
 # --- Generation ---------------------------------------------------------------------------------

@@ -79,8 +79,8 @@ class DecodingParamsForm(forms.Form):
     Ranges are checked by ``generation.params`` (through the services); its errors are attached
     to these fields by ``add_refusal``."""
 
-    PARAM_FIELDS = ("candidates", "temperature", "top_k", "top_p", "repetition_penalty",
-                    "max_new_tokens", "seed")
+    PARAM_FIELDS = ("candidates", "best_of", "temperature", "top_k", "top_p",
+                    "repetition_penalty", "max_new_tokens", "seed")
 
     model_version = forms.ModelChoiceField(
         label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
@@ -89,6 +89,12 @@ class DecodingParamsForm(forms.Form):
     candidates = forms.IntegerField(
         label=_("Candidates per draft"), required=False,
         widget=forms.NumberInput(attrs={"step": 1}),
+    )
+    best_of = forms.IntegerField(
+        label=_("Sampled per draft (best of)"), required=False,
+        widget=forms.NumberInput(attrs={"step": 1}),
+        help_text=_("More candidates are written than shown and the checks keep the best; "
+                    "0 writes only the ones shown."),
     )
     temperature = forms.FloatField(
         label=_("Temperature"), required=False, widget=forms.NumberInput(attrs={"step": "any"})

@@ -1170,6 +1170,22 @@ def model_version_register(
     return version
 
 
+def model_version_make_default(*, version: ModelVersion, user=None) -> ModelVersion:
+    """Make ``version`` the model new jobs generate with (one default at a time)."""
+    if version.status != ModelVersion.Status.READY:
+        raise WorkflowError(
+            gettext("%(name)s is not ready (%(status)s); only a ready model can be the default.")
+            % {"name": version.name, "status": version.get_status_display()}
+        )
+    with transaction.atomic():
+        ModelVersion.objects.filter(is_default=True).exclude(pk=version.pk).update(
+            is_default=False)
+        version.is_default = True
+        version.save(update_fields=["is_default"])
+        audit_log(actor=user, verb="model.default", obj=version)
+    return version
+
+
 # --- API: tokens, bulk product upsert, copy feed ------------------------------------------------
 
 def _api_token_hash(key: str) -> str:
@@ -1484,9 +1500,14 @@ def finetune_run_data(*, run) -> tuple:
     examples = training_data.training_examples(
         brand=run.filters.get("brand"), kind=run.filters.get("kind"),
     )
-    train = training_data.build_dataset(examples, split=training_data.TRAIN)
-    validation = training_data.build_dataset(examples, split=training_data.VALIDATION)
-    every = training_data.build_dataset(examples, split=training_data.ALL)
+    # A base model is fine-tuned on the completion documents it generates from.
+    prompt_format = run.base.prompt_format
+    train = training_data.build_dataset(examples, split=training_data.TRAIN,
+                                        prompt_format=prompt_format)
+    validation = training_data.build_dataset(examples, split=training_data.VALIDATION,
+                                             prompt_format=prompt_format)
+    every = training_data.build_dataset(examples, split=training_data.ALL,
+                                        prompt_format=prompt_format)
     return train.records, validation.records, every.snapshot_hash
 
 
@@ -1504,7 +1525,9 @@ def finetune_run_finish(*, run_id: int, output_dir: str, metrics: dict, data_has
             user=run.requested_by,
         )
         version.data_hash = data_hash
-        version.save(update_fields=["data_hash"])
+        # Trained on its base's prompt format, it generates with it too.
+        version.prompt_format = run.base.prompt_format
+        version.save(update_fields=["data_hash", "prompt_format"])
         run.status = FineTuneRun.Status.SUCCEEDED
         run.result = version
         run.metrics = metrics

@@ -13,7 +13,10 @@ Rules:
 
 * **SFT**: one record per approved draft — the chat messages stored with the starting candidate
   (system, user; rebuilt from the product if the text started from no candidate) and the
-  approved text as the assistant message.
+  approved text as the assistant message. For a base model (``prompt_format="completion"``)
+  the record is ``{"prompt", "completion"}`` instead (TRL's prompt-completion format): the
+  completion document the candidate was written from (or one built from the product), up to
+  the product's entry, and the approved text as that entry's copy.
 * **DPO**: ``chosen`` = the approved text, ``rejected`` = the starting candidate's text when
   their normalized edit distance is at least ``min_edit``; plus one pair per revision a reviewer
   rejected on a draft that was later approved (the rejected text against the approved one).
@@ -58,6 +61,9 @@ class TrainingExample:
     start_text: str = ""  # the starting candidate's text ("" when none)
     rejected_texts: tuple[str, ...] = ()  # revisions a reviewer rejected before approval
     approved_at: datetime | None = None
+    # The completion document the starting candidate was written from, else one built from the
+    # product (no examples): what a base model is fine-tuned on.
+    document: str = ""
 
     @property
     def edit_distance(self) -> float | None:
@@ -82,7 +88,13 @@ def _messages(messages: Iterable[dict]) -> list[dict]:
     ]
 
 
-def sft_record(example: TrainingExample) -> dict:
+def sft_record(example: TrainingExample, prompt_format: str = "chat") -> dict:
+    if prompt_format == "completion":
+        from generation.prompts import completion_training_pair
+
+        prompt, completion = completion_training_pair(example.document, example.approved_text,
+                                                      example.kind)
+        return {"prompt": prompt, "completion": completion}
     return {"messages": [*_messages(example.messages),
                          {"role": "assistant", "content": example.approved_text.strip()}]}
 
@@ -147,8 +159,9 @@ def word_tokens(text: str) -> int:
 
 def _record_text(record: dict) -> list[str]:
     parts = []
-    for key in ("messages", "prompt", "chosen", "rejected"):
-        parts += [m["content"] for m in record.get(key, [])]
+    for key in ("messages", "prompt", "completion", "chosen", "rejected"):
+        value = record.get(key, [])
+        parts += [value] if isinstance(value, str) else [m["content"] for m in value]
     return parts
 
 
@@ -160,6 +173,7 @@ def build_dataset(
     min_edit: float = DEFAULT_MIN_EDIT,
     count_tokens: Callable[[str], int] = word_tokens,
     validation_share: float = VALIDATION_SHARE,
+    prompt_format: str = "chat",
 ) -> Dataset:
     """The records of ``format`` for the ``split`` of ``examples``, duplicates dropped, in a
     stable order (SKU, kind), with statistics."""
@@ -179,8 +193,8 @@ def build_dataset(
         part = split_of(example.sku, validation_share)
         if split != ALL and part != split:
             continue
-        made = [sft_record(example)] if format == SFT else dpo_records(example,
-                                                                       min_edit=min_edit)
+        made = ([sft_record(example, prompt_format)] if format == SFT
+                else dpo_records(example, min_edit=min_edit))
         kept = 0
         for record in made:
             key = json.dumps(record, ensure_ascii=False, sort_keys=True)
@@ -216,7 +230,7 @@ def training_examples(*, brand: str | None = None, kind: str | None = None,
                       since: datetime | None = None) -> list[TrainingExample]:
     """Approved (and exported) drafts as examples, optionally for one brand (name), one content
     kind (code), approved since a time. Five queries whatever the number of drafts."""
-    from generation.prompts import build_messages
+    from generation.prompts import COMPLETION, build_completion, build_messages
 
     from .facts import brand_rules, kind_spec, product_facts
     from .metrics import starting_candidate_id
@@ -251,12 +265,16 @@ def training_examples(*, brand: str | None = None, kind: str | None = None,
     examples = []
     for draft in drafts:
         candidate = candidates.get(starts[draft.pk])
-        messages = _messages(candidate.prompt) if candidate is not None else []
+        stored = candidate.prompt if candidate is not None else []
+        facts, kind_rules = product_facts(draft.product), kind_spec(draft.kind)
+        brand = brand_rules(draft.product.brand)
+        messages = _messages(stored)
         if not any(m["role"] == "user" for m in messages):
-            messages = build_messages(
-                facts=product_facts(draft.product), kind=kind_spec(draft.kind),
-                brand=brand_rules(draft.product.brand),
-            )
+            messages = build_messages(facts=facts, kind=kind_rules, brand=brand)
+        document = next((str(m.get("content", "")) for m in stored
+                         if m.get("role") == COMPLETION), "")
+        if not document:
+            document = build_completion(facts=facts, kind=kind_rules, brand=brand).text
         examples.append(TrainingExample(
             sku=draft.product.sku,
             brand=draft.product.brand.name if draft.product.brand_id else "",
@@ -266,6 +284,7 @@ def training_examples(*, brand: str | None = None, kind: str | None = None,
             start_text=candidate.text if candidate is not None else "",
             rejected_texts=tuple(rejected.get(draft.pk, ())),
             approved_at=draft.approved_at,
+            document=document,
         ))
     return examples
 

@@ -1,11 +1,15 @@
-"""Fine-tuning a chat model on approved copy: the log-likelihood objective of the design.
+"""Fine-tuning a model on approved copy: the log-likelihood objective of the design.
 
-Pure PyTorch over plain chat records (``{"messages": [system, user, assistant]}`` — the SFT
-records of ``editorial.training_data``), no Django:
+Pure PyTorch over the SFT records of ``editorial.training_data``, no Django: chat records
+(``{"messages": [system, user, assistant]}``) for an instruct model, prompt-completion records
+(``{"prompt", "completion"}``: the completion document up to the product's entry, and the
+approved copy) for a base model, which is trained on the format it generates with:
 
-* each record is tokenized with the model's chat template; the loss is taken on the completion
-  tokens only (the assistant's text and its end-of-turn token); prompt tokens and padding are
-  labelled -100 (``encode_example`` / ``CompletionCollator``);
+* a chat record is tokenized with the model's chat template, a prompt-completion record as the
+  document (with the tokenizer's start token, as the engine does); the loss is taken on the
+  completion tokens only (the assistant's text and its end-of-turn token, or the copy and the
+  separator that ends it); prompt tokens and padding are labelled -100 (``encode_record`` /
+  ``CompletionCollator``);
 * full fine-tuning, or LoRA adapters (``peft``) merged into the weights before saving, so the
   result is a plain model directory the engine loads like any other;
 * fp32 on CPU; bf16 autocast on CUDA (weights and optimizer state stay fp32);
@@ -44,6 +48,7 @@ __all__ = [
     "FineTuneResult",
     "PHASES",
     "encode_example",
+    "encode_record",
     "evaluate",
     "finetune",
     "output_dir_in",
@@ -163,6 +168,20 @@ def encode_example(tokenizer, messages: Sequence[dict], max_length: int = 512) -
     completion_text = full_text[len(prompt_text):].rstrip("\n")
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
+    return _fit(prompt_ids, completion_ids, max_length)
+
+
+def encode_record(tokenizer, record: dict, max_length: int = 512) -> dict:
+    """``encode_example`` for a chat record; for a prompt-completion record the same labels over
+    the document's tokens (start token first) and the completion's."""
+    if "messages" in record:
+        return encode_example(tokenizer, record["messages"], max_length)
+    prompt_ids = tokenizer(record["prompt"], add_special_tokens=True)["input_ids"]
+    completion_ids = tokenizer(record["completion"], add_special_tokens=False)["input_ids"]
+    return _fit(prompt_ids, completion_ids, max_length)
+
+
+def _fit(prompt_ids, completion_ids, max_length: int) -> dict:
     if len(prompt_ids) + len(completion_ids) > max_length:
         keep_prompt = max(max_length // 2, max_length - len(completion_ids))
         prompt_ids = prompt_ids[-keep_prompt:]
@@ -294,8 +313,8 @@ def finetune(
     model = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch.float32)
     model.to(dev)
     collator = CompletionCollator(tokenizer.pad_token_id)
-    encode = [encode_example(tokenizer, r["messages"], config.max_length) for r in train]
-    held_out = [encode_example(tokenizer, r["messages"], config.max_length) for r in validation]
+    encode = [encode_record(tokenizer, r, config.max_length) for r in train]
+    held_out = [encode_record(tokenizer, r, config.max_length) for r in validation]
 
     before = evaluate(model, held_out, collator, batch_size=config.eval_batch_size, device=dev,
                       after_batch=phase("evaluating_before") if held_out else None)

@@ -26,6 +26,7 @@ __all__ = [
     "BrandRules",
     "Prompt",
     "build_prompt",
+    "completion_training_pair",
     "DATA_END",
     "DATA_START",
     "KindSpec",
@@ -382,6 +383,20 @@ def build_completion(
     stops = _COMPLETION_STOPS + (("\n",) if kind.code in _ONE_LINE_KINDS else ())
     return Prompt(format=COMPLETION, text=text, context=context, lead_in=opening,
                   stop_strings=stops)
+
+
+def completion_training_pair(document: str, text: str, kind_code: str = "") -> tuple[str, str]:
+    """``(prompt, completion)`` to fine-tune a base model on approved ``text`` for the product
+    whose entry ends ``document`` (a completion document as ``build_completion`` writes it, as
+    stored with a candidate): the prompt stops at the entry's label, without the lead-in (the
+    approved text has its own opening), and the completion is the text as an example is written
+    in the document, with the separator that ends it, so the model learns where copy stops."""
+    entry = document.rfind(DATA_END)
+    label_end = document.find(":", entry + len(DATA_END)) if entry >= 0 else -1
+    if label_end < 0:
+        raise ValueError("not a completion document: no product entry with a label at its end")
+    copy = " ".join(text.split()) if kind_code in _ONE_LINE_KINDS else text.strip()
+    return document[:label_end + 1], f" {neutralize(copy)}{EXAMPLE_SEPARATOR}"
 
 
 def build_prompt(

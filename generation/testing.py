@@ -32,7 +32,7 @@ from transformers import (
 )
 
 from .registry import (
-    DEFAULT_MODEL_NAME,
+    SMOLLM2_MODEL_NAME,
     default_gguf_path,
     default_model_dir,
     load_gguf_tokenizer,
@@ -70,12 +70,12 @@ def _copy_tokenizer_files(src: Path, dest: Path) -> None:
 @functools.lru_cache(maxsize=4)
 def _default_tokenizer_dir() -> Path:
     """A directory holding the SmolLM2 tokenizer files, producing it once if needed."""
-    installed = default_model_dir() / DEFAULT_MODEL_NAME
+    installed = default_model_dir() / SMOLLM2_MODEL_NAME
     if model_is_installed(installed):
         return installed
     gguf = default_gguf_path()
     stat = gguf.stat()
-    cached = tokenizer_cache_dir() / f"{DEFAULT_MODEL_NAME}-{stat.st_size}-{int(stat.st_mtime)}"
+    cached = tokenizer_cache_dir() / f"{SMOLLM2_MODEL_NAME}-{stat.st_size}-{int(stat.st_mtime)}"
     if (cached / "tokenizer.json").is_file():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)

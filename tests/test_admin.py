@@ -314,6 +314,29 @@ def test_cancel_job_action_calls_the_service(superuser_client, world):
     assert AuditEvent.objects.filter(verb="job.cancel").exists()
 
 
+def test_the_make_default_action_switches_the_default_model(superuser_client):
+    old = ModelVersion.objects.create(name="smol", path="/m/smol", is_default=True)
+    new = ModelVersion.objects.create(name="gemma", path="/m/gemma")
+    failed = ModelVersion.objects.create(name="broken", path="/m/broken",
+                                         status=ModelVersion.Status.FAILED)
+    response = superuser_client.post(changelist(ModelVersion), {
+        "action": "make_default", "_selected_action": [new.pk]}, follow=True)
+    assert "New jobs now generate with gemma." in response.content.decode()
+    assert list(ModelVersion.objects.filter(is_default=True)) == [new]
+    assert AuditEvent.objects.filter(verb="model.default").count() == 1
+
+    response = superuser_client.post(changelist(ModelVersion), {
+        "action": "make_default", "_selected_action": [failed.pk]}, follow=True)
+    assert "only a ready model can be the default" in response.content.decode()
+    response = superuser_client.post(changelist(ModelVersion), {
+        "action": "make_default", "_selected_action": [old.pk, new.pk]}, follow=True)
+    assert "Select exactly one model version." in response.content.decode()
+    assert list(ModelVersion.objects.filter(is_default=True)) == [new]
+    # The change form shows the flag but cannot set it (two defaults would break the desk).
+    page = superuser_client.get(reverse("admin:editorial_modelversion_change", args=[old.pk]))
+    assert 'name="is_default"' not in page.content.decode()
+
+
 # --- API tokens and accounts --------------------------------------------------------------------
 
 def _token_actions(client):

@@ -56,12 +56,13 @@ def test_register_model_refuses_a_directory_that_is_not_a_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_install_default_model_registers_it_as_default_and_is_idempotent(default_model_dir,
-                                                                          capsys):
+def test_install_default_model_registers_gemma_as_default_and_is_idempotent(
+        default_model_dir, gemma_model_dir, capsys):
     call_command("install_default_model")
     call_command("install_default_model")
-    version = ModelVersion.objects.get(name="SmolLM2-135M-Instruct")  # beside gemma-3-270m
-    assert (version.name, version.source, version.is_default) == (
-        "SmolLM2-135M-Instruct", "packaged", True)
-    assert version.path == str(default_model_dir)
-    assert "(default) ready at" in capsys.readouterr().out
+    default = ModelVersion.objects.get(is_default=True)
+    assert (default.name, default.source, default.path) == (
+        "gemma-3-270m", "packaged", str(gemma_model_dir))
+    smollm2 = ModelVersion.objects.get(name="SmolLM2-135M-Instruct")
+    assert (smollm2.is_default, smollm2.path) == (False, str(default_model_dir))
+    assert "model gemma-3-270m (default) ready at" in capsys.readouterr().out

@@ -136,6 +136,31 @@ def test_command_runs_inline_with_lora_on_the_tiny_model(db, tiny_model_dir, set
         run.output_path).state_dict())
 
 
+def test_a_base_model_is_finetuned_on_completion_documents(db, tiny_model_dir, settings,
+                                                          tmp_path, monkeypatch):
+    """A desk whose default is a base model (Gemma) fine-tunes it on the format it generates
+    with: the model has no chat template, so chat records could not even be encoded."""
+    import shutil
+
+    monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
+    settings.COPYDESK_MODEL_DIR = tmp_path / "models"
+    base_dir = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base_dir)
+    (base_dir / "chat_template.jinja").unlink()
+    base = model_version_register(name="base", path=str(base_dir),
+                                  source=ModelVersion.Source.LOCAL, make_default=True)
+    base.prompt_format = "completion"
+    base.save(update_fields=["prompt_format"])
+    approved_edits(base, 3, 1)
+    call_command("finetune", "--base", "base", "--name", "base-ft", "--epochs", "1",
+                 "--lr", "1e-3", "--batch-size", "2", "--inline")
+    run = FineTuneRun.objects.get(name="base-ft")
+    assert run.status == FineTuneRun.Status.SUCCEEDED, run.error
+    assert run.train_records == 3 and run.validation_records == 1
+    tuned = ModelVersion.objects.get(name="base-ft")
+    assert (tuned.parent, tuned.prompt_format) == (base, "completion")
+
+
 def test_the_run_records_each_phase_and_beats_while_it_evaluates(
     db, tiny_model_dir, settings, tmp_path, monkeypatch
 ):

@@ -16,16 +16,16 @@ from editorial.models import ModelVersion
 from generation.registry import (
     CHAT,
     COMPLETION,
-    DEFAULT_MODEL_NAME,
     GEMMA_MODEL_NAME,
     INSTALL_MARKER,
     PACKAGED_MODELS,
+    SMOLLM2_MODEL_NAME,
     detect_prompt_format,
     install_packaged_model,
     model_is_installed,
 )
 
-SMOLLM2, GEMMA = DEFAULT_MODEL_NAME, GEMMA_MODEL_NAME
+SMOLLM2, GEMMA = SMOLLM2_MODEL_NAME, GEMMA_MODEL_NAME
 
 
 # --- the command's registration, with tiny stand-ins for the converted models -----------------
@@ -56,31 +56,32 @@ def _versions():
 
 
 @pytest.mark.django_db
-def test_both_packaged_models_register_ready_with_smollm2_the_default(tiny_packaged, capsys):
+def test_both_packaged_models_register_ready_with_gemma_the_default(tiny_packaged, capsys):
     call_command("install_default_model")
     call_command("install_default_model")  # idempotent
+    assert tiny_packaged["calls"][0] == GEMMA
     assert _versions() == {
-        SMOLLM2: ("packaged", "ready", CHAT, True),
-        GEMMA: ("packaged", "ready", COMPLETION, False),
+        SMOLLM2: ("packaged", "ready", CHAT, False),
+        GEMMA: ("packaged", "ready", COMPLETION, True),
     }
     assert ModelVersion.objects.get(name=GEMMA).path == str(tiny_packaged[GEMMA])
     out = capsys.readouterr().out
-    assert f"model {SMOLLM2} (default) ready at" in out and "[chat]" in out
-    assert f"model {GEMMA} ready at" in out and "[completion]" in out
+    assert f"model {SMOLLM2} ready at" in out and "[chat]" in out
+    assert f"model {GEMMA} (default) ready at" in out and "[completion]" in out
 
 
 @pytest.mark.django_db
 def test_the_default_switches_by_option_or_environment_and_a_rerun_keeps_it(
     tiny_packaged, monkeypatch
 ):
-    call_command("install_default_model", default=GEMMA)
-    assert tiny_packaged["calls"][0] == GEMMA  # the chosen one is registered first
-    assert ModelVersion.objects.get(is_default=True).name == GEMMA
-    call_command("install_default_model")  # no choice: the default stays where it is
-    assert ModelVersion.objects.get(is_default=True).name == GEMMA
-    monkeypatch.setenv(command.DEFAULT_MODEL_ENV, SMOLLM2)
-    call_command("install_default_model")
+    call_command("install_default_model", default=SMOLLM2)
+    assert tiny_packaged["calls"][0] == SMOLLM2  # the chosen one is registered first
     assert ModelVersion.objects.get(is_default=True).name == SMOLLM2
+    call_command("install_default_model")  # no choice: the default stays where it is
+    assert ModelVersion.objects.get(is_default=True).name == SMOLLM2
+    monkeypatch.setenv(command.DEFAULT_MODEL_ENV, GEMMA)
+    call_command("install_default_model")
+    assert ModelVersion.objects.get(is_default=True).name == GEMMA
     assert ModelVersion.objects.filter(is_default=True).count() == 1
 
 
@@ -174,8 +175,8 @@ def test_the_command_registers_both_real_models(packaged_dirs, monkeypatch):
     monkeypatch.delenv(command.DEFAULT_MODEL_ENV, raising=False)
     call_command("install_default_model")
     assert _versions() == {
-        SMOLLM2: ("packaged", "ready", CHAT, True),
-        GEMMA: ("packaged", "ready", COMPLETION, False),
+        SMOLLM2: ("packaged", "ready", CHAT, False),
+        GEMMA: ("packaged", "ready", COMPLETION, True),
     }
     assert {v.name: v.path for v in ModelVersion.objects.all()} == {
         name: str(path) for name, path in packaged_dirs.items()

@@ -118,18 +118,18 @@ def test_regenerate_creates_a_one_draft_job_with_the_new_params_and_keeps_the_te
     client.force_login(editor)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("draft_regenerate", args=[draft.pk]), {
-            "candidates": "3", "temperature": "1.1", "top_k": "20", "top_p": "0.8",
-            "max_new_tokens": "40", "seed": "99", "model_version": other.pk,
+            "candidates": "3", "best_of": "8", "temperature": "1.1", "top_k": "20",
+            "top_p": "0.8", "max_new_tokens": "40", "seed": "99", "model_version": other.pk,
         })
     assert len(callbacks) == 1  # the chunk goes to the broker after commit
     assert response.status_code == 302
     job = GenerationJob.objects.get()
     assert list(job.items.values_list("draft_id", flat=True)) == [draft.pk]
     assert job.model_version == other
-    assert {k: job.params[k] for k in ("candidates", "temperature", "top_k", "top_p",
+    assert {k: job.params[k] for k in ("candidates", "best_of", "temperature", "top_k", "top_p",
                                        "max_new_tokens", "seed")} == {
-        "candidates": 3, "temperature": 1.1, "top_k": 20, "top_p": 0.8, "max_new_tokens": 40,
-        "seed": 99}
+        "candidates": 3, "best_of": 8, "temperature": 1.1, "top_k": 20, "top_p": 0.8,
+        "max_new_tokens": 40, "seed": 99}
     draft.refresh_from_db()
     assert (draft.state, draft.current_revision.text) == (Draft.State.IN_EDIT, "Edited text.")
 

@@ -18,7 +18,7 @@ def user_msg(sku):
 
 
 def plant(sku, *, start, final=None, brand="Nordhavn", state=Draft.State.APPROVED,
-          rejected=(), approved_days_ago=0, kind="description"):
+          rejected=(), approved_days_ago=0, kind="description", prompt=None):
     """A draft generated from one candidate (its prompt stored), edited to ``final`` and
     approved; ``rejected`` revisions were rejected by a reviewer on the way."""
     product = ProductFactory(sku=sku, brand=BrandFactory(name=brand))
@@ -26,7 +26,7 @@ def plant(sku, *, start, final=None, brand="Nordhavn", state=Draft.State.APPROVE
     version = ModelVersionFactory(name="base")
     candidate = Candidate.objects.create(
         draft=draft, index=0, text=start, model_version=version,
-        prompt=[SYSTEM, user_msg(sku)],
+        prompt=prompt if prompt is not None else [SYSTEM, user_msg(sku)],
     )
     revision = Revision.objects.create(draft=draft, number=1, text=start, candidate=candidate)
     for text in rejected:
@@ -73,6 +73,30 @@ def test_sft_export_gives_one_record_per_approved_draft_with_the_stored_prompt(p
     assert dataset.stats.records == 4
     assert set(dataset.stats.per_brand) == {"Nordhavn", "Other"}
     assert dataset.stats.per_brand["Nordhavn"].records == 3
+
+
+def test_sft_for_a_base_model_is_the_completion_document_it_generates_from(db):
+    from generation.prompts import EXAMPLE_SEPARATOR
+
+    document = ("Description copy from Nordhavn's online shop.\n---\n<product>\nTitle: Kettle\n"
+                "</product>\nDescription: The Kettle")
+    plant("C-1", start="The Kettle boils.", final="The Kettle boils 1.7 L quietly.",
+          prompt=[{"role": "completion", "content": document}])
+    plant("C-2", start="A mug.", final="A stoneware mug.")  # written by a chat model
+    dataset = training_data.build_dataset(training_data.training_examples(), format="sft",
+                                          prompt_format="completion")
+    first, second = dataset.records
+    assert first == {"prompt": document[:-len(" The Kettle")],
+                     "completion": f" The Kettle boils 1.7 L quietly.{EXAMPLE_SEPARATOR}"}
+    # No completion document stored: one is built from the product, ending at its entry.
+    draft = Draft.objects.get(product__sku="C-2")
+    assert second["prompt"].endswith("</product>\nDescription:")
+    assert draft.product.title in second["prompt"]
+    assert second["completion"] == f" A stoneware mug.{EXAMPLE_SEPARATOR}"
+    assert dataset.stats.tokens > 0
+    # The chat export of the same drafts is unchanged.
+    chat = training_data.build_dataset(training_data.training_examples(), format="sft")
+    assert all("messages" in record for record in chat.records)
 
 
 def test_dpo_pairs_the_approved_text_against_the_model_text_and_rejected_revisions(planted):

@@ -486,12 +486,13 @@ def test_generate_for_selected_products_creates_a_job_and_redirects(client, edit
     response = client.post(reverse("generate"), {
         "scope": "selected", "products": [p.pk for p in products],
         "kinds": ["description", "title"], "temperature": "0.8", "candidates": "2",
+        "best_of": "4",
     })
     job = GenerationJob.objects.get()
     assert response.status_code == 302
     assert response.url == reverse("job_detail", args=[job.pk])
     assert job.total == 4
-    assert job.params["temperature"] == 0.8
+    assert (job.params["temperature"], job.params["best_of"]) == (0.8, 4)
     assert JobItem.objects.filter(job=job).count() == 4
 
 

@@ -21,7 +21,7 @@ from generation.decoding import (
 )
 from generation.engine import GenerationRequest, SeededSampler, row_seed
 from generation.params import GenerationParams
-from generation.registry import DEFAULT_MODEL_NAME, GEMMA_MODEL_NAME, default_model_dir
+from generation.registry import GEMMA_MODEL_NAME, SMOLLM2_MODEL_NAME, default_model_dir
 
 NEG_INF = float("-inf")
 NUMBER_RE = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
@@ -598,7 +598,7 @@ def test_gemma_needs_fewer_tokens_for_chinese_than_smollm2(smol, gemma):
 
 @pytest.mark.slow
 def test_smollm2_writes_only_the_facts_numbers():
-    path = default_model_dir() / DEFAULT_MODEL_NAME
+    path = default_model_dir() / SMOLLM2_MODEL_NAME
     if not (path / "config.json").is_file():
         pytest.skip(f"the real SmolLM2 model is not installed ({path} is missing; make model)")
     tokenizer = AutoTokenizer.from_pretrained(path)

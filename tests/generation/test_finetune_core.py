@@ -10,7 +10,15 @@ from generation.finetune import (
     CompletionCollator,
     FineTuneConfig,
     encode_example,
+    encode_record,
     finetune,
+)
+from generation.prompts import (
+    EXAMPLE_SEPARATOR,
+    KindSpec,
+    ProductFacts,
+    build_completion,
+    completion_training_pair,
 )
 
 MESSAGES = [
@@ -68,6 +76,54 @@ def test_long_examples_keep_the_completion(tokenizer):
     assert len(encoded["input_ids"]) == 24
     assert tokenizer.decode([t for t in encoded["labels"] if t != IGNORE_INDEX]).startswith(
         "A light steel bottle")
+
+
+KETTLE = ProductFacts(sku="K-1", title="Steel kettle 1.7 L", attributes={"capacity": "1.7 L"})
+DESCRIPTION = KindSpec(code="description", label="product description", instructions="x")
+
+
+def test_a_completion_document_splits_at_its_entry_without_the_lead_in():
+    other = ProductFacts(sku="M-1", title="Stoneware mug")
+    prompt = build_completion(facts=KETTLE, kind=DESCRIPTION,
+                              examples=[(other, "A mug glazed by hand.")])
+    assert prompt.lead_in == "The Steel kettle 1.7 L" and prompt.text.endswith(prompt.lead_in)
+    head, completion = completion_training_pair(prompt.text, "  A kettle that boils 1.7 L. ",
+                                                "description")
+    assert prompt.text.startswith(head) and head.endswith("</product>\nProduct description:")
+    assert "A mug glazed by hand." in head  # the examples stay in the prompt
+    assert completion == f" A kettle that boils 1.7 L.{EXAMPLE_SEPARATOR}"
+    with pytest.raises(ValueError, match="not a completion document"):
+        completion_training_pair("Just some text", "copy")
+
+
+def test_a_prompt_completion_record_labels_only_the_copy_and_its_separator(tokenizer):
+    record = {"prompt": "Kettle facts.\nDescription:", "completion": " A kettle.\n---\n"}
+    encoded = encode_record(tokenizer, record)
+    prompt_ids = tokenizer(record["prompt"], add_special_tokens=True)["input_ids"]
+    n = len(prompt_ids)
+    assert encoded["input_ids"][:n] == prompt_ids
+    assert encoded["labels"][:n] == [IGNORE_INDEX] * n
+    assert tokenizer.decode(encoded["labels"][n:]) == " A kettle.\n---\n"
+    assert encode_record(tokenizer, {"messages": MESSAGES}) == encode_example(tokenizer, MESSAGES)
+
+
+def test_a_base_model_without_a_chat_template_finetunes_on_prompt_completion_records(
+    gen_tiny_model, tmp_path
+):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(gen_tiny_model, base)
+    (base / "chat_template.jinja").unlink()
+    data = [{"prompt": f"<product>\nTitle: bottle {i}\n</product>\nDescription:",
+             "completion": f" Bottle {i}: light steel, daily use.\n---\n"} for i in range(8)]
+    result = finetune(
+        base_path=base, output_dir=tmp_path / "out", train=data, validation=data[:3],
+        config=FineTuneConfig(epochs=4, lr=3e-3, batch_size=4, warmup_ratio=0),
+        device="cpu",
+    )
+    assert result.after.loss < result.before.loss
+    assert AutoModelForCausalLM.from_pretrained(str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("lora", [False, True])

