@@ -49,6 +49,7 @@ class Arm:
     grounded: bool
     best_of: int  # 0: sample only the candidates shown, as before
     dtype: str = ""  # CPU weights; "": the engine's choice (``generation.engine.cpu_dtype``)
+    nudge_facts: bool = True
 
 
 # The baseline is today's default as it shipped: SmolLM2 in fp32, chat prompts without examples,
@@ -65,12 +66,15 @@ ARMS = {
     "gemma-ungrounded": Arm("Gemma, no grounded decoding", "gemma-3-270m", "completion", True,
                             False, 6),
     "gemma-no-best-of": Arm("Gemma, no best of N", "gemma-3-270m", "completion", True, True, 0),
+    "gemma-no-nudge": Arm("Gemma, no nudge towards the facts", "gemma-3-270m", "completion",
+                          True, True, 6, nudge_facts=False),
     "smollm2-no-examples": Arm("SmolLM2, no examples", "SmolLM2-135M-Instruct", "chat", False,
                                True, 6),
     "smollm2-ungrounded": Arm("SmolLM2, no grounded decoding", "SmolLM2-135M-Instruct", "chat",
                               True, False, 6),
 }
-DEFAULT_ARMS = "baseline,gemma,smollm2,gemma-no-examples,gemma-ungrounded,gemma-no-best-of"
+DEFAULT_ARMS = ("baseline,gemma,smollm2,gemma-no-examples,gemma-ungrounded,gemma-no-best-of,"
+                "gemma-no-nudge")
 
 
 def _parse_args(argv):
@@ -148,7 +152,7 @@ def run_arm(arm: Arm, targets, pool, kinds, brands, args):
     engine = Engine(path, args.device, dtype=getattr(torch, arm.dtype) if arm.dtype else None)
     params = GenerationParams(candidates=args.candidates, best_of=arm.best_of, seed=args.seed)
     recipe = Recipe(prompt_format=arm.prompt_format, use_examples=arm.use_examples,
-                    grounded=arm.grounded)
+                    grounded=arm.grounded, nudge_facts=arm.nudge_facts)
     rows = []
     for kind in kinds:
         specs = [

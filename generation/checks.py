@@ -31,6 +31,7 @@ __all__ = [
     "ERROR",
     "Flag",
     "INFO",
+    "KINDS_WITH_FACTS",
     "TEXT_MAX_CEILING",
     "TEXT_TOO_LONG",
     "WARNING",
@@ -128,14 +129,24 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
       field limits, which cut longer text);
     - free of every other error: banned terms, absolute claims, empty text.
 
-    Warnings and notes (a required term missing, a mild superlative, an unknown material or
-    part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
+    - not noise (``garbled``), and free of facts of the example products its prompt showed
+      (``example_fact``);
+    - a title that names its product (``off_subject``): a warning, since an editor may title a
+      product freely, but a first draft that does not is no start.
+
+    Other warnings and notes (a required term missing, a mild superlative, an unknown material
+    or part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
     their stored dicts (``Candidate.flags``)."""
     for flag in flags:
         severity = flag.get("severity") if isinstance(flag, dict) else flag.severity
-        if severity == ERROR:
+        code = flag.get("code") if isinstance(flag, dict) else flag.code
+        if severity == ERROR or code in NOT_USABLE_WARNINGS:
             return False
     return True
+
+
+# Warnings that an editor may approve over, but that leave a first draft no start.
+NOT_USABLE_WARNINGS = frozenset({"off_subject"})
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -603,6 +614,42 @@ def _check_language(text: str, facts: ProductFacts) -> list[Flag]:
     return []
 
 
+# Characters no copy is written with: the replacement character (a cut multi-byte sequence),
+# control pictures such as ␁, private-use code points.
+_GARBAGE_RE = re.compile("[\ufffd\u2400-\u243f\ue000-\uf8ff]")
+# Chinese copy made of rare characters is a model writing noise that looks like Chinese. The
+# demo catalog's own copy has at most 2 characters outside GB2312's 3,755 common ones (2%).
+_RARE_MIN, _RARE_SHARE = 3, 0.05
+
+
+def _rare_hanzi(ch: str) -> bool:
+    try:
+        return ch.encode("gb2312")[0] >= 0xD8  # level 2 (0xD8-0xF7): the less common ones
+    except UnicodeEncodeError:
+        return True
+
+
+def _check_garbled(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
+    flags = []
+    m = _GARBAGE_RE.search(text)
+    if m:
+        flags.append(_flag("garbled", ERROR,
+                           gettext_noop('The text contains "%(found)s", which is not a character '
+                                        "of copy (broken or garbled output)."),
+                           m.start(), m.end(), found=m.group(0)))
+    if facts.is_zh:
+        hanzi = _CJK_RE.findall(text)
+        rare = sorted({ch for ch in hanzi if _rare_hanzi(ch) and ch not in blob})
+        count = sum(1 for ch in hanzi if ch in rare)
+        if count >= _RARE_MIN and count >= _RARE_SHARE * len(hanzi):
+            flags.append(_flag("garbled", ERROR,
+                               gettext_noop("%(count)d of %(total)d Chinese characters are rare "
+                                            "ones (%(found)s): the text reads as noise, not "
+                                            "copy."),
+                               count=count, total=len(hanzi), found="".join(rare[:10])))
+    return flags
+
+
 _SENTENCE_RE = re.compile(r"[^.!?。！？;；\n]+[.!?。！？;；]*")
 
 
@@ -1002,7 +1049,8 @@ _STOPWORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or the to up with per one two "
     "only each all any can also not no yes".split()
 )
-_KIND_EXPECTS_FACTS = {"description", "bullets", "long_description"}
+# Kinds of copy that should carry the product's facts (coverage is a warning when they don't).
+KINDS_WITH_FACTS = frozenset({"description", "bullets", "long_description"})
 
 
 def _fact_tokens(value: str) -> list[str]:
@@ -1072,7 +1120,7 @@ def _check_coverage(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag
     total = len(mentioned) + len(omitted)
     severity = (
         WARNING
-        if kind.code in _KIND_EXPECTS_FACTS and len(omitted) * 2 > total
+        if kind.code in KINDS_WITH_FACTS and len(omitted) * 2 > total
         else INFO
     )
     return [_flag(
@@ -1228,6 +1276,7 @@ def check_text(
         *_check_leftovers(text),
         *_check_instructions(text),
         *_check_language(text, facts),
+        *_check_garbled(text, facts, blob),
         *_check_source_copy(text, facts),
         *_check_repetition(text, facts),
         *_check_grounding(text, blob),

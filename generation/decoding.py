@@ -34,6 +34,9 @@ the locale and the brand's banned terms):
   ``|``, ``-``, ``/``, quotes, brackets) stays.
 * **Stops**: once a row's generated text contains one of its ``stop_strings``, the row can only
   emit EOS. ``cut_at_stop`` cuts the finished text at the first stop string.
+* **Facts are nudged in** (``fact_values``, descriptions and bullets): until the text mentions an
+  attribute value (as ``checks.coverage`` counts it), the tokens that start it get
+  ``FACT_NUDGE`` added to their scores, before the masks, so a banned token stays banned.
 
 ``token_budget`` turns a character limit into a max-new-tokens budget for a tokenizer.
 
@@ -77,6 +80,8 @@ from .checks import (
     _canonical_number,
     _in_facts,
     _is_wordlike,
+    _mentions,
+    _text_index,
 )
 
 __all__ = [
@@ -141,6 +146,10 @@ COPY_SCRIPTS = (
     (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),  # CJK compatibility and full-width forms
 )
 _COPY_STARTS = [start for start, _ in COPY_SCRIPTS]
+# Added to the score of a token that starts a fact not yet mentioned: at temperature 0.7 such a
+# token becomes about 30x likelier. On 10 held-out demo descriptions fact coverage went from
+# 53% (no nudge) to 61% at 1.6 and 65% at 2.6, with no loss of usable drafts.
+FACT_NUDGE = 2.4
 _NEG_INF = float("-inf")
 _EMPTY = np.zeros(0, dtype=np.int64)
 _WHITESPACE_RE = re.compile(rb"[ \t\n\r\x0b\x0c]+")
@@ -172,6 +181,9 @@ class RowRules:
     ground_numbers: bool = True
     block_markup: bool = True
     context: str = ""
+    # Facts the copy should mention: until a value is mentioned, the tokens that start it get
+    # ``FACT_NUDGE`` added to their scores (see ``GroundedDecoding``).
+    fact_values: tuple[str, ...] = ()
 
 
 def numbers_from_facts(facts_text: str) -> frozenset[str]:
@@ -207,6 +219,7 @@ def rules_for(
     ground_numbers: bool = True,
     block_markup: bool = True,
     context: str = "",
+    fact_values: Sequence[str] = (),
 ) -> RowRules:
     """The decoding rules of one request: numbers from ``facts_text``, the brand's banned terms
     plus the locale's built-in ones that the facts do not themselves contain, and the stops."""
@@ -226,6 +239,7 @@ def rules_for(
         ground_numbers=ground_numbers,
         block_markup=block_markup,
         context=context,
+        fact_values=tuple(v for v in (" ".join(str(v).split()) for v in fact_values) if v),
     )
 
 
@@ -545,6 +559,8 @@ class DecodingVocabulary:
         self._other_digits: np.ndarray | None = None
         self._compiled_terms: OrderedDict[tuple[_Term, ...], _CompiledTerms] = OrderedDict()
         self._compiled_numbers: OrderedDict[frozenset[str], _CompiledNumbers] = OrderedDict()
+        self._by_bytes: dict[bytes, list[int]] | None = None
+        self._starts: dict[tuple[str, bool], np.ndarray] = {}
 
     def __repr__(self) -> str:
         return f"DecodingVocabulary({self.name!r}, {self.size} tokens)"
@@ -612,6 +628,27 @@ class DecodingVocabulary:
         self._number_groups = {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
         self.digit_ids = np.array(sorted(i for k, v in groups.items() if re.search("[0-9]", k)
                                          for i in v), dtype=np.int64)
+
+    def starting_tokens(self, value: str, *, zh: bool) -> np.ndarray:
+        """Tokens that write the start of ``value``: after a space for Latin text, also without
+        one for Chinese, which has no spaces."""
+        cached = self._starts.get((value, zh))
+        if cached is not None:
+            return cached
+        if self._by_bytes is None:
+            by_bytes: dict[bytes, list[int]] = {}
+            for i, data in enumerate(self.token_bytes):
+                if data:
+                    by_bytes.setdefault(data, []).append(i)
+            self._by_bytes = by_bytes
+        ids: set[int] = set()
+        # At least three letters of a Latin value (" sta", not " st"), one Chinese character.
+        for form, shortest in ([(" " + value, 2), (value, 1)] if zh else [(" " + value, 4)]):
+            for end in range(min(shortest, len(form)), len(form) + 1):
+                ids.update(self._by_bytes.get(form[:end].encode(), ()))
+        found = np.array(sorted(ids), dtype=np.int64)
+        self._starts[(value, zh)] = found
+        return found
 
     def copy_token_ids(self) -> np.ndarray:
         """Ids of the tokens English or Chinese copy can be written with: every character in
@@ -786,7 +823,7 @@ class _Row:
 
 
 class _State:
-    __slots__ = ("finished", "norm", "number", "raw", "seen", "stopped")
+    __slots__ = ("finished", "norm", "number", "pending", "raw", "seen", "stopped", "text")
 
     def __init__(self, row: _Row):
         self.seen = 0
@@ -795,6 +832,8 @@ class _State:
         self.raw = b""
         self.norm = row.context_tail
         self.number = row.context_number
+        self.text = row.rules.context.encode()  # only kept while facts are pending
+        self.pending = list(row.rules.fact_values)
 
 
 class GroundedDecoding(LogitsProcessor):
@@ -865,6 +904,8 @@ class GroundedDecoding(LogitsProcessor):
         state.norm = _keep(state.norm + norm, row.terms.tail_size)
         if row.numbers is not None:
             state.number = row.numbers.open_number(state.number[-64:], data)
+        if state.pending:
+            state.text += data
 
     def _sync(self, input_ids: torch.LongTensor) -> None:
         generated = input_ids.shape[1] - self.prompt_width
@@ -948,6 +989,7 @@ class GroundedDecoding(LogitsProcessor):
             scores = scores.contiguous()
         device = scores.device
         flat = scores.view(-1)
+        self._nudge_facts(flat, width, device)
         flat.index_fill_(0, self._static_index(width, device), _NEG_INF)
 
         banned_flat: list[np.ndarray] = []
@@ -991,6 +1033,28 @@ class GroundedDecoding(LogitsProcessor):
         current = scores[:, eos]
         scores[:, eos] = torch.where(dead.unsqueeze(1), torch.zeros_like(current), current)
         return scores
+
+    def _nudge_facts(self, flat: torch.Tensor, width: int, device: torch.device) -> None:
+        """Raise the tokens that start each fact a row has not mentioned yet (``checks``'
+        sense of mentioned: the value, or half its words), so copy covers the product's facts;
+        the masks applied after still decide what may be written."""
+        boosted: list[np.ndarray] = []
+        for r in self._active:
+            state = self._states[r]
+            if not state.pending or state.finished or state.stopped:
+                continue
+            words, normalized = _text_index(state.text.decode("utf-8", "ignore"))
+            state.pending = [v for v in state.pending if not _mentions(v, words, normalized)]
+            zh = _is_zh(self._row_rules[r].rules.locale)
+            for value in state.pending:
+                ids = self.vocabulary.starting_tokens(value, zh=zh)
+                ids = ids[ids < width]
+                if len(ids):
+                    boosted.append(ids + r * width)
+        if boosted:
+            index = torch.from_numpy(np.unique(np.concatenate(boosted))).to(device)
+            flat.index_add_(0, index, torch.full((len(index),), FACT_NUDGE, dtype=flat.dtype,
+                                                 device=device))
 
     def select_rows(self, keep: Sequence[int]) -> None:
         """Go on with rows ``keep`` only, in that order (the engine drops finished rows)."""

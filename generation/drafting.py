@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .checks import Flag, check_text, coverage, is_usable, rank_score
+from .checks import KINDS_WITH_FACTS, Flag, check_text, coverage, is_usable, rank_score
 from .decoding import RowRules, rules_for, token_budget
 from .prompts import (
     BrandRules,
@@ -35,6 +35,9 @@ class Recipe:
     use_examples: bool = True
     grounded: bool = True
     lead_in: bool = True
+    # Copy that should carry the facts (descriptions, bullets) is nudged towards each attribute
+    # value it has not mentioned yet (``RowRules.fact_values``).
+    nudge_facts: bool = True
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,11 @@ def _rules(spec: DraftSpec, prompt: Prompt, recipe: Recipe) -> RowRules | None:
                             ground_numbers=False, block_markup=False)
         return None
     banned = spec.brand.banned_terms if spec.brand is not None else ()
+    values = (tuple(v for v in spec.facts.attributes.values() if v.strip())
+              if recipe.nudge_facts and spec.kind.code in KINDS_WITH_FACTS else ())
     return rules_for(facts_text=facts_text(spec.facts), context=prompt.lead_in,
                      locale=spec.facts.locale, brand_banned=banned,
-                     stop_strings=prompt.stop_strings)
+                     stop_strings=prompt.stop_strings, fact_values=values)
 
 
 def draft_requests(specs: Sequence[DraftSpec], *, recipe: Recipe, sampled: int, tokenizer=None):

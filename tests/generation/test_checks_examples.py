@@ -100,6 +100,8 @@ def test_without_examples_nothing_is_compared():
 def test_a_title_that_does_not_name_its_product_is_a_warning():
     flags = check_text("Nordhavn Kitchen Essentials", facts=PAN, kind=TITLE)
     assert [f.severity for f in flags if f.code == "off_subject"] == ["warning"]
+    # An editor may approve it (a warning), but as a first draft it is no start.
+    assert not is_usable(flags) and not is_usable([f.to_dict() for f in flags])
     for good in ("Stål Frying Pan, 28 cm", "Nordhavn tri-ply pans"):
         assert "off_subject" not in codes(check_text(good, facts=PAN, kind=TITLE))
     assert "off_subject" in codes(check_text("竹语 青瓷茶壶", facts=MUG, kind=TITLE))
@@ -141,3 +143,25 @@ def test_reference_copy_is_clean_against_the_examples_a_prompt_would_show(row):
         flags = check_text(text, facts=facts, kind=kind, examples=examples)
         assert [f for f in flags if f.code == "example_fact" and f.severity == ERROR] == []
         assert "off_subject" not in codes(flags)
+
+
+# -- noise that looks like copy ------------------------------------------------------------------
+
+def test_chinese_noise_of_rare_characters_is_garbled():
+    # Written by SmolLM2 for a tea (quality benchmark): common characters mixed with rare ones.
+    noise = "拿福鼎乃德兵制上新生润风长，酴安鹇素雨爱度，开姡拼恋美茶香，天苦食鸳鸟。"
+    flags = check_text(noise, facts=MUG, kind=DESCRIPTION)
+    garbled = [f for f in flags if f.code == "garbled"]
+    assert [f.severity for f in garbled] == ["error"] and not is_usable(flags)
+    assert "are rare ones" in garbled[0].message
+    # Two rare characters are within what an editor writes (褶, 粝 in the demo catalog).
+    fine = "竹语竹节保温杯，褶皱纹理，粗粝手感，容量350毫升。"
+    assert "garbled" not in codes(check_text(fine, facts=MUG, kind=DESCRIPTION))
+
+
+def test_control_pictures_and_replacement_characters_are_garbled():
+    for text in ("Shi Koufai 密封␁ ␁, 350毫升", "Stål Frying Pan 28 cm \ufffd"):
+        facts = MUG if "密封" in text else PAN
+        flags = [f for f in check_text(text, facts=facts, kind=TITLE) if f.code == "garbled"]
+        assert flags and flags[0].severity == "error"
+        assert text[flags[0].start:flags[0].end] in ("␁", "\ufffd")

@@ -630,3 +630,65 @@ def test_smollm2_writes_only_the_facts_numbers():
         assert numbers_ok(text, {"350"}, finished=finished), text
         assert not [m for m in MARKUP if m in text], text
     assert any("350" in text for text, _, _ in rows)  # the fact is there to be copied
+
+
+# -- nudging towards the facts ---------------------------------------------------------------------
+
+def nudged_after(pair, rules, generated):
+    """The score each token gets after ``generated`` from zeros (the nudge, or -inf)."""
+    tokenizer, vocab = pair
+    eos = tokenizer.eos_token_id
+    ids = ids_of(tokenizer, generated)
+    processor = GroundedDecoding(vocab, [rules], prompt_width=2, eos_token_ids=[eos])
+    return processor(torch.tensor([[eos, eos, *ids]]), torch.zeros(1, len(tokenizer)))[0]
+
+
+def test_tokens_that_start_an_unmentioned_fact_are_nudged_until_it_is_mentioned(smol):
+    from generation.decoding import FACT_NUDGE
+
+    tokenizer, _ = smol
+    rules = en_rules(fact_values=("stainless steel", "sage"))
+    scores = nudged_after(smol, rules, "The bottle is")
+    stainless = one(tokenizer, " stainless")
+    assert scores[stainless] == FACT_NUDGE
+    assert scores[one(tokenizer, " sage")] == FACT_NUDGE
+    assert scores[one(tokenizer, " the")] == 0  # not the start of a fact
+    assert scores[one(tokenizer, " st")] == 0  # too short to say which word it starts
+    after = nudged_after(smol, rules, "The bottle is stainless steel, in")
+    assert after[stainless] == 0 and after[one(tokenizer, " sage")] == FACT_NUDGE
+
+
+def test_the_nudge_never_lifts_a_masked_token(smol):
+    tokenizer, _ = smol
+    rules = en_rules(facts="A cheap steel bottle", brand_banned=["cheap"],
+                     fact_values=("cheap steel",))
+    scores = nudged_after(smol, rules, "A")
+    assert scores[one(tokenizer, " cheap")] == NEG_INF
+
+
+def test_chinese_facts_are_nudged_without_a_space(gemma):
+    from generation.decoding import FACT_NUDGE
+
+    tokenizer, _ = gemma
+    rules = zh_rules(fact_values=("高硼硅玻璃",))
+    scores = nudged_after(gemma, rules, "这款茶壶采用")
+    first = ids_of(tokenizer, "高硼硅玻璃")[0]
+    assert scores[first] == FACT_NUDGE
+    assert nudged_after(gemma, rules, "这款茶壶采用高硼硅玻璃，")[first] == 0
+
+
+def test_descriptions_get_the_facts_to_nudge_and_titles_do_not():
+    from generation.drafting import DraftSpec, Recipe, draft_requests
+    from generation.prompts import KindSpec, ProductFacts
+
+    facts = ProductFacts(sku="B-1", title="Bottle", attributes={"material": "steel", "x": " "})
+    kinds = [KindSpec(code=code, label=code, instructions="x") for code in ("description",
+                                                                            "title")]
+    specs = [DraftSpec(facts=facts, kind=kind) for kind in kinds]
+    (_, description), (_, title) = draft_requests(specs, recipe=Recipe(prompt_format="completion"),
+                                                  sampled=2)
+    assert description.rules.fact_values == ("steel",)
+    assert title.rules.fact_values == ()
+    (_, plain), _ = draft_requests(specs, recipe=Recipe(prompt_format="completion",
+                                                        nudge_facts=False), sampled=2)
+    assert plain.rules.fact_values == ()
