@@ -68,25 +68,28 @@ def test_repeat_rows_gives_each_request_its_candidates_rows():
 def test_engine_text_equals_plain_generate_with_transformers_own_cache(tiny_engine):
     """The engine (prefix groups prefilled apart, gathered into one preallocated cache) writes
     the same greedy text as one plain ``model.generate`` per prompt."""
-    from generation.engine import clean_completion
 
     reqs = [request(text, seed=i) for i, text in enumerate(
         ["hi", "Describe a steel bottle in two sentences.", "玻璃茶壶，容量600毫升。" * 3])]
     reqs.append(GenerationRequest(messages=[{"role": "user", "content": "Say hi."}]))
     ours = [texts(r) for r in tiny_engine.generate(reqs, GREEDY)]
-    plain = []
-    for req in reqs:
-        ids = torch.tensor([tiny_engine.prompt_ids(req.messages)])
-        output = tiny_engine.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-            max_new_tokens=GREEDY.max_new_tokens, repetition_penalty=GREEDY.repetition_penalty,
-            eos_token_id=tiny_engine.eos_token_ids, pad_token_id=tiny_engine.pad_token_id,
-        )
-        new = output[0, ids.shape[1]:].tolist()
-        cut = next((i for i, t in enumerate(new) if t in tiny_engine.eos_token_ids), len(new))
-        plain.append([clean_completion(tiny_engine.tokenizer.decode(new[:cut],
-                                                                    skip_special_tokens=True))])
-    assert ours == plain
+    assert ours == [plain_generate(tiny_engine, tiny_engine.prompt_ids(r.messages)) for r in reqs]
+
+
+def plain_generate(engine, prompt_ids):
+    """The greedy text of one plain ``model.generate`` for ``prompt_ids``, as the engine would
+    return it."""
+    from generation.engine import clean_completion
+
+    ids = torch.tensor([prompt_ids])
+    output = engine.model.generate(
+        input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+        max_new_tokens=GREEDY.max_new_tokens, repetition_penalty=GREEDY.repetition_penalty,
+        eos_token_id=engine.eos_token_ids, pad_token_id=engine.pad_token_id,
+    )
+    new = output[0, ids.shape[1]:].tolist()
+    cut = next((i for i, t in enumerate(new) if t in engine.eos_token_ids), len(new))
+    return [clean_completion(engine.tokenizer.decode(new[:cut], skip_special_tokens=True))]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,6 @@ def test_a_sliding_window_model_writes_what_plain_generate_writes_past_its_windo
     a job share their header and differ in length, several times the window: the engine's
     batch (left padding, one preallocated cache) must still give every row exactly its own
     window, as one plain ``model.generate`` per prompt does."""
-    from generation.engine import clean_completion
 
     header = ("Product copy written by the shop's editors for the online store, one block per "
               "product, each opened by its facts.\n---\n")
@@ -115,16 +117,4 @@ def test_a_sliding_window_model_writes_what_plain_generate_writes_past_its_windo
     assert len(engine.document_ids(header)) > 16
     assert max(len(engine.document_ids(r.prompt)) for r in reqs) > 4 * 16
     ours = [texts(r) for r in engine.generate(reqs, GREEDY)]
-    plain = []
-    for req in reqs:
-        ids = torch.tensor([engine.document_ids(req.prompt)])
-        output = engine.model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-            max_new_tokens=GREEDY.max_new_tokens, repetition_penalty=GREEDY.repetition_penalty,
-            eos_token_id=engine.eos_token_ids, pad_token_id=engine.pad_token_id,
-        )
-        new = output[0, ids.shape[1]:].tolist()
-        cut = next((i for i, t in enumerate(new) if t in engine.eos_token_ids), len(new))
-        plain.append([clean_completion(engine.tokenizer.decode(new[:cut],
-                                                               skip_special_tokens=True))])
-    assert ours == plain
+    assert ours == [plain_generate(engine, engine.document_ids(r.prompt)) for r in reqs]
