@@ -738,16 +738,35 @@ def _numbers_in(blob: str) -> set[str]:
 
 _UNGROUNDED_NUMBER = gettext_noop(
     '"%(found)s" does not appear in the product data; check that it is a fact.')
+def _quantity_key(m: re.Match[str]) -> tuple[str, str]:
+    unit = (m.group("unit") or m.group("unit2") or "").lower()
+    return _canonical_number(m.group("num")), _UNIT_ALIASES.get(unit, unit)
+
+
+@lru_cache(maxsize=256)
+def _known_quantities(blob: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """The facts' (number, unit) pairs, and the numbers they state without a unit."""
+    pairs, spans = set(), []
+    for m in _QUANTITY_RE.finditer(blob):
+        pairs.add(_quantity_key(m))
+        spans.append(m.span("num"))
+    bare = {_canonical_number(m.group(0)) for m in re.finditer(_NUMBER, blob)
+            if m.span() not in spans}
+    return frozenset(pairs), frozenset(bare)
+
+
 def _check_grounding(text: str, blob: str) -> list[Flag]:
     """Numbers the product data does not state are invented: errors. A number counts when it
     states a fact: with a unit ("750 ml", "2-year", "50%", "12小时") or as a ratio ("18/10").
+    A number with a unit is grounded by the same number with the same unit ("2 years" by
+    "warranty: 2 years", not "2 hours"), or by the number stated without any unit.
     Bare numbers are left alone: in copy they count things, name years or label, and an editor's
     "3 ways to brew" must stay approvable."""
     flags = []
-    known_numbers = _numbers_in(blob)
+    known = _known_quantities(blob)
     blob_compact = re.sub(r"\s+", "", blob)
     for m in _QUANTITY_RE.finditer(text):
-        if _canonical_number(m.group("num")) in known_numbers:
+        if _quantity_key(m) in known[0] or _canonical_number(m.group("num")) in known[1]:
             continue
         flags.append(_flag("ungrounded_number", ERROR, _UNGROUNDED_NUMBER,
                            m.start(), m.end(), found=m.group(0)))

@@ -165,3 +165,17 @@ def test_control_pictures_and_replacement_characters_are_garbled():
         flags = [f for f in check_text(text, facts=facts, kind=TITLE) if f.code == "garbled"]
         assert flags and flags[0].severity == "error"
         assert text[flags[0].start:flags[0].end] in ("␁", "\ufffd")
+
+
+def test_a_fact_number_with_another_unit_is_invented():
+    """Gemma wrote "a battery pack that takes up to 2 hours to charge" for a kettle whose only 2
+    is its 2-year warranty."""
+    kettle = ProductFacts(sku="K", title="Fjell Electric Kettle 1.7 L", locale="en",
+                          attributes={"warranty": "2 years", "capacity": "1.7 L",
+                                      "power": "2200 W", "cups": "6"})
+    text = "It charges in 2 hours and holds 2 L."
+    flags = [f for f in check_text(text, facts=kettle, kind=DESCRIPTION)
+             if f.code == "ungrounded_number"]
+    assert [text[f.start:f.end] for f in flags] == ["2 hours", "2 L"]
+    fine = "A 2-year warranty, 1.7 litres, a 2,200 W element and 6 cups."
+    assert "ungrounded_number" not in codes(check_text(fine, facts=kettle, kind=DESCRIPTION))
