@@ -1160,12 +1160,16 @@ _WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
 def _title_words(title: str) -> list[str]:
-    """The Latin words (3+ letters, no stopwords) and CJK runs a title names its product with."""
+    """The Latin words (3+ letters, no stopwords) and CJK runs (2+ characters) a title names
+    its product with."""
     title = unicodedata.normalize("NFKC", title)
     words = []
     for word in _WORD_RE.findall(title):
         if _CJK_RE.search(word):
-            words.extend("".join(c if _CJK_RE.match(c) else " " for c in word).split())
+            # A unit (克 of "250克", 毫升) or a lone particle does not name anything.
+            words.extend(run for run in "".join(c if _CJK_RE.match(c) else " "
+                                                for c in word).split()
+                         if len(run) >= 2 and run not in _UNIT_ALIASES)
         elif len(word) >= 3 and word.lower() not in _STOPWORDS | _GENERIC_TITLE_WORDS:
             words.append(word)
     return words

@@ -106,6 +106,13 @@ def test_a_title_that_does_not_name_its_product_is_a_warning():
         assert "off_subject" not in codes(check_text(good, facts=PAN, kind=TITLE))
     assert "off_subject" in codes(check_text("竹语 青瓷茶壶", facts=MUG, kind=TITLE))
     assert "off_subject" not in codes(check_text("竹语保温杯", facts=MUG, kind=TITLE))
+    # A unit shared with the product's title ("毫升" of "350毫升") does not name the product.
+    assert "off_subject" in codes(check_text("竹语 青瓷 350毫升", facts=MUG, kind=TITLE))
+    # SmolLM2's title for 安溪铁观音·传统炭焙 250克 (quality benchmark): only "克" in common.
+    tea = ProductFacts(sku="T", title="安溪铁观音·传统炭焙 250克", brand="山岚茶舍",
+                       locale="zh-hans")
+    assert "off_subject" in codes(check_text("Lemmon 茶舍, 山岚茶舍, 250克, 扩大茶舍", facts=tea,
+                                             kind=TITLE))
     # Descriptions are not titles: they may name the product any way they like.
     assert "off_subject" not in codes(check_text("Nordhavn Kitchen Essentials", facts=PAN,
                                                  kind=DESCRIPTION))
