@@ -1497,11 +1497,11 @@ def finetune_run_data(*, run) -> tuple:
     """The run's training data: (train records, validation records, snapshot hash)."""
     from . import training_data
 
-    examples = training_data.training_examples(
-        brand=run.filters.get("brand"), kind=run.filters.get("kind"),
-    )
     # A base model is fine-tuned on the completion documents it generates from.
     prompt_format = run.base.prompt_format
+    examples = training_data.training_examples(
+        brand=run.filters.get("brand"), kind=run.filters.get("kind"), prompt_format=prompt_format,
+    )
     train = training_data.build_dataset(examples, split=training_data.TRAIN,
                                         prompt_format=prompt_format)
     validation = training_data.build_dataset(examples, split=training_data.VALIDATION,

@@ -227,9 +227,11 @@ def build_dataset(
 
 
 def training_examples(*, brand: str | None = None, kind: str | None = None,
-                      since: datetime | None = None) -> list[TrainingExample]:
+                      since: datetime | None = None,
+                      prompt_format: str = "chat") -> list[TrainingExample]:
     """Approved (and exported) drafts as examples, optionally for one brand (name), one content
-    kind (code), approved since a time. Five queries whatever the number of drafts."""
+    kind (code), approved since a time. Five queries whatever the number of drafts. With
+    ``prompt_format="completion"`` each example also carries its completion ``document``."""
     from generation.prompts import COMPLETION, build_completion, build_messages
 
     from .facts import brand_rules, kind_spec, product_facts
@@ -271,10 +273,12 @@ def training_examples(*, brand: str | None = None, kind: str | None = None,
         messages = _messages(stored)
         if not any(m["role"] == "user" for m in messages):
             messages = build_messages(facts=facts, kind=kind_rules, brand=brand)
-        document = next((str(m.get("content", "")) for m in stored
-                         if m.get("role") == COMPLETION), "")
-        if not document:
-            document = build_completion(facts=facts, kind=kind_rules, brand=brand).text
+        document = ""
+        if prompt_format == COMPLETION:
+            document = next((str(m.get("content", "")) for m in stored
+                             if m.get("role") == COMPLETION), "")
+            document = document or build_completion(facts=facts, kind=kind_rules,
+                                                    brand=brand).text
         examples.append(TrainingExample(
             sku=draft.product.sku,
             brand=draft.product.brand.name if draft.product.brand_id else "",

@@ -746,10 +746,10 @@ def _quantity_key(m: re.Match[str]) -> tuple[str, str]:
 @lru_cache(maxsize=256)
 def _known_quantities(blob: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
     """The facts' (number, unit) pairs, and the numbers they state without a unit."""
-    pairs, spans = set(), []
+    pairs, spans = set(), set()
     for m in _QUANTITY_RE.finditer(blob):
         pairs.add(_quantity_key(m))
-        spans.append(m.span("num"))
+        spans.add(m.span("num"))
     bare = {_canonical_number(m.group(0)) for m in re.finditer(_NUMBER, blob)
             if m.span() not in spans}
     return frozenset(pairs), frozenset(bare)
@@ -1208,7 +1208,7 @@ def _phrase_span(phrase: str, text: str, *, as_name: bool = False) -> tuple[int,
         return None
     for m in re.finditer(pattern, text):
         before = text[:m.start()].rstrip()
-        if before and before[-1] not in ".!?:;\"'“‘(\n":
+        if before and before[-1] not in ".!?:;\"'“‘(":
             return m.span()
     return None
 

@@ -559,7 +559,6 @@ class DecodingVocabulary:
         self._other_digits: np.ndarray | None = None
         self._compiled_terms: OrderedDict[tuple[_Term, ...], _CompiledTerms] = OrderedDict()
         self._compiled_numbers: OrderedDict[frozenset[str], _CompiledNumbers] = OrderedDict()
-        self._by_bytes: dict[bytes, list[int]] | None = None
         self._starts: dict[tuple[str, bool], np.ndarray] = {}
 
     def __repr__(self) -> str:
@@ -630,22 +629,19 @@ class DecodingVocabulary:
                                          for i in v), dtype=np.int64)
 
     def starting_tokens(self, value: str, *, zh: bool) -> np.ndarray:
-        """Tokens that write the start of ``value``: after a space for Latin text, also without
-        one for Chinese, which has no spaces."""
+        """Tokens that write the start of ``value`` (in any ASCII case): after a space for Latin
+        text, also without one for Chinese, which has no spaces."""
         cached = self._starts.get((value, zh))
         if cached is not None:
             return cached
-        if self._by_bytes is None:
-            by_bytes: dict[bytes, list[int]] = {}
-            for i, data in enumerate(self.token_bytes):
-                if data:
-                    by_bytes.setdefault(data, []).append(i)
-            self._by_bytes = by_bytes
         ids: set[int] = set()
         # At least three letters of a Latin value (" sta", not " st"), one Chinese character.
         for form, shortest in ([(" " + value, 2), (value, 1)] if zh else [(" " + value, 4)]):
             for end in range(min(shortest, len(form)), len(form) + 1):
-                ids.update(self._by_bytes.get(form[:end].encode(), ()))
+                key = _norm(form[:end].encode())
+                lo = bisect.bisect_left(self._keys, key)
+                hi = bisect.bisect_right(self._keys, key)
+                ids.update(int(i) for i in self._ids[lo:hi])
         found = np.array(sorted(ids), dtype=np.int64)
         self._starts[(value, zh)] = found
         return found

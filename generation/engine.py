@@ -307,7 +307,9 @@ def cpu_dtype() -> torch.dtype:
         if configured not in ("float32", "bfloat16"):
             raise ValueError(f"COPYDESK_CPU_DTYPE={configured!r}: use float32 or bfloat16")
         return getattr(torch, configured)
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    # Private helpers of torch.cpu (present in the pinned torch); a build without them: fp32.
+    native = any(getattr(torch.cpu, probe, lambda: False)()
+                 for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
     return torch.bfloat16 if native else torch.float32
 
 

@@ -83,8 +83,8 @@ def test_sft_for_a_base_model_is_the_completion_document_it_generates_from(db):
     plant("C-1", start="The Kettle boils.", final="The Kettle boils 1.7 L quietly.",
           prompt=[{"role": "completion", "content": document}])
     plant("C-2", start="A mug.", final="A stoneware mug.")  # written by a chat model
-    dataset = training_data.build_dataset(training_data.training_examples(), format="sft",
-                                          prompt_format="completion")
+    examples = training_data.training_examples(prompt_format="completion")
+    dataset = training_data.build_dataset(examples, format="sft", prompt_format="completion")
     first, second = dataset.records
     assert first == {"prompt": document[:-len(" The Kettle")],
                      "completion": f" The Kettle boils 1.7 L quietly.{EXAMPLE_SEPARATOR}"}
