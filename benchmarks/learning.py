@@ -1,154 +1,76 @@
-"""Learning from edits: does fine-tuning on approved copy make drafts that need less editing?
+"""Learning from edits: do approved edits make the next drafts better — as examples in the
+prompt, through fine-tuning, or both?
 
-Takes any catalog the desk imports (generic CSV with ``description``, Shopify ``Body (HTML)``,
-JSON Lines) whose products carry reference copy, splits the products 2/3 train and 1/3 held out
-(shuffled by ``--seed``), treats the train products' reference copy as approved edits, fine-tunes
-the default model on them (SFT records as ``editorial.training_data`` builds them, loss on the
-completion only), and drafts the held-out products before and after with greedy decoding. The
-reference copy is never shown to the model: the prompts carry title, brand, category and
-attributes only.
+Takes any catalog the desk imports whose products carry reference copy and holds out every third
+product (the quality benchmark's split); the other products' reference copy stands for the
+shop's approved edits. Fine-tunes the default model on them in the format it generates with
+(completion documents for a base model, chat for an instruct model), with the records
+``editorial.training_data`` builds for the desk's own fine-tunes (loss on the copy only), then
+drafts the held-out products four ways through the worker's recipe (``generation.drafting``:
+grounded decoding, best of N, ranked by the checks): the base model and the fine-tuned one, each
+without and with examples of approved copy in the prompt. The held-out reference is never in a
+prompt.
 
-Reported on the held-out products, before and after: mean normalized edit distance between draft
-and reference (words for English, characters for Chinese — ``editorial.metrics``), chrF (character
-n-grams 1..6, beta 2, as sacrebleu's default) and the flag rate (drafts with a blocking or warning
-check). The last line is ``edit_distance: before=X after=Y``.
+Reported: held-out loss per copy token before and after fine-tuning, and per arm the usable share
+of first drafts (``generation.checks.is_usable``), fact coverage, chrF and edit distance against
+the reference (words for English, characters for Chinese — ``editorial.metrics``), beside the
+house-copy baseline (another product's approved copy as the draft). The last line is
+``learning: loss=-X% usable: base=A% examples=B% finetuned=C% both=D%``.
 
-    .venv/bin/python benchmarks/learning.py --catalog data/demo/catalog.jsonl
+    .venv/bin/python benchmarks/learning.py
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_MODEL = ROOT / "var" / "models" / "SmolLM2-135M-Instruct"
+from benchmarks.common import kind_spec, load_catalog  # noqa: E402
+from benchmarks.quality import MODELS, Arm, brand_rules_for, facts_of, held_out, run_arm  # noqa: E402
+
+ARM_NAMES = ("base", "examples", "finetuned", "both")
 
 
 def _parse_args(argv):
+    from generation.registry import DESK_DEFAULT_MODEL
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", type=Path, required=True)
+    parser.add_argument("--catalog", type=Path, default=ROOT / "data" / "demo" / "catalog.jsonl")
     parser.add_argument("--kind", default="description",
-                        help="content kind (default description)")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--seed", type=int, default=0, help="the train / held-out shuffle")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=1e-4)
+                        help="content kind (default description: a title's reference is the "
+                             "product title, which the prompt holds)")
+    parser.add_argument("--model", type=Path, default=MODELS / DESK_DEFAULT_MODEL)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--max-length", type=int, default=640)
-    parser.add_argument("--lora", action="store_true")
-    parser.add_argument("--max-new-tokens", type=int, default=160)
-    parser.add_argument("--held-out", type=int, default=0,
-                        help="draft only the first N held-out products (0: all)")
+    parser.add_argument("--full", action="store_true",
+                        help="fine-tune every weight (default: LoRA adapters, merged after)")
+    parser.add_argument("--arms", default=",".join(ARM_NAMES),
+                        help=f"which drafts to write, of: {', '.join(ARM_NAMES)}")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="draft only the first N held-out products per language (0: all)")
+    parser.add_argument("--examples", type=int, default=3)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--best-of", default="6",
+                        help="candidates sampled per draft for the checks to rank; several "
+                             "(\"6,0\") draft every arm at each (0: only the ones shown)")
+    parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--show", type=int, default=2,
+                        help="print this many drafts per arm and language")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the fine-tuned model goes (default: a temporary folder)")
     return parser.parse_args(argv)
-
-
-def load_catalog(path: Path) -> list[dict]:
-    """Products with reference copy, read by the desk's own importer parsers."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copydesk.settings")
-    os.environ.setdefault("COPYDESK_VAR_DIR", tempfile.mkdtemp(prefix="copydesk-learning-"))
-    import django
-
-    django.setup()
-    from editorial import importers
-
-    text, _encoding = importers._decode(path.read_bytes(), path.name)
-    fmt = importers._detect_format(text, path.name)
-    parse = {"csv": importers._parse_csv, "shopify": importers._parse_shopify,
-             "jsonl": importers._parse_jsonl}[fmt]
-    products = []
-    for record in parse(text, path.name):
-        if isinstance(record, importers.RowError) or not (record.source_text or "").strip():
-            continue
-        locale = importers.locale_normalize(record.locale or "") or importers.locale_detect(
-            record.title, record.source_text)
-        products.append({
-            "sku": record.sku, "title": record.title, "brand": record.brand or "",
-            "category": record.category or "", "attributes": dict(record.attributes),
-            "locale": locale, "reference": record.source_text.strip(),
-        })
-    return products
-
-
-def kind_spec(code: str):
-    import importlib
-
-    from generation.prompts import KindSpec
-
-    seed = importlib.import_module("editorial.migrations.0002_seed_kinds_and_roles")
-    for kind_code, label, max_chars, _max_new, instructions in seed.KINDS:
-        if kind_code == code:
-            return KindSpec(code=code, label=label, instructions=instructions,
-                            max_chars=max_chars)
-    raise SystemExit(f"unknown kind {code!r}")
-
-
-def chrf(hypothesis: str, reference: str, n: int = 6, beta: float = 2.0) -> float:
-    """Character n-gram F-score (sacrebleu's chrF defaults: n 1..6, beta 2, whitespace
-    removed), 0..100."""
-    hyp, ref = "".join(hypothesis.split()), "".join(reference.split())
-    precisions, recalls = [], []
-    for order in range(1, n + 1):
-        h = Counter(hyp[i:i + order] for i in range(len(hyp) - order + 1))
-        r = Counter(ref[i:i + order] for i in range(len(ref) - order + 1))
-        if not h or not r:
-            continue
-        overlap = sum((h & r).values())
-        precisions.append(overlap / sum(h.values()))
-        recalls.append(overlap / sum(r.values()))
-    if not precisions:
-        return 0.0
-    p, r = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
-    if p + r == 0:
-        return 0.0
-    return 100 * (1 + beta**2) * p * r / (beta**2 * p + r)
-
-
-def draft_all(model_path, prompts, args):
-    from generation.engine import Engine, GenerationRequest
-    from generation.params import GenerationParams
-
-    engine = Engine(model_path, args.device)
-    params = GenerationParams.from_dict(
-        {"do_sample": False, "max_new_tokens": args.max_new_tokens, "candidates": 1}
-    )
-    started = time.perf_counter()
-    results = engine.generate(
-        [GenerationRequest(messages=m, seed=i) for i, m in enumerate(prompts)], params
-    )
-    seconds = time.perf_counter() - started
-    del engine
-    return [r.candidates[0].text if r.candidates else "" for r in results], seconds
-
-
-def score(drafts, held_out, facts, kind, brands):
-    from editorial.metrics import normalized_edit_distance
-    from generation.checks import check_text
-
-    pairs = list(zip(drafts, held_out, strict=True))
-    distances = [normalized_edit_distance(d, p["reference"]) for d, p in pairs]
-    chrfs = [chrf(d, p["reference"]) for d, p in pairs]
-    flagged = sum(
-        1 for d, f, p in zip(drafts, facts, held_out, strict=True)
-        if any(flag.severity in ("error", "warning")
-               for flag in check_text(d, facts=f, kind=kind, brand=brands[p["brand"]]))
-    )
-    n = max(len(drafts), 1)
-    return sum(distances) / n, sum(chrfs) / n, flagged / n
 
 
 def house_copy_baseline(held_out, train) -> float:
@@ -168,79 +90,108 @@ def house_copy_baseline(held_out, train) -> float:
     return sum(scores) / max(len(scores), 1)
 
 
+def training_records(products, kind, brands, prompt_format):
+    """SFT records as the desk builds them from approved copy that has no stored prompt: the
+    product's own document (no examples), the approved text as the completion."""
+    from editorial.training_data import TrainingExample, build_dataset
+    from generation.prompts import build_prompt
+
+    examples = []
+    for product in products:
+        prompt = build_prompt(facts=facts_of(product), kind=kind, brand=brands[product["brand"]],
+                              prompt_format=prompt_format)
+        examples.append(TrainingExample(
+            sku=product["sku"], brand=product["brand"], kind=kind.code,
+            messages=tuple(prompt.messages), approved_text=product["reference"],
+            document=prompt.text,
+        ))
+    return build_dataset(examples, format="sft", prompt_format=prompt_format).records
+
+
+def score_arm(rows, targets):
+    from editorial.metrics import normalized_edit_distance
+
+    references = {p["sku"]: p["reference"] for p in targets}
+    n = max(len(rows), 1)
+    return {
+        "usable": sum(r["usable"] for r in rows) / n,
+        "coverage": sum(r["coverage"] for r in rows) / n,
+        "chrf": sum(r["chrf"] for r in rows) / n,
+        "edit": sum(normalized_edit_distance(r["text"], references[r["sku"]]) for r in rows) / n,
+        "seconds": sum(r["seconds"] for r in rows) / n,
+    }
+
+
 def main(argv=None) -> int:
     args = _parse_args(argv)
-    if args.threads:
-        os.environ["COPYDESK_TORCH_THREADS"] = str(args.threads)
+    os.environ.setdefault("COPYDESK_TORCH_THREADS", str(len(os.sched_getaffinity(0))))
     started = time.perf_counter()
+    if not args.model.is_dir():
+        raise SystemExit(f"{args.model} is missing: run `make model` first")
     products = load_catalog(args.catalog)
-    if len(products) < 3:
-        raise SystemExit("need at least 3 products with reference copy")
-    from editorial.training_data import TrainingExample, build_dataset
     from generation.finetune import FineTuneConfig, finetune
-    from generation.prompts import BrandRules, ProductFacts, build_messages
+    from generation.registry import detect_prompt_format
 
+    prompt_format = detect_prompt_format(args.model)
     kind = kind_spec(args.kind)
-    order = sorted(products, key=lambda p: p["sku"])
-    random.Random(args.seed).shuffle(order)
-    cut = round(len(order) * 2 / 3)
-    train, held_out = order[:cut], order[cut:]
-    if args.held_out:
-        held_out = held_out[:args.held_out]
-    brands = {p["brand"]: BrandRules(name=p["brand"]) if p["brand"] else None for p in order}
+    brands = brand_rules_for(products)
+    train = [p for p in products if not held_out(p)]
+    targets = [p for p in products if held_out(p)]
+    if args.limit:
+        targets = ([p for p in targets if p["locale"] == "en"][:args.limit]
+                   + [p for p in targets if p["locale"] != "en"][:args.limit])
+    print(f"catalog {args.catalog.name}: {len(products)} products; train {len(train)}, held out "
+          f"{len(targets)}; {args.model.name} ({prompt_format} prompts), kind {kind.code}",
+          flush=True)
 
-    def facts_of(p):
-        # The reference copy is the target: it is not in the prompt.
-        return ProductFacts(sku=p["sku"], title=p["title"], brand=p["brand"],
-                            category=p["category"], attributes=p["attributes"],
-                            locale=p["locale"])
-
-    def messages_of(p):
-        return build_messages(facts=facts_of(p), kind=kind, brand=brands[p["brand"]])
-
-    def examples(items):
-        return [TrainingExample(sku=p["sku"], brand=p["brand"], kind=kind.code,
-                                messages=tuple(messages_of(p)), approved_text=p["reference"])
-                for p in items]
-
-    train_records = build_dataset(examples(train), format="sft").records
-    validation_records = build_dataset(examples(held_out), format="sft").records
-    held_facts = [facts_of(p) for p in held_out]
-    prompts = [messages_of(p) for p in held_out]
-    print(f"catalog: {args.catalog} ({len(products)} products with reference copy); "
-          f"train {len(train)}, held out {len(held_out)} (seed {args.seed})", flush=True)
-
-    before_drafts, before_gen = draft_all(args.model, prompts, args)
-    before = score(before_drafts, held_out, held_facts, kind, brands)
-    print(f"before: drafted {len(prompts)} in {before_gen:.0f}s", flush=True)
-
-    out = args.out or Path(tempfile.mkdtemp(prefix="copydesk-learning-model-")) / "model"
+    out = args.out or Path(tempfile.mkdtemp(prefix="copydesk-learning-")) / "model"
     config = FineTuneConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                            grad_accum=args.grad_accum, lora=args.lora,
+                            grad_accum=args.grad_accum, lora=not args.full,
                             max_length=args.max_length)
     result = finetune(
-        base_path=args.model, output_dir=out, train=train_records,
-        validation=validation_records, config=config, device=args.device,
+        base_path=args.model, output_dir=out,
+        train=training_records(train, kind, brands, prompt_format),
+        validation=training_records(targets, kind, brands, prompt_format),
+        config=config, device=args.device,
         progress=lambda s, t, loss: print(f"  step {s}/{t} loss {loss:.4f}", flush=True),
     )
-    print(f"fine-tuned in {result.seconds:.0f}s: {result.steps} steps; held-out loss "
-          f"{result.before.loss:.4f} -> {result.after.loss:.4f} (perplexity "
-          f"{result.before.perplexity:.2f} -> {result.after.perplexity:.2f})", flush=True)
+    loss_change = result.after.loss / result.before.loss - 1
+    print(f"fine-tuned ({'full' if args.full else 'LoRA'}) in {result.seconds:.0f}s, "
+          f"{result.steps} steps: held-out loss {result.before.loss:.4f} -> "
+          f"{result.after.loss:.4f} ({loss_change:+.0%})", flush=True)
 
-    after_drafts, after_gen = draft_all(out, prompts, args)
-    after = score(after_drafts, held_out, held_facts, kind, brands)
-    print(f"after: drafted {len(prompts)} in {after_gen:.0f}s", flush=True)
-    print("")
-    print("| held-out products | edit distance | chrF | flag rate |")
-    print("| --- | --- | --- | --- |")
-    print(f"| before ({args.model.name}) | {before[0]:.3f} | {before[1]:.1f} | {before[2]:.0%} |")
-    print(f"| after (fine-tuned) | {after[0]:.3f} | {after[1]:.1f} | {after[2]:.0%} |")
-    total = time.perf_counter() - started
+    models = {"base": args.model, "examples": args.model, "finetuned": out, "both": out}
+    settings = [int(n) for n in args.best_of.split(",")]
+    scores, all_rows = {}, {}
+    for best_of in settings:
+        for name in args.arms.split(","):
+            label = name if best_of == settings[0] else f"{name} (best of {best_of})"
+            arm = Arm(label, str(models[name].resolve()), prompt_format,
+                      use_examples=name in ("examples", "both"), grounded=True, best_of=best_of)
+            arm_started = time.perf_counter()
+            rows = run_arm(arm, targets, train, [kind], brands, args)
+            scores[label], all_rows[label] = score_arm(rows, targets), rows
+            print(f"{label}: {time.perf_counter() - arm_started:.0f}s", flush=True)
+            for locale in ("en", "zh-hans"):
+                for r in [r for r in rows if r["locale"] == locale][:args.show]:
+                    mark = "usable" if r["usable"] else "NOT usable " + ",".join(r["flags"])
+                    print(f"  [{locale} {r['sku']}] ({mark}) {r['text'][:300]!r}")
+
+    print()
+    print("| arm | lang | n | usable | coverage | chrF | edit distance | s/product |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rows in all_rows.items():
+        for locale in ("en", "zh-hans", "all"):
+            part = [r for r in rows if locale in ("all", r["locale"])]
+            s = score_arm(part, targets)
+            print(f"| {name} | {locale} | {len(part)} | {s['usable']:.0%} | {s['coverage']:.0%} | "
+                  f"{s['chrf']:.1f} | {s['edit']:.3f} | {s['seconds']:.2f} |")
     print(f"house-copy baseline (another product's reference, same language and category): "
-          f"edit distance {house_copy_baseline(held_out, train):.3f}")
-    print(f"ratio after/before: {after[0] / before[0]:.3f}; total {total:.0f}s")
-    print(f"sample after: {after_drafts[0][:300]!r}")
-    print(f"edit_distance: before={before[0]:.3f} after={after[0]:.3f}")
+          f"edit distance {house_copy_baseline(targets, train):.3f}")
+    print(f"total {time.perf_counter() - started:.0f}s")
+    usable = " ".join(f"{name}={s['usable']:.0%}" for name, s in scores.items()
+                      if "(" not in name)
+    print(f"learning: loss={loss_change:+.0%} usable: {usable}")
     return 0
 
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.learning import chrf, kind_spec, load_catalog  # noqa: E402
+from benchmarks.common import chrf, kind_spec, load_catalog  # noqa: E402
 
 MODELS = ROOT / "var" / "models"
 BRANDS = ROOT / "data" / "demo" / "brands.json"
@@ -144,7 +144,7 @@ def run_arm(arm: Arm, targets, pool, kinds, brands, args):
     from generation.engine import Engine
     from generation.params import GenerationParams
 
-    path = MODELS / arm.model
+    path = MODELS / arm.model  # a fine-tuned model elsewhere is named by its absolute path
     if not path.is_dir():
         raise SystemExit(f"{path} is missing: run `make model` first")
     import torch

@@ -127,12 +127,15 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
     - not a copy of the product's source text (``source_copy``: near-identical to it);
     - within the length limit (``too_long``: any overrun; the limits are the shop platform's
       field limits, which cut longer text);
-    - free of every other error: banned terms, absolute claims, empty text.
+    - free of every other error: banned terms, absolute claims, health claims
+      (``health_claim``), empty text.
 
     - not noise (``garbled``), and free of facts of the example products its prompt showed
       (``example_fact``);
     - a title that names its product (``off_subject``): a warning, since an editor may title a
-      product freely, but a first draft that does not is no start.
+      product freely, but a first draft that does not is no start;
+    - text that does not loop (``looping``: one phrase three times, or three phrases twice): a
+      warning, since copy may repeat a phrase on purpose, but a draft that circles is no start.
 
     Other warnings and notes (a required term missing, a mild superlative, an unknown material
     or part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
@@ -146,7 +149,7 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
 
 
 # Warnings that an editor may approve over, but that leave a first draft no start.
-NOT_USABLE_WARNINGS = frozenset({"off_subject"})
+NOT_USABLE_WARNINGS = frozenset({"off_subject", "looping"})
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -341,6 +344,39 @@ _EN_OVERCLAIMS = [
     (r"\bthe\s+only\b", "the only", WARNING),
 ]
 _EN_OVERCLAIM_RES = [(re.compile(p, re.IGNORECASE), label, sev) for p, label, sev in _EN_OVERCLAIMS]
+
+
+# Medical and health claims: China's Advertising Law (Art. 17) forbids any advertisement other
+# than for medicine and medical devices to claim to treat disease or use medical terms, and the
+# FTC and ASA treat unproven health claims for goods alike. Small models add them to tea and
+# kitchenware unprompted ("还能净化身体，改善身体健康").
+ZH_HEALTH_TERMS = (
+    "治疗", "治愈", "疗效", "药效", "根治", "抗癌", "防癌", "抗肿瘤", "降血压", "降血糖",
+    "降血脂", "降三高", "减肥", "瘦身", "排毒", "消炎", "抗炎", "增强免疫力", "提高免疫力",
+    "净化身体", "改善身体健康", "延年益寿", "包治", "祛病", "预防疾病", "壮阳", "补肾",
+)
+_EN_HEALTH_CLAIMS = (
+    r"\bheals?\b", r"\bhealing\b", r"\bdetox(?:es|ify|ifies|ifying|ification)?\b",
+    r"\banti[\s-]?cancer\b", r"\b(?:fights?|prevents?) (?:cancer|disease|illness|infections?)\b",
+    r"\bboosts? (?:your |the )?immun(?:e system|ity)\b",
+    r"\blowers? (?:your )?(?:blood pressure|cholesterol|blood sugar)\b",
+    r"\bweight[\s-]loss\b", r"\bburns? fat\b", r"\btherapeutic\b", r"\bmedicinal\b",
+)
+_HEALTH_RE = re.compile("|".join(re.escape(t) for t in sorted(ZH_HEALTH_TERMS, key=len,
+                                                              reverse=True)))
+_EN_HEALTH_RE = re.compile("|".join(_EN_HEALTH_CLAIMS), re.IGNORECASE)
+
+
+def _check_health_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
+    flags = []
+    for m in (_HEALTH_RE if facts.is_zh else _EN_HEALTH_RE).finditer(text):
+        if _in_facts(m.group(0), blob):
+            continue  # a fact of the product ("therapeutic-grade" in its own data) is the shop's
+        flags.append(_flag("health_claim", ERROR,
+                           gettext_noop('"%(found)s" is a health or medical claim: copy for goods '
+                                        "may not claim to treat, prevent or heal."),
+                           m.start(), m.end(), found=m.group(0)))
+    return flags
 
 
 def _check_claims(text: str, facts: ProductFacts, blob: str) -> list[Flag]:
@@ -689,6 +725,44 @@ def _check_repetition(text: str, facts: ProductFacts) -> list[Flag]:
                                             "pairs are distinct."),
                                share=f"{ratio:.0%}"))
     return flags
+
+
+_CLAUSE_RE = re.compile(r"[^.!?。！？;；:：,，、\n]+")
+_LOOP_TIMES = 3
+
+
+def _check_looping(text: str, facts: ProductFacts) -> list[Flag]:
+    """A clause (4+ Chinese characters, 3+ words) said three times, or three clauses said twice
+    each: small models circle back to the same phrases ("每泡约7克" five times in one
+    description). Sentences that repeat whole are ``repetition``; this catches the loop that
+    varies the sentences around it."""
+    counts: dict[str, list[re.Match]] = {}
+    for m in _CLAUSE_RE.finditer(text):
+        key = _normalize_sentence(m.group(0))
+        long_enough = (len(_CJK_RE.findall(key)) >= 4 if facts.is_zh
+                       else len(key.split()) >= 3)
+        if long_enough:
+            counts.setdefault(key, []).append(m)
+    repeated = sorted((found for found in counts.values() if len(found) > 1),
+                      key=lambda found: (-len(found), found[1].start()))
+    if not repeated:
+        return []
+    found = repeated[0]
+    if len(found) >= _LOOP_TIMES:
+        last = found[_LOOP_TIMES - 1]
+        template = gettext_noop('The phrase "%(phrase)s" appears %(times)d times: the text goes '
+                                "in circles.")
+        params = {"times": len(found)}
+    elif len(repeated) >= _LOOP_TIMES:
+        last = found[1]
+        template = gettext_noop('%(times)d phrases appear twice, such as "%(phrase)s": the text '
+                                "goes in circles.")
+        params = {"times": len(repeated)}
+    else:
+        return []
+    start = last.start() + (len(last.group(0)) - len(last.group(0).lstrip()))
+    return [_flag("looping", WARNING, template, start, last.end(),
+                  phrase=last.group(0).strip(), **params)]
 
 
 _UNIT_ALIASES = {
@@ -1294,6 +1368,7 @@ def check_text(
         *_check_length(text, kind, brand),
         *_check_terms(text, brand),
         *_check_claims(text, facts, blob),
+        *_check_health_claims(text, facts, blob),
         *_check_contacts(text),
         *_check_markup(text),
         *_check_leftovers(text),
@@ -1302,6 +1377,7 @@ def check_text(
         *_check_garbled(text, facts, blob),
         *_check_source_copy(text, facts),
         *_check_repetition(text, facts),
+        *_check_looping(text, facts),
         *_check_grounding(text, blob),
         *_check_materials(text, blob),
         *_check_brands(text, blob),

@@ -77,6 +77,7 @@ from .checks import (
     _NUMBER,
     _ZH_ABSOLUTE_TERMS,
     _ZH_EXEMPT_AFTER,
+    ZH_HEALTH_TERMS,
     _canonical_number,
     _in_facts,
     _is_wordlike,
@@ -115,6 +116,16 @@ EN_CLAIM_TERMS = (
     "100%", "100 %",
     "risk-free", "risk free",
     "clinically proven",
+)
+# ``checks._EN_HEALTH_CLAIMS`` in the forms they match (a test keeps both in step); the Chinese
+# ones are ``checks.ZH_HEALTH_TERMS`` as they stand.
+EN_HEALTH_TERMS = (
+    "heal", "heals", "healing", "detox", "detoxes", "detoxify", "detoxifies", "detoxifying",
+    "detoxification", "anti-cancer", "anticancer", "anti cancer", "fights cancer",
+    "prevents disease", "prevents illness", "boosts immunity", "boost immunity",
+    "boosts your immune system", "boosts the immune system", "lowers blood pressure",
+    "lowers cholesterol", "lowers blood sugar", "weight loss", "weight-loss", "burns fat",
+    "therapeutic", "medicinal",
 )
 # Substrings that never belong in shop copy: markdown headings / hashtags, code, bold, links,
 # e-mail addresses, HTML tags, template braces (and the full-width forms of the symbols).
@@ -206,8 +217,10 @@ def numbers_from_facts(facts_text: str) -> frozenset[str]:
 
 def builtin_banned_terms(locale: str) -> tuple[str, ...]:
     """The terms banned for every product in ``locale``: China's advertising-law absolute terms
-    for Chinese, the error-level overclaims for English."""
-    return tuple(_ZH_ABSOLUTE_TERMS) if _is_zh(locale) else EN_CLAIM_TERMS
+    for Chinese, the error-level overclaims for English, and health claims in both."""
+    if _is_zh(locale):
+        return (*_ZH_ABSOLUTE_TERMS, *ZH_HEALTH_TERMS)
+    return (*EN_CLAIM_TERMS, *EN_HEALTH_TERMS)
 
 
 def rules_for(

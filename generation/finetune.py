@@ -226,15 +226,21 @@ def _autocast(device: torch.device):
 
 
 def _batch_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over the batch's completion tokens, and how many there are."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logits = logits[:, :-1].float()
+    """Summed cross-entropy over the batch's completion tokens, and how many there are.
+
+    Logits are computed only where a completion token is predicted: a base model's prompt is a
+    long document of examples and the output layer of a 262k vocabulary costs more than the rest
+    of the model, so projecting every prompt position would dominate the step."""
     labels = batch["labels"][:, 1:]
+    predicts = labels != IGNORE_INDEX
+    keep = torch.zeros_like(batch["labels"], dtype=torch.bool)
+    keep[:, :-1] = predicts
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   logits_to_keep=keep).logits
     total = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-        ignore_index=IGNORE_INDEX, reduction="sum",
+        logits.reshape(-1, logits.size(-1)).float(), labels[predicts], reduction="sum",
     )
-    return total, int((labels != IGNORE_INDEX).sum())
+    return total, int(predicts.sum())
 
 
 @torch.no_grad()

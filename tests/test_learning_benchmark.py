@@ -2,7 +2,8 @@
 
 import pytest
 
-from benchmarks.learning import chrf, house_copy_baseline
+from benchmarks.common import chrf
+from benchmarks.learning import house_copy_baseline
 
 
 def product(locale, category, reference):

@@ -215,6 +215,57 @@ def test_chinese_repetition_is_detected(teapot, description):
     assert span_text(text, flag) == "耐热玻璃。"
 
 
+def test_a_phrase_said_three_times_in_varied_sentences_leaves_no_usable_draft(teapot,
+                                                                           description):
+    text = ("玻璃茶壶容量600毫升，高硼硅玻璃壶身，清香回甘。沸水冲泡，高硼硅玻璃壶身，茶汤明亮。"
+            "高硼硅玻璃壶身，适合午后慢饮。")
+    flags = check_text(text, facts=teapot, kind=description)
+    assert {f.code for f in flags} == {"looping"}
+    (flag,) = flagged(flags, "looping")
+    assert flag.severity == "warning" and not is_usable(flags)
+    assert "高硼硅玻璃壶身" in flag.message and "3 times" in flag.message
+    assert flag.start == text.rindex("高硼硅玻璃壶身")
+    # Twice is emphasis, not a loop.
+    twice = text[:text.rindex("高硼硅玻璃壶身")]
+    assert "looping" not in {f.code for f in check_text(twice, facts=teapot, kind=description)}
+
+
+def test_three_phrases_said_twice_each_are_a_loop_too(teapot, description):
+    text = ("这款玻璃茶壶容量600毫升，高硼硅玻璃。"
+            "\n\n蜜兰香：清爽的蜜汁香，蜜芽在蜜糖里，蜜芽香甜如蜜。"
+            "\n\n单丛：清爽的蜜汁香，蜜芽香甜如蜜，蜜芽在蜜糖里。")
+    (flag,) = flagged(check_text(text, facts=teapot, kind=description), "looping")
+    assert "3 phrases appear twice" in flag.message
+    assert span_text(text, flag) == "清爽的蜜汁香"
+    two = text.replace("，蜜芽在蜜糖里。", "。")
+    assert "looping" not in {f.code for f in check_text(two, facts=teapot, kind=description)}
+
+
+def test_an_english_clause_looping_is_caught_but_short_ones_are_not(bottle, description):
+    looping = ("Keeps drinks cold all day, even in the sun. On the trail, keeps drinks cold all "
+               "day. At your desk it keeps drinks cold all day, keeps drinks cold all day.")
+    (flag,) = flagged(check_text(looping, facts=bottle, kind=description), "looping")
+    assert "3 times" in flag.message
+    short = "Cold, cold, cold. Steel, steel, steel."
+    assert "looping" not in {f.code for f in check_text(short, facts=bottle, kind=description)}
+
+
+def test_health_claims_are_errors_unless_the_product_data_makes_them(teapot, bottle,
+                                                                     description):
+    zh = "这款玻璃茶壶容量600毫升，高硼硅玻璃，常喝还能排毒，改善身体健康。"
+    flags = flagged(check_text(zh, facts=teapot, kind=description), "health_claim")
+    assert [span_text(zh, f) for f in flags] == ["排毒", "改善身体健康"]
+    assert all(f.severity == "error" for f in flags)
+    assert not is_usable(check_text(zh, facts=teapot, kind=description))
+    en = "This bottle detoxifies your water and boosts your immune system. Good for your health."
+    flags = flagged(check_text(en, facts=bottle, kind=description), "health_claim")
+    assert [span_text(en, f) for f in flags] == ["detoxifies", "boosts your immune system"]
+    assert "health or medical claim" in flags[0].message
+    fact = dataclasses.replace(teapot, attributes={**teapot.attributes, "功效": "排毒"})
+    assert "health_claim" not in {f.code for f in check_text(zh.replace("，改善身体健康", ""),
+                                                              facts=fact, kind=description)}
+
+
 def test_numbers_with_units_must_come_from_the_facts(bottle, description):
     text = "Holds 750 ml, keeps drinks cold for 24 hours, with a 2-year warranty, 18/10 steel."
     flags = flagged(check_text(text, facts=bottle, kind=description), "ungrounded_number")

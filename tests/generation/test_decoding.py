@@ -8,9 +8,17 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
-from generation.checks import _EN_OVERCLAIM_RES, _ZH_ABSOLUTE_RE, ERROR, _term_pattern
+from generation.checks import (
+    _EN_HEALTH_CLAIMS,
+    _EN_HEALTH_RE,
+    _EN_OVERCLAIM_RES,
+    _ZH_ABSOLUTE_RE,
+    ERROR,
+    _term_pattern,
+)
 from generation.decoding import (
     EN_CLAIM_TERMS,
+    EN_HEALTH_TERMS,
     GroundedDecoding,
     RowRules,
     cut_at_stop,
@@ -275,6 +283,16 @@ def test_en_claim_terms_are_the_error_level_overclaims_of_checks():
         assert any(pattern.search(term.replace("’", "'")) for pattern, _ in errors), term
     for pattern, label in errors:
         assert any(pattern.search(term) for term in EN_CLAIM_TERMS), label
+
+
+def test_health_claims_are_banned_in_both_languages_unless_the_facts_make_them():
+    for term in EN_HEALTH_TERMS:
+        assert _EN_HEALTH_RE.fullmatch(term), term
+    for pattern in _EN_HEALTH_CLAIMS:
+        assert any(re.fullmatch(pattern, term, re.IGNORECASE) for term in EN_HEALTH_TERMS), pattern
+    assert "detox" in en_rules().banned_terms and "排毒" in zh_rules().banned_terms
+    assert "排毒" not in zh_rules("排毒养颜茶 100克").banned_terms
+    assert "therapeutic" not in en_rules("Therapeutic-grade lavender oil").banned_terms
 
 
 @pytest.mark.parametrize("text", [

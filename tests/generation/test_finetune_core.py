@@ -9,6 +9,7 @@ from generation.finetune import (
     PHASES,
     CompletionCollator,
     FineTuneConfig,
+    _batch_loss,
     encode_example,
     encode_record,
     finetune,
@@ -76,6 +77,35 @@ def test_long_examples_keep_the_completion(tokenizer):
     assert len(encoded["input_ids"]) == 24
     assert tokenizer.decode([t for t in encoded["labels"] if t != IGNORE_INDEX]).startswith(
         "A light steel bottle")
+
+
+def test_the_loss_projects_only_the_positions_that_predict_copy(tokenizer, gen_tiny_model):
+    """The loss over completion tokens is the full-logits cross-entropy of those tokens, in a
+    padded batch of unequal prompts, with far fewer output rows computed."""
+    model = AutoModelForCausalLM.from_pretrained(str(gen_tiny_model), dtype=torch.float32).eval()
+    short = encode_example(tokenizer, MESSAGES)
+    long = encode_example(tokenizer, [{"role": "system", "content": "Long prompt " * 30},
+                                      *MESSAGES[1:]])
+    batch = CompletionCollator(tokenizer.pad_token_id)([short, long])
+    shown = []
+    real_forward = model.forward
+
+    def forward(**kwargs):
+        output = real_forward(**kwargs)
+        shown.append(output.logits.shape[0])
+        return output
+
+    model.forward = forward
+    with torch.no_grad():
+        total, count = _batch_loss(model, batch)
+        full = real_forward(input_ids=batch["input_ids"],
+                            attention_mask=batch["attention_mask"]).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    expected = torch.nn.functional.cross_entropy(full.reshape(-1, full.size(-1)),
+                                                 labels.reshape(-1), reduction="sum")
+    assert count == int((labels != IGNORE_INDEX).sum())
+    assert float(total) == pytest.approx(float(expected), rel=1e-5)
+    assert shown == [count] and count < batch["input_ids"].numel() / 3
 
 
 KETTLE = ProductFacts(sku="K-1", title="Steel kettle 1.7 L", attributes={"capacity": "1.7 L"})
