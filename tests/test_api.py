@@ -680,7 +680,7 @@ def test_an_approval_that_commits_with_an_earlier_time_than_the_cursor_is_still_
     assert [e["text"] for e in page["results"]] == ["First."]
     slow = in_review(editor, text="Slow approval.")
     earlier = timezone.now() - timedelta(minutes=5)
-    with mock.patch("editorial.services.timezone.now", return_value=earlier):
+    with mock.patch("django.utils.timezone.now", return_value=earlier):
         services.draft_approve(draft=slow, user=reviewer, revision_id=slow.current_revision_id)
     later = _page(client, {"cursor": page["cursor"]})
     assert [e["text"] for e in later["results"]] == ["Slow approval."]

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from editorial import services
+from editorial import selectors, services
 from editorial.models import AuditEvent, Candidate, Draft, Product, ReviewDecision, Revision
 from tests.factories import (
     BrandFactory,
@@ -513,7 +513,7 @@ def test_bulk_reject_rejects_only_the_revision_the_queue_showed(editor, reviewer
     services.revision_save(draft=draft, user=editor, text="Newer text.",
                            base_revision_id=draft.current_revision_id)
     services.draft_submit(draft=draft, user=editor)
-    drafts = services.selectors.draft_bulk_list(draft_ids=[draft.pk])
+    drafts = selectors.draft_bulk_list(draft_ids=[draft.pk])
     result = services.draft_bulk_reject(drafts=drafts, user=reviewer, seen=shown,
                                         comment="Off-brand.")
     assert result.done == [] and "reload" in result.skipped[0][1]

@@ -21,7 +21,7 @@ def test_a_save_cut_off_by_a_dropped_connection_loses_nothing(log_in, screenshot
     editor = page.locator("[data-editor] textarea")
     expect(editor).to_be_visible()
 
-    create = services._revision_create
+    create = services.revisions.revision_create
 
     def create_then_lose_the_connection(**kwargs):
         revision = create(**kwargs)  # the row is written inside the open transaction...
@@ -29,7 +29,7 @@ def test_a_save_cut_off_by_a_dropped_connection_loses_nothing(log_in, screenshot
             cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return revision
 
-    monkeypatch.setattr(services, "_revision_create", create_then_lose_the_connection)
+    monkeypatch.setattr(services.revisions, "revision_create", create_then_lose_the_connection)
     typed = "A kettle of brushed steel, 1.7 L.\nSecond paragraph 第二段。"
     editor.fill(typed)
     page.locator("[data-editor] [data-shortcut=save]").click()
@@ -40,7 +40,7 @@ def test_a_save_cut_off_by_a_dropped_connection_loses_nothing(log_in, screenshot
     assert list(Revision.objects.filter(draft=draft).values_list("text", flat=True)) == [
         "A kettle made of stainless steel."]
 
-    monkeypatch.setattr(services, "_revision_create", create)
+    monkeypatch.setattr(services.revisions, "revision_create", create)
     page.locator("[data-editor] [data-shortcut=save]").click()
     expect(page.get_by_text("Saved revision 2.")).to_be_visible()
     assert Revision.objects.get(draft=draft, number=2).text == typed
