@@ -96,3 +96,19 @@ def can_unassign(user: User, *, assignee_id: int | None) -> bool:
 def require(allowed: bool, message: str = "You do not have permission to do that.") -> None:
     if not allowed:
         raise PermissionDenied(message)
+
+
+def draft_actions(user: User, draft) -> dict[str, bool]:
+    """Which of the workflow's actions ``user`` may take on ``draft`` now, by name: what the
+    draft page offers (``workflow.TRANSITIONS``; the services still check each one)."""
+    from . import workflow
+
+    checks = globals()
+    actions = {
+        name: bool(transition.permission) and checks[transition.permission](user)
+        and workflow.offers(name, draft.state)
+        for name, transition in workflow.TRANSITIONS.items()
+    }
+    actions["submit"] = actions["submit"] and draft.current_revision_id is not None
+    actions["claim"] = actions["claim"] and draft.assignee_id != user.pk
+    return actions

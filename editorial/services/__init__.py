@@ -16,7 +16,6 @@ from .api_tokens import (
     api_token_revoke,
 )
 from .assignment import (
-    UNASSIGNABLE,
     BulkResult,
     draft_assign,
     draft_bulk_assign,
@@ -95,7 +94,6 @@ __all__ = [
     "ResumeReport",
     "RevisionConflict",
     "StaleRevision",
-    "UNASSIGNABLE",
     "UpsertItemError",
     "UpsertResult",
     "WorkflowError",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils.translation import gettext
 
-from .. import policies
+from .. import policies, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
 from ..models import (
@@ -23,17 +23,12 @@ def draft_claim(*, draft: Draft, user) -> Draft:
     policies.require(policies.can_edit(user), gettext("Only editors can claim drafts."))
     with transaction.atomic():
         locked = locked_draft(draft)
-        if locked.state in {State.GENERATING, State.FAILED}:
-            raise WorkflowError(gettext("A draft without generated text cannot be claimed yet."))
+        workflow.check("claim", locked)
         locked.assignee = user
-        if locked.state in {State.READY, State.CHANGES_REQUESTED}:
-            locked.state = State.IN_EDIT
+        locked.state = workflow.target("claim", locked.state)
         locked.save(update_fields=["assignee", "state", "updated_at"])
         audit_log(actor=user, verb="draft.claim", obj=locked)
     return locked
-
-
-UNASSIGNABLE = {State.GENERATING, State.FAILED}
 
 
 def draft_assign(*, draft: Draft, user, assignee) -> Draft:
@@ -48,16 +43,14 @@ def draft_assign(*, draft: Draft, user, assignee) -> Draft:
         )
     with transaction.atomic():
         locked = locked_draft(draft)
-        if locked.state in UNASSIGNABLE:
-            raise WorkflowError(gettext("A draft without generated text cannot be assigned."))
+        workflow.check("assign", locked)
         if locked.assignee_id == assignee.pk:
             raise WorkflowError(
                 gettext("Already assigned to %(name)s.") % {"name": assignee.get_username()}
             )
         previous = locked.assignee_id
         locked.assignee = assignee
-        if locked.state in {State.READY, State.CHANGES_REQUESTED}:
-            locked.state = State.IN_EDIT
+        locked.state = workflow.target("assign", locked.state)
         locked.save(update_fields=["assignee", "state", "updated_at"])
         audit_log(actor=user, verb="draft.assign", obj=locked, assignee=assignee.pk,
                   previous=previous)
@@ -77,8 +70,7 @@ def draft_unassign(*, draft: Draft, user) -> Draft:
             raise WorkflowError(gettext("Nobody is assigned to this draft."))
         previous = locked.assignee_id
         locked.assignee = None
-        if locked.state == State.IN_EDIT:
-            locked.state = State.READY
+        locked.state = workflow.target("unassign", locked.state)
         locked.save(update_fields=["assignee", "state", "updated_at"])
         audit_log(actor=user, verb="draft.unassign", obj=locked, previous=previous)
     return locked

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_noop
 from generation.checks import check_text, is_usable, rank_score
 from generation.prompts import ProductFacts
 
+from .. import workflow
 from ..audit import audit_log
 from ..facts import brand_rules, kind_spec, product_facts
 from ..models import (
@@ -219,8 +220,9 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
             draft=draft, text=best.text, author=None, parent=None, candidate=best
         )
         draft.current_revision = revision
-    if draft.state in {State.GENERATING, State.FAILED}:
-        draft.state = State.READY
+    ready = workflow.target("generated", draft.state)
+    if ready != draft.state:
+        draft.state = ready
         draft.error = ""
     draft.save(update_fields=["current_revision", "state", "error", "usable", "updated_at"])
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from generation.params import GenerationParams
 
-from .. import policies, selectors
+from .. import policies, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
 from ..models import (
@@ -191,11 +191,7 @@ def draft_retry_generation(*, draft: Draft, user) -> GenerationJob:
                          gettext("Only editors can request generation."))
     with transaction.atomic():
         locked = locked_draft(draft)
-        if locked.state != State.FAILED:
-            raise WorkflowError(
-                gettext("Only failed drafts can be retried; this one is %(state)s.")
-                % {"state": locked.get_state_display().lower()}
-            )
+        workflow.check("retry", locked)
         last = selectors.draft_last_job(draft=locked)
         params = GenerationParams()
         model_version = None

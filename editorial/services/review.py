@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .. import policies, selectors
+from .. import policies, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import BlockingFlags, StaleRevision, WorkflowError
 from ..models import (
@@ -39,7 +39,7 @@ def _bulk_decide(*, drafts: Sequence[Draft], seen: Mapping[int, int], decide) ->
     result = BulkResult()
     for draft in drafts:
         revision_id = seen.get(draft.pk)
-        if draft.state != State.IN_REVIEW:
+        if not workflow.allows("approve", draft.state):
             result.skipped.append((draft, gettext("It is %(state)s, not in review.")
                                    % {"state": draft.get_state_display().lower()}))
             continue
@@ -70,14 +70,10 @@ def draft_submit(*, draft: Draft, user) -> Draft:
     policies.require(policies.can_edit(user), gettext("Only editors can submit drafts."))
     with transaction.atomic():
         locked = locked_draft(draft)
-        if locked.state not in {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED}:
-            raise WorkflowError(
-                gettext("A draft that is %(state)s cannot be submitted.")
-                % {"state": locked.get_state_display().lower()}
-            )
+        workflow.check("submit", locked)
         if locked.current_revision_id is None:
             raise WorkflowError(gettext("There is no text to submit."))
-        locked.state = State.IN_REVIEW
+        locked.state = workflow.target("submit", locked.state)
         locked.save(update_fields=["state", "updated_at"])
         audit_log(actor=user, verb="draft.submit", obj=locked,
                   revision=locked.current_revision_id)
@@ -92,11 +88,7 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
         raise WorkflowError(gettext("Say what needs to change: a comment is required."))
     with transaction.atomic():
         locked = locked_draft(draft)
-        if locked.state != State.IN_REVIEW:
-            raise WorkflowError(
-                gettext("Only drafts in review can be decided; this one is %(state)s.")
-                % {"state": locked.get_state_display().lower()}
-            )
+        workflow.check(decision, locked)
         if locked.current_revision_id != revision_id:
             raise StaleRevision(gettext(
                 "The text changed after you opened it; reload and review the new revision."
@@ -114,18 +106,14 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
             raise WorkflowError(gettext("This revision has already been approved.")) from exc
         now = timezone.now()
         fields = ["state", "updated_at"]
+        locked.state = workflow.target(decision, locked.state)
         if decision == ReviewDecision.Decision.APPROVE:
-            locked.state = State.APPROVED
             locked.approved_revision = revision
             locked.approved_at = now
             locked.approved_by = user
             fields += ["approved_revision", "approved_at", "approved_by"]
             # The API's copy feed; its sequence lock is held only until this commit.
             copy_feed_publish(draft=locked, revision=revision, approved_at=now)
-        elif decision == ReviewDecision.Decision.REQUEST_CHANGES:
-            locked.state = State.CHANGES_REQUESTED
-        else:
-            locked.state = State.REJECTED
         locked.save(update_fields=fields)
         audit_log(actor=user, verb=f"draft.{decision}", obj=locked, revision=revision.pk,
                   comment=comment)

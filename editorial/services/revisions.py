@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .. import policies
+from .. import policies, workflow
 from ..audit import audit_log
 from ..exceptions import RevisionConflict, WorkflowError
 from ..models import (
@@ -46,8 +46,7 @@ def revision_create(
 def _editable(draft: Draft) -> Draft:
     """The draft, locked for the rest of the transaction, if its text may change now."""
     locked = locked_draft(draft)
-    if locked.state == State.GENERATING:
-        raise WorkflowError(gettext("This draft is still being generated."))
+    workflow.check("edit", locked)
     return locked
 
 
@@ -57,7 +56,7 @@ def _make_current(locked: Draft, revision: Revision, user) -> None:
     locked.current_revision = revision
     if locked.assignee_id is None:
         locked.assignee = user
-    locked.state = State.IN_EDIT
+    locked.state = workflow.target("edit", locked.state)
     locked.save(update_fields=["current_revision", "assignee", "state", "updated_at"])
 
 

@@ -35,10 +35,6 @@ from ._common import (
     wants_fragment,
 )
 
-State = Draft.State
-SUBMITTABLE = {State.READY, State.IN_EDIT, State.CHANGES_REQUESTED}
-UNCLAIMABLE = {State.GENERATING, State.FAILED}
-
 
 def _editor_text(text: str | None) -> str:
     """The text as the services store it (and as the checks' spans count it)."""
@@ -146,9 +142,8 @@ def _workspace_context(
     )
     review_form.fields["comment"].widget.attrs["data-shortcut"] = "request-changes"
     _focus_first_error(revision_form, review_form, comment_form, regenerate_form)
-    can_edit = policies.can_edit(user)
     can_generate = policies.can_generate(user)
-    show_editor = can_edit and draft.state in Draft.EDITABLE
+    actions = policies.draft_actions(user, draft)
     jobs = selectors.draft_job_list(draft=draft)
     if regenerate_form is None and can_generate:
         regenerate_form = RegenerateForm(last_job=jobs[0] if jobs else None)
@@ -157,7 +152,7 @@ def _workspace_context(
         conflict_diff = diffing.text_diff(conflict.current.text, conflict.revision.text)
     # The checks and the diff follow what is in the editor (after a conflict: the editor's
     # own text), else the current revision.
-    if show_editor:
+    if actions["edit"]:
         checked_text = _editor_text(revision_form["text"].value())
     else:
         checked_text = current.text if current else ""
@@ -190,14 +185,7 @@ def _workspace_context(
         "present": ([] if wants_fragment(request)
                     else selectors.draft_presence_others(draft=draft, user=user)),
         "presence_poll_seconds": DraftPresence.POLL_SECONDS,
-        "show_editor": show_editor,
-        "show_restore": show_editor,
-        "show_submit": can_edit and draft.state in SUBMITTABLE and current is not None,
-        "show_claim": (can_edit and draft.state not in UNCLAIMABLE
-                       and draft.assignee_id != user.pk),
-        "show_review": policies.can_review(user) and draft.state == State.IN_REVIEW,
-        "show_choose": can_edit and draft.state in Draft.EDITABLE,
-        "show_retry": can_generate and draft.state == State.FAILED,
+        "actions": actions,
         "regenerate_form": regenerate_form,
         **_jobs_context(jobs),
     }
