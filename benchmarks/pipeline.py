@@ -155,11 +155,11 @@ def pipeline(args, var_dir: Path) -> None:
     from editorial.facts import brand_rules, kind_spec, product_facts
     from editorial.models import Candidate, Draft, ModelVersion, Product
     from editorial.services import generation_job_request, model_version_register
+    from editorial.workers.generation import request_seed
     from generation.engine import GenerationRequest, get_engine
     from generation.params import GenerationParams
     from generation.prompts import build_messages
     from generation.registry import SMOLLM2_MODEL_NAME
-    from generation.tasks import request_seed
 
     model_path = args.model or str(settings.COPYDESK_MODEL_DIR / SMOLLM2_MODEL_NAME)
     model_version_register(name="bench", path=model_path, source=ModelVersion.Source.LOCAL,

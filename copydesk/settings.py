@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "editorial",
-    "generation",
 ]
 
 MIDDLEWARE = [
@@ -230,17 +229,18 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 55 * 60
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    # Exact names win over patterns: the sweeper must not wait behind generation chunks.
-    "generation.tasks.resume_jobs": {"queue": "default"},
-    "editorial.tasks.*": {"queue": "default"},
-    "generation.tasks.*": {"queue": "gpu"},
+    # The sweeper must not wait behind generation chunks.
+    "editorial.workers.sweeper.*": {"queue": "default"},
+    "editorial.workers.exports.*": {"queue": "default"},
+    "editorial.workers.generation.*": {"queue": "gpu"},
+    "editorial.workers.finetune.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # `celery -A copydesk beat` runs the sweeper; without beat, `manage.py resume_jobs` (cron) does.
 COPYDESK_SWEEP_SECONDS = int(os.environ.get("COPYDESK_SWEEP_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "resume-stalled-jobs": {
-        "task": "generation.tasks.resume_jobs",
+        "task": "editorial.workers.sweeper.resume_jobs",
         "schedule": float(COPYDESK_SWEEP_SECONDS),
         "options": {"queue": "default", "expires": float(COPYDESK_SWEEP_SECONDS)},
     },

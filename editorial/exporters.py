@@ -877,7 +877,7 @@ def _batch_chunks(batch: ExportBatch, options: ExportOptions) -> Iterator[bytes]
 
 
 def _send(batch_id: int) -> None:
-    from .tasks import run_export
+    from .workers.exports import run_export
 
     try:
         run_export.delay(batch_id)

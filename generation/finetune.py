@@ -26,15 +26,15 @@ import logging
 import math
 import os
 import random
-import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .openmp import choose_wait_policy
+from .params import FineTuneConfig, output_dir_in, output_name_valid
 
 choose_wait_policy()  # before torch loads
 
@@ -61,56 +61,6 @@ IGNORE_INDEX = -100
 
 # In the order a run goes through them.
 PHASES = ("preparing", "evaluating_before", "training", "evaluating_after", "saving")
-
-# A fine-tuned model's name is also its directory: one path component, starting with a letter
-# or digit (the temporary sibling a save writes first starts with a dot).
-OUTPUT_NAME_MAX_LENGTH = 200
-_OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def output_name_valid(name: str) -> bool:
-    return len(name) <= OUTPUT_NAME_MAX_LENGTH and _OUTPUT_NAME.fullmatch(name) is not None
-
-
-def output_dir_in(root: str | Path, name: str) -> Path:
-    """The directory a fine-tune named ``name`` saves into: ``root/name``, links resolved.
-    Saving replaces what is there, so anything that is not a valid name directly inside
-    ``root`` (after links are followed) raises ``ValueError``."""
-    if not output_name_valid(name):
-        raise ValueError(f"{name!r} is not a valid name for a fine-tuned model's directory")
-    base = Path(root).resolve()
-    output = (base / name).resolve()
-    if output.parent != base or output.name != name:
-        raise ValueError(f"{base / name} leads outside {base}")
-    return output
-
-
-@dataclass
-class FineTuneConfig:
-    epochs: int = 3
-    lr: float = 5e-5
-    batch_size: int = 4
-    grad_accum: int = 1
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    max_length: int = 512
-    max_steps: int = 0  # 0: as many as the epochs take
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    eval_batch_size: int = 8
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FineTuneConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
 
 @dataclass
 class EvalResult:

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from .i18n import gettext_noop
 
-__all__ = ["GenerationParams", "InvalidParams", "derive_seed"]
+__all__ = [
+    "FineTuneConfig",
+    "GenerationParams",
+    "InvalidParams",
+    "derive_seed",
+    "output_dir_in",
+    "output_name_valid",
+]
 
 MAX_SEED = 2**32 - 1
 
@@ -236,3 +245,56 @@ def derive_seed(base: int, *parts: object) -> int:
     """
     key = "\x1f".join([str(int(base)), *(str(p) for p in parts)]).encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") & MAX_SEED
+
+
+# --- Fine-tuning ----------------------------------------------------------------------------------
+# Here, not in ``finetune``, so the web process requests a fine-tune without importing torch.
+
+# A fine-tuned model's name is also its directory: one path component, starting with a letter
+# or digit (the temporary sibling a save writes first starts with a dot).
+OUTPUT_NAME_MAX_LENGTH = 200
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def output_name_valid(name: str) -> bool:
+    return len(name) <= OUTPUT_NAME_MAX_LENGTH and _OUTPUT_NAME.fullmatch(name) is not None
+
+
+def output_dir_in(root: str | Path, name: str) -> Path:
+    """The directory a fine-tune named ``name`` saves into: ``root/name``, links resolved.
+    Saving replaces what is there, so anything that is not a valid name directly inside
+    ``root`` (after links are followed) raises ``ValueError``."""
+    if not output_name_valid(name):
+        raise ValueError(f"{name!r} is not a valid name for a fine-tuned model's directory")
+    base = Path(root).resolve()
+    output = (base / name).resolve()
+    if output.parent != base or output.name != name:
+        raise ValueError(f"{base / name} leads outside {base}")
+    return output
+
+
+@dataclass
+class FineTuneConfig:
+    epochs: int = 3
+    lr: float = 5e-5
+    batch_size: int = 4
+    grad_accum: int = 1
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    max_length: int = 512
+    max_steps: int = 0  # 0: as many as the epochs take
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    eval_batch_size: int = 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FineTuneConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})

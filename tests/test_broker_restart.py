@@ -25,7 +25,7 @@ from editorial.services import (
     generation_jobs_resume,
     model_version_register,
 )
-from generation.tasks import gpu_queue_depth
+from editorial.workers.generation import gpu_queue_depth
 from tests.factories import ProductFactory, UserFactory
 from tests.worker import RedisServer, Worker, producer_on, wait_until
 

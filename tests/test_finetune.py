@@ -14,7 +14,8 @@ from copydesk.celery import app
 from editorial import training_data
 from editorial.models import Candidate, Draft, FineTuneRun, ModelVersion, Product, Revision
 from editorial.services import generation_job_request, model_version_register
-from generation import tasks
+from editorial.workers import finetune as finetune_worker
+from editorial.workers import generation as generation_worker
 from tests.factories import BrandFactory, DraftFactory, ProductFactory
 
 NAMES = ["kettle", "teapot", "saucepan", "skillet", "colander", "grater", "whisk", "ladle",
@@ -107,7 +108,7 @@ def test_finetuning_the_default_model_lowers_validation_loss_and_the_new_version
         params={"do_sample": False, "max_new_tokens": 4}, model_version=version,
         enqueue=False,
     )
-    tasks.run_job_inline(job_id=job.pk)
+    generation_worker.run_job_inline(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "succeeded"
     candidate = Candidate.objects.get(draft__product=product)
@@ -115,7 +116,7 @@ def test_finetuning_the_default_model_lowers_validation_loss_and_the_new_version
 
 
 def test_the_finetune_task_runs_on_the_gpu_queue():
-    route = app.amqp.router.route({}, tasks.finetune_model.name)
+    route = app.amqp.router.route({}, finetune_worker.finetune_model.name)
     assert route["queue"].name == "gpu"
 
 
@@ -167,7 +168,8 @@ def test_the_run_records_each_phase_and_beats_while_it_evaluates(
     from editorial import services
 
     monkeypatch.setenv("COPYDESK_TORCH_THREADS", "1")
-    monkeypatch.setattr(tasks, "FINETUNE_BEAT_SECONDS", 0.0)  # every evaluation batch beats
+    # Every evaluation batch beats.
+    monkeypatch.setattr(finetune_worker, "FINETUNE_BEAT_SECONDS", 0.0)
     settings.COPYDESK_MODEL_DIR = tmp_path / "models"
     base = register_tiny(tiny_model_dir)
     approved_edits(base, 3, 2)
@@ -182,7 +184,7 @@ def test_the_run_records_each_phase_and_beats_while_it_evaluates(
     run = services.finetune_run_request(
         base=base, name="tiny-phases", user=None, enqueue=False,
         hyperparameters={"epochs": 1, "lr": 1e-3, "batch_size": 2, "eval_batch_size": 1})
-    assert tasks.run_finetune(run_id=run.pk) is not None
+    assert finetune_worker.run_finetune(run_id=run.pk) is not None
 
     phases = [phase for phase, _ in written]
     assert list(dict.fromkeys(phases)) == list(FineTuneRun.Phase.values)
@@ -218,7 +220,7 @@ def test_admin_form_queues_a_run_and_its_page_polls_progress(
 ):
     base = register_tiny(tiny_model_dir)
     sent = []
-    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(finetune_worker.finetune_model, "delay", lambda run_id: sent.append(run_id))
     client.force_login(admin_user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("finetune_start"), {
@@ -316,7 +318,7 @@ def test_a_failed_run_starts_again_with_the_same_settings_once(
 
     base = register_tiny(tiny_model_dir)
     sent = []
-    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(finetune_worker.finetune_model, "delay", lambda run_id: sent.append(run_id))
     failed = finetune_run_request(base=base, name="tiny-again", user=admin_user, enqueue=False,
                                   hyperparameters={"epochs": 4, "lr": 2e-4, "lora": True},
                                   filters={"brand": "Nordhavn"})
@@ -359,7 +361,7 @@ def test_a_run_requested_while_the_broker_is_down_is_sent_when_it_is_back(
     def broker_down(run_id):
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(tasks.finetune_model, "delay", broker_down)
+    monkeypatch.setattr(finetune_worker.finetune_model, "delay", broker_down)
     client.force_login(admin_user)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("finetune_start"), {
@@ -373,7 +375,7 @@ def test_a_run_requested_while_the_broker_is_down_is_sent_when_it_is_back(
     assert "waiting for the broker" in client.get(reverse("training_home")).content.decode()
 
     sent = []
-    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(finetune_worker.finetune_model, "delay", lambda run_id: sent.append(run_id))
     assert generation_jobs_resume(queue_depth=lambda: 0).runs == []  # younger than the grace
     FineTuneRun.objects.filter(pk=run.pk).update(
         created_at=timezone.now() - timedelta(minutes=2))
@@ -397,7 +399,7 @@ def test_a_run_whose_message_the_broker_lost_is_sent_again_only_if_the_queue_is_
     FineTuneRun.objects.filter(pk=run.pk).update(
         created_at=timezone.now() - timedelta(hours=1))
     sent = []
-    monkeypatch.setattr(tasks.finetune_model, "delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(finetune_worker.finetune_model, "delay", lambda run_id: sent.append(run_id))
     report = generation_jobs_resume(lost_seconds=600, queue_depth=lambda: depth)
     assert report.runs == sent == ([run.pk] if resent else [])
 
@@ -652,7 +654,7 @@ def test_names_with_dots_and_digits_are_accepted_and_save_inside_the_model_folde
     base = register_tiny(tiny_model_dir)
     run = finetune_run_request(base=base, name="tiny-v1.2_b", hyperparameters={}, user=None,
                                enqueue=False)
-    assert tasks.finetune_output_dir(run.name) == (
+    assert finetune_worker.finetune_output_dir(run.name) == (
         model_folder_with_neighbours / "models" / "finetuned" / "tiny-v1.2_b").resolve()
 
 
@@ -687,7 +689,7 @@ def test_the_worker_refuses_a_recorded_run_whose_folder_is_outside_and_deletes_n
     FineTuneRun.objects.filter(pk=run.pk).update(name=name)
     before = tree(model_folder_with_neighbours)
 
-    assert tasks.run_finetune(run_id=run.pk) is None
+    assert finetune_worker.run_finetune(run_id=run.pk) is None
 
     run.refresh_from_db()
     assert run.status == FineTuneRun.Status.FAILED

@@ -19,7 +19,7 @@ from editorial.services import (
     model_version_register,
     revision_save,
 )
-from generation.tasks import run_job_inline
+from editorial.workers.generation import run_job_inline
 from tests.factories import ModelVersionFactory, ProductFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db

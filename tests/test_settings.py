@@ -132,7 +132,7 @@ def test_filesystem_broker_writes_nothing_outside_its_folder(tmp_path):
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     code = ("import django; django.setup(); from copydesk.celery import app; "
-            "app.send_task('generation.tasks.generate_chunk', args=[0], queue='gpu')")
+            "app.send_task('editorial.workers.generation.generate_chunk', args=[0], queue='gpu')")
     clean = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "DATABASE_URL"}}
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from copydesk.celery import app
-from generation.tasks import generate_chunk, resume_jobs
+from editorial.workers.generation import generate_chunk
+from editorial.workers.sweeper import resume_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,7 +36,8 @@ from editorial.services import (
     generation_results_store,
     model_version_register,
 )
-from generation import tasks
+from editorial.workers import generation as generation_worker
+from editorial.workers import sweeper as sweeper_worker
 from tests.factories import ModelVersionFactory, ProductFactory
 from tests.worker import Worker, use_broker_dir, wait_until
 
@@ -79,8 +80,8 @@ def fake_engine(monkeypatch):
 def sent(monkeypatch):
     """Chunk messages, captured instead of going to the broker."""
     messages: list[tuple[int, int]] = []
-    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda job, chunk: messages.append(
-        (job, chunk)))
+    monkeypatch.setattr(generation_worker.generate_chunk, "delay",
+                        lambda job, chunk: messages.append((job, chunk)))
     return messages
 
 
@@ -123,8 +124,8 @@ def test_a_stale_claim_is_taken_over_and_the_old_worker_stops(editor, settings):
 @pytest.mark.django_db
 def test_a_finished_chunk_delivered_again_does_nothing(editor, fake_engine):
     job = request(editor)
-    assert tasks.run_chunk(job_id=job.pk, chunk=0) == 4
-    assert tasks.run_chunk(job_id=job.pk, chunk=0) == 0
+    assert generation_worker.run_chunk(job_id=job.pk, chunk=0) == 4
+    assert generation_worker.run_chunk(job_id=job.pk, chunk=0) == 0
     assert len(fake_engine.calls) == 1
     assert Candidate.objects.count() == 8
     assert JobChunk.objects.get().status == JobChunk.Status.DONE
@@ -138,7 +139,7 @@ def test_progress_is_stored_after_every_engine_call(editor, fake_engine, setting
     job = request(editor, count=5)
     seen = []
     fake_engine.during = lambda call: seen.append(GenerationJob.objects.get(pk=job.pk).done)
-    tasks.run_chunk(job_id=job.pk, chunk=0)
+    generation_worker.run_chunk(job_id=job.pk, chunk=0)
     assert fake_engine.calls == [2, 2, 1]
     assert seen == [0, 2, 4]
     job.refresh_from_db()
@@ -156,7 +157,7 @@ def test_cancel_while_a_chunk_is_generating_stores_nothing_more(editor, fake_eng
             generation_job_cancel(job=job, user=editor)
 
     fake_engine.during = cancel_during_second_call
-    tasks.run_chunk(job_id=job.pk, chunk=0)
+    generation_worker.run_chunk(job_id=job.pk, chunk=0)
     assert fake_engine.calls == [2, 2]  # the third engine call never starts
     job.refresh_from_db()
     assert (job.status, job.done) == (GenerationJob.Status.CANCELLED, 2)
@@ -255,7 +256,7 @@ def test_chunks_of_a_job_requested_while_the_broker_was_down_are_sent_later(
     def broker_down(*args):
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr(tasks.generate_chunk, "delay", broker_down)
+    monkeypatch.setattr(generation_worker.generate_chunk, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         job = request(editor, count=2)
     job.refresh_from_db()
@@ -264,7 +265,7 @@ def test_chunks_of_a_job_requested_while_the_broker_was_down_are_sent_later(
     assert JobChunk.objects.get(job=job).sent_at is None
 
     sent = []
-    monkeypatch.setattr(tasks.generate_chunk, "delay", lambda j, c: sent.append((j, c)))
+    monkeypatch.setattr(generation_worker.generate_chunk, "delay", lambda j, c: sent.append((j, c)))
     assert generation_jobs_resume(unsent_grace_seconds=60).sent == 0  # too young yet
     call_command("resume_jobs", "--unsent-grace-seconds", "0")
     assert sent == [(job.pk, 0)]
@@ -323,9 +324,9 @@ def test_sweeper_leaves_cancelled_jobs_alone(editor, sent):
 
 def test_beat_runs_the_sweeper_on_the_default_queue():
     entry = settings.CELERY_BEAT_SCHEDULE["resume-stalled-jobs"]
-    assert entry["task"] == tasks.resume_jobs.name
-    assert app.amqp.router.route({}, tasks.resume_jobs.name)["queue"].name == "default"
-    assert app.amqp.router.route({}, tasks.generate_chunk.name)["queue"].name == "gpu"
+    assert entry["task"] == sweeper_worker.resume_jobs.name
+    assert app.amqp.router.route({}, sweeper_worker.resume_jobs.name)["queue"].name == "default"
+    assert app.amqp.router.route({}, generation_worker.generate_chunk.name)["queue"].name == "gpu"
 
 
 # --- A real worker, killed -----------------------------------------------------------------------

@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from generation.params import OUTPUT_NAME_MAX_LENGTH, FineTuneConfig, output_name_valid
+
 from .. import policies
 from ..audit import audit_log
 from ..exceptions import WorkflowError
@@ -36,8 +38,7 @@ def finetune_run_request(
     ``name`` is also the folder the model is saved in, directly inside the model folder's
     ``finetuned``: one folder name of ASCII letters, digits, ``.``, ``-`` and ``_``, starting
     with a letter or digit. Raises ``WorkflowError`` before anything is written."""
-    from generation.finetune import OUTPUT_NAME_MAX_LENGTH, FineTuneConfig, output_name_valid
-    from generation.tasks import finetune_output_dir
+    from ..workers.finetune import finetune_output_dir
 
     require_admin(user)
     name = (name or "").strip()
@@ -89,7 +90,7 @@ def finetune_run_retry(*, run, user):
 
 
 def enqueue_finetune(run_id: int) -> bool:
-    from generation.tasks import finetune_model
+    from ..workers.finetune import finetune_model
 
     try:
         finetune_model.delay(run_id)

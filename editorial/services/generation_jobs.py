@@ -140,7 +140,7 @@ def _job_create(
 def enqueue_chunks(job_id: int, numbers: Sequence[int]) -> int:
     """Send chunks to the workers and stamp them as sent; returns how many were sent. A broker
     outage is recorded on the job (which stays queued) for ``resume_jobs`` to send later."""
-    from generation.tasks import generate_chunk
+    from ..workers.generation import generate_chunk
 
     sent: list[int] = []
     try:

@@ -26,3 +26,11 @@ def test_the_engine_side_never_imports_django():
     loaded = _imported("generation.engine, generation.registry, generation.testing")
     assert "torch" in loaded
     assert "django" not in loaded
+
+
+def test_no_module_of_the_package_imports_django_or_celery():
+    """``generation`` is a library: every module of it, torch side included."""
+    modules = sorted(p.stem for p in (ROOT / "generation").glob("*.py") if p.stem != "__init__")
+    loaded = _imported(", ".join(f"generation.{name}" for name in modules))
+    assert "torch" in loaded
+    assert not {"django", "celery", "editorial", "copydesk"} & loaded

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from editorial.models import FineTuneRun, ModelVersion
 from editorial.services import WorkflowError, finetune_run_request
-from generation.finetune import FineTuneConfig
+from generation.params import FineTuneConfig
 
 
 class Command(BaseCommand):
@@ -55,7 +55,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"fine-tune run {run.pk}: {base.name} -> {run.name}")
         if options["inline"]:
-            from generation.tasks import run_finetune
+            from editorial.workers.finetune import run_finetune
 
             run_finetune(run_id=run.pk)
         elif not options["wait"]:

@@ -68,7 +68,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"job {job.pk}: {job.total} drafts with {job.model_version.name}")
         if options["inline"]:
-            from generation.tasks import run_job_inline
+            from editorial.workers.generation import run_job_inline
 
             run_job_inline(job_id=job.pk)
         elif not options["wait"]:

@@ -48,6 +48,6 @@ class Command(BaseCommand):
             self.stdout.write(f"arm {job.ab_arm.upper()}: job {job.pk}, {job.total} drafts with "
                               f"{job.model_version.name}")
             if options["inline"]:
-                from generation.tasks import run_job_inline
+                from editorial.workers.generation import run_job_inline
 
                 run_job_inline(job_id=job.pk)

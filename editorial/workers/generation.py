@@ -1,5 +1,4 @@
-"""The one bridge between the ORM and the generation core: load rows, call the engine, hand the
-results to editorial services. Retries and failure handling live here, logic does not."""
+"""Generating drafts: one chunk of a job at a time, in slices that beat and store as they go."""
 
 from __future__ import annotations
 
@@ -12,20 +11,19 @@ import zlib
 from celery import shared_task
 from django.conf import settings
 
-from editorial.examples import approved_example_map, examples_json
-from editorial.facts import brand_rules, kind_spec, product_facts
-from editorial.models import GenerationJob, JobItem
-from editorial.services import (
+from generation.drafting import DraftSpec, Recipe, draft_requests, rank_candidates
+from generation.params import GenerationParams
+
+from ..examples import approved_example_map, examples_json
+from ..facts import brand_rules, kind_spec, product_facts
+from ..models import GenerationJob, JobItem
+from ..services import (
     ItemOutcome,
     generation_chunk_claim,
     generation_chunk_finish,
     generation_chunk_heartbeat,
-    generation_jobs_resume,
     generation_results_store,
 )
-
-from .drafting import DraftSpec, Recipe, draft_requests, rank_candidates
-from .params import GenerationParams
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
     before each slice the worker beats the chunk's heartbeat and stops if the job was cancelled
     or the chunk was handed to another worker; after each slice the results are stored, so
     progress is current and a killed worker loses at most one slice."""
-    from .engine import get_engine
+    from generation.engine import get_engine
 
     claim = generation_chunk_claim(job_id=job_id, number=chunk, worker=worker or worker_name())
     if claim is None:
@@ -196,100 +194,3 @@ def gpu_queue_depth() -> int | None:
     except Exception as exc:  # the broker clients raise many kinds
         logger.warning("could not read the %s queue depth: %s", queue, exc)
         return None
-
-
-@shared_task(ignore_result=True)
-def resume_jobs() -> str:
-    """The periodic sweeper (see CELERY_BEAT_SCHEDULE): stalled, unsent and lost chunks are
-    sent again."""
-    report = generation_jobs_resume()
-    if report.sent or report.given_up or report.finished or report.runs or report.runs_failed:
-        logger.info("resume_jobs: %s", report.summary())
-    return report.summary()
-
-
-# --- Fine-tuning ----------------------------------------------------------------------------------
-
-
-def finetune_output_dir(name: str):
-    """Where run ``name`` saves its model: directly inside the model folder's ``finetuned``,
-    checked again here because a save deletes what is there (a run recorded before the name
-    rules, or written to the database by hand, must not reach anywhere else)."""
-    from pathlib import Path
-
-    from .finetune import output_dir_in
-
-    return output_dir_in(Path(settings.COPYDESK_MODEL_DIR) / "finetuned", name)
-
-
-# How often a phase without optimizer steps (an evaluation) beats the run's heartbeat: far
-# below COPYDESK_FINETUNE_STALL_SECONDS, far above the cost of one UPDATE.
-FINETUNE_BEAT_SECONDS = 15.0
-
-
-def run_finetune(*, run_id: int) -> int | None:
-    """Fine-tune one queued run: its training data from the approved edits, the core's
-    training loop with progress written to the run, then the new model version registered.
-    Returns the new model version's id (None when the run was not queued: a redelivery)."""
-    from editorial.services import (
-        finetune_run_data,
-        finetune_run_fail,
-        finetune_run_finish,
-        finetune_run_phase,
-        finetune_run_progress,
-        finetune_run_start,
-    )
-
-    from .finetune import FineTuneConfig, finetune
-
-    run = finetune_run_start(run_id=run_id)
-    if run is None:
-        logger.info("fine-tune run %s skipped: not queued", run_id)
-        return None
-    started = time.perf_counter()
-    try:
-        train, validation, data_hash = finetune_run_data(run=run)
-        if not train:
-            raise ValueError("No approved drafts in the train split match this run's filters.")
-        config = FineTuneConfig.from_dict(run.hyperparameters)
-        output = finetune_output_dir(run.name)
-        last_write = [0.0]
-
-        def progress(step: int, total: int, loss: float) -> None:
-            now = time.perf_counter()
-            if step == total or now - last_write[0] >= 0.5:
-                last_write[0] = now
-                finetune_run_progress(run_id=run_id, step=step, total_steps=total, loss=loss)
-
-        last_phase = [run.phase, time.perf_counter()]
-
-        def on_phase(phase: str) -> None:
-            now = time.perf_counter()
-            if phase != last_phase[0] or now - last_phase[1] >= FINETUNE_BEAT_SECONDS:
-                last_phase[:] = [phase, now]
-                finetune_run_phase(run_id=run_id, phase=phase)
-
-        result = finetune(
-            base_path=run.base.path, output_dir=output, train=train, validation=validation,
-            config=config, device=settings.COPYDESK_DEVICE, progress=progress,
-            on_phase=on_phase,
-        )
-    except Exception as exc:  # recorded on the run, shown in the UI
-        logger.exception("fine-tune run %s failed", run_id)
-        finetune_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
-        return None
-    version = finetune_run_finish(
-        run_id=run_id, output_dir=result.output_dir, metrics=result.metrics(),
-        data_hash=data_hash, train_records=result.train_records,
-        validation_records=result.validation_records,
-    )
-    logger.info("fine-tune run %s: %s in %.1fs", run_id, version.name,
-                time.perf_counter() - started)
-    return version.pk
-
-
-# Fine-tuning is long: its own limits, below the Redis visibility timeout (2 h).
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=105 * 60, time_limit=110 * 60)
-def finetune_model(run_id: int) -> int | None:
-    return run_finetune(run_id=run_id)

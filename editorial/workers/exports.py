@@ -1,9 +1,8 @@
-"""Celery tasks of the editorial side; routed to the ``default`` queue (CELERY_TASK_ROUTES).
-Tasks are interfaces: they take ids and call a service."""
+"""Background exports, on the ``default`` queue."""
 
 from celery import shared_task
 
-from . import exporters
+from .. import exporters
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
