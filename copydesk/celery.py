@@ -6,5 +6,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copydesk.settings")
 
 app = Celery("copydesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# The tasks live in editorial/workers/, not in a "tasks" module per app.
-app.autodiscover_tasks(["editorial.workers"], related_name=None)
+
+
+def _worker_modules() -> tuple[str, ...]:
+    """The tasks live in editorial/workers/, not in a "tasks" module per app; read once Django
+    has loaded the apps."""
+    from editorial.workers import MODULES
+
+    return MODULES
+
+
+app.autodiscover_tasks(_worker_modules, related_name=None)

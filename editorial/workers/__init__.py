@@ -3,8 +3,8 @@ the pure core (``generation``) and stores through ``editorial.services``; retrie
 handling live here, logic does not.
 
 ``generation`` and ``finetune`` run on the ``gpu`` queue, ``exports`` and ``sweeper`` on
-``default`` (``CELERY_TASK_ROUTES``)."""
+``default`` (``CELERY_TASK_ROUTES``). The web process imports a worker module only to send its
+task, so none loads torch at import: the model code loads inside the task."""
 
-from . import exports, finetune, generation, sweeper
-
-__all__ = ["exports", "finetune", "generation", "sweeper"]
+MODULES = ("editorial.workers.exports", "editorial.workers.finetune",
+           "editorial.workers.generation", "editorial.workers.sweeper")

@@ -11,7 +11,6 @@ import zlib
 from celery import shared_task
 from django.conf import settings
 
-from generation.drafting import DraftSpec, Recipe, draft_requests, rank_candidates
 from generation.params import GenerationParams
 
 from ..examples import approved_example_map, examples_json
@@ -59,6 +58,8 @@ def run_chunk(*, job_id: int, chunk: int, worker: str = "") -> int:
     before each slice the worker beats the chunk's heartbeat and stops if the job was cancelled
     or the chunk was handed to another worker; after each slice the results are stored, so
     progress is current and a killed worker loses at most one slice."""
+    # torch: loaded by the worker that generates, not by the web process sending the task.
+    from generation.drafting import DraftSpec, Recipe, draft_requests, rank_candidates
     from generation.engine import get_engine
 
     claim = generation_chunk_claim(job_id=job_id, number=chunk, worker=worker or worker_name())

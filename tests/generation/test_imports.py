@@ -34,3 +34,22 @@ def test_no_module_of_the_package_imports_django_or_celery():
     loaded = _imported(", ".join(f"generation.{name}" for name in modules))
     assert "torch" in loaded
     assert not {"django", "celery", "editorial", "copydesk"} & loaded
+
+
+def test_the_web_process_sends_tasks_and_requests_fine_tunes_without_torch():
+    code = (
+        "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'copydesk.settings'; "
+        "django.setup(); import copydesk.urls, editorial.services; "
+        "from editorial.workers import exports, finetune, generation, sweeper; "
+        "from copydesk.celery import app; app.loader.import_default_modules(); "
+        "print(sorted(t for t in app.tasks if t.startswith('editorial.'))); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    tasks, torch_loaded = out.stdout.splitlines()[-2:]
+    assert tasks == str(sorted([
+        "editorial.workers.exports.run_export", "editorial.workers.finetune.finetune_model",
+        "editorial.workers.generation.generate_chunk", "editorial.workers.sweeper.resume_jobs",
+    ]))
+    assert torch_loaded == "False"
