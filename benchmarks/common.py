@@ -21,17 +21,15 @@ def load_catalog(path: Path) -> list[dict]:
     import django
 
     django.setup()
-    from editorial import importers
+    from editorial import catalog
 
-    text, _encoding = importers._decode(path.read_bytes(), path.name)
-    fmt = importers._detect_format(text, path.name)
-    parse = {"csv": importers._parse_csv, "shopify": importers._parse_shopify,
-             "jsonl": importers._parse_jsonl}[fmt]
+    text, _encoding = catalog.decode(path.read_bytes(), path.name)
+    parse = catalog.PARSERS[catalog.detect_format(text, path.name)]
     products = []
     for record in parse(text, path.name):
-        if isinstance(record, importers.RowError) or not (record.source_text or "").strip():
+        if isinstance(record, catalog.RowError) or not (record.source_text or "").strip():
             continue
-        locale = importers.locale_normalize(record.locale or "") or importers.locale_detect(
+        locale = catalog.locale_normalize(record.locale or "") or catalog.locale_detect(
             record.title, record.source_text)
         products.append({
             "sku": record.sku, "title": record.title, "brand": record.brand or "",

@@ -325,7 +325,7 @@ def test_bulk_upsert_of_valid_items_is_200_and_idempotent(editor):
 
 
 def _shopify_bamboo_board():
-    from editorial.importers import products_import
+    from editorial.catalog import products_import
 
     fixture = Path(__file__).resolve().parent / "fixtures" / "import" / "shopify.csv"
     report = products_import(data=fixture.read_bytes(), filename="shopify.csv", fmt="shopify")

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from copydesk.celery import app
+from editorial.catalog import products_import
 from editorial.exporters import copy_export
-from editorial.importers import products_import
 from editorial.models import Draft, GenerationJob, ModelVersion
 from editorial.services import generation_job_request, model_version_register
 from tests.factories import UserFactory

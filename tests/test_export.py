@@ -499,7 +499,7 @@ def test_command_exports_only_what_changed(editor, reviewer, tmp_path):
 
 
 def test_command_exports_the_products_of_one_import(editor, reviewer, tmp_path):
-    from editorial.importers import products_import
+    from editorial.catalog import products_import
 
     products_import(data=b"sku,title\nA-1,Kettle\n", filename="spring.csv")
     products_import(data=b"sku,title\nB-1,Teapot\n", filename="/uploads/summer.csv")

@@ -22,8 +22,8 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from copydesk.celery import app
 from editorial import exporters, policies, services, tasks
+from editorial.catalog import products_import
 from editorial.exporters import copy_export
-from editorial.importers import products_import
 from editorial.models import ContentKind, Draft, ExportBatch, Product, Revision
 from tests.factories import UserFactory, draft_with_text
 from tests.worker import Worker, use_broker_dir

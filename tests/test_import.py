@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from editorial.importers import (
+from editorial.catalog import (
     CatalogImportError,
     ImportReport,
     RowError,
@@ -569,9 +569,9 @@ def test_user_without_import_permission_is_refused(outsider):
 def test_a_database_error_in_a_batch_fails_only_the_row_that_caused_it(monkeypatch):
     from django.db import IntegrityError
 
-    from editorial import importers
+    from editorial.catalog import writer
 
-    original = importers._write_batch
+    original = writer._write_batch
 
     def write_batch(batch, **kwargs):
         result = original(batch, **kwargs)  # writes, then fails like a concurrent insert would
@@ -579,7 +579,7 @@ def test_a_database_error_in_a_batch_fails_only_the_row_that_caused_it(monkeypat
             raise IntegrityError("UNIQUE constraint failed: editorial_product.sku")
         return result
 
-    monkeypatch.setattr(importers, "_write_batch", write_batch)
+    monkeypatch.setattr(writer, "_write_batch", write_batch)
 
     report = import_text("sku,title,brand\nA-1,One,New Brand\nBOOM,Two,Boom Brand\nA-3,Three,\n")
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from editorial import services
+from editorial.catalog import products_import
 from editorial.exporters import copy_export
-from editorial.importers import products_import
 from editorial.models import Draft, Product
 from tests.factories import UserFactory, kind
 

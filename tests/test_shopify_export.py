@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from editorial import exporters, services
+from editorial.catalog import products_import
 from editorial.exporters import ArchiveRequired, copy_export, html_paragraphs
-from editorial.importers import products_import
 from editorial.models import CatalogImport, Draft, ExportBatch, Product
 from tests.factories import ProductFactory, draft_with_text, kind
 

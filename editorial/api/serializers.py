@@ -10,8 +10,8 @@ from rest_framework import serializers
 from generation.checks import TEXT_MAX_CEILING, TEXT_TOO_LONG
 from generation.params import MAX_SEED
 
+from ..catalog import locale_normalize
 from ..diffing import flag_message
-from ..importers import locale_normalize
 from ..models import (
     Brand,
     Candidate,

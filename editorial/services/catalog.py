@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 
 from .. import policies
 from ..audit import audit_log
-from ..importers import ImportReport, RowError, _locale_for, _Record, _validate, _write
+from ..catalog import ImportReport, Record, RowError, locale_for, validate, write
 from ..models import (
     Product,
 )
@@ -55,7 +55,7 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
     valid = []
     seen: dict[str, int] = {}
     for index, fields_ in items:
-        record = _Record(
+        record = Record(
             line=index,
             sku=fields_["sku"],
             title=fields_["title"],
@@ -68,7 +68,7 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
             raw={"record": fields_.get("raw", fields_)},
             cells=[(name, value) for name, value in fields_.items() if isinstance(value, str)],
         )
-        problem = _validate(record, limit=limit, brand_name=None)
+        problem = validate(record, limit=limit, brand_name=None)
         if problem is None and record.sku in seen:
             problem = RowError(index, f"duplicate sku {record.sku!r} (first at index "
                                f"{seen[record.sku]}); this item was skipped", field="sku")
@@ -77,12 +77,12 @@ def product_bulk_upsert(*, items: Sequence[dict], user,
                                                  field=problem.field, sku=record.sku))
             continue
         seen[record.sku] = index
-        valid.append((record, _locale_for(record, None) if "locale" in fields_ else None))
+        valid.append((record, locale_for(record, None) if "locale" in fields_ else None))
     existing = set()
     for batch in in_batches(list(seen)):
         existing.update(Product.objects.filter(sku__in=batch).values_list("sku", flat=True))
     report = ImportReport()
-    last = _write(valid, report=report, source_format=Product.SourceFormat.API, brand_name=None,
+    last = write(valid, report=report, source_format=Product.SourceFormat.API, brand_name=None,
                   keep_origin=True)
     failed = {}
     for error in report.errors:

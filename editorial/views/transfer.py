@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import exporters, importers, policies, selectors, services, uploads
+from .. import catalog, exporters, policies, selectors, services, uploads
 from ..forms import ExportForm, ImportForm
 from ..models import ExportBatch
 from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
@@ -47,7 +47,7 @@ def _catalog_import(request: HtmxHttpRequest):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                report = importers.products_import(
+                report = catalog.products_import(
                     data=upload.read(),
                     filename=upload.name,
                     fmt=form.cleaned_data["format"],
@@ -55,7 +55,7 @@ def _catalog_import(request: HtmxHttpRequest):
                     locale=form.cleaned_data["locale"] or None,
                     user=request.user,
                 )
-            except importers.CatalogImportError as exc:
+            except catalog.CatalogImportError as exc:
                 form.add_error("file", str(exc))
         if not form.is_valid():
             status = 400

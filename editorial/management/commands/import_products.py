@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from editorial.importers import FORMATS, CatalogImportError, products_import
+from editorial.catalog import FORMATS, CatalogImportError, products_import
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from editorial.catalog import CatalogImportError, products_import
 from editorial.examples import house_examples, house_examples_path
-from editorial.importers import CatalogImportError, products_import
 from editorial.models import Brand
 from editorial.policies import ADMIN, EDITOR, REVIEWER
 
