@@ -27,6 +27,8 @@ from typing import Any, Literal, NamedTuple
 
 from django.utils.translation import gettext
 
+from generation.text import HAN_CLASS, KANA_CLASS
+
 __all__ = [
     "DETAIL_MAX_CHARS",
     "Diff",
@@ -48,7 +50,7 @@ DELETE: Literal["delete"] = "delete"
 
 # Chinese (and the other Han-script) characters; kana so Japanese is not split per character by
 # the word pattern either.
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = KANA_CLASS + HAN_CLASS
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 # Outside CJK runs: words (letters and digits, with inner apostrophes and decimal or thousands
 # separators kept, so "don't", "1.7" and "1,200" are one token each), runs of whitespace, and

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from generation.text import HAN_CLASS, KANA_CLASS
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
@@ -70,7 +72,7 @@ EDIT_DISTANCE_SAMPLE = 1000
 
 # One token per CJK character (ideographs, kana, CJK punctuation, full-width forms), one per
 # word (a run of letters/digits), one per other non-space character (punctuation).
-_CJK = r"\u3001-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK = r"\u3001-\u303f" + KANA_CLASS + HAN_CLASS + r"\uff00-\uffef"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]")
 
 

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from .i18n import gettext_noop
 from .prompts import BrandRules, KindSpec, ProductFacts, effective_max_chars, facts_text
+from .text import HAN_CLASS
 
 __all__ = [
     "BLOCKING",
@@ -154,7 +155,7 @@ NOT_USABLE_WARNINGS = frozenset({"off_subject", "looping"})
 
 # -- helpers ----------------------------------------------------------------------------------
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = HAN_CLASS
 _CJK_RE = re.compile(f"[{_CJK}]")
 _LATIN_WORD_RE = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 

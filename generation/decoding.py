@@ -84,6 +84,7 @@ from .checks import (
     _mentions,
     _text_index,
 )
+from .text import HAN_RANGES
 
 __all__ = [
     "COPY_SCRIPTS",
@@ -153,7 +154,7 @@ COPY_SCRIPTS = (
     (0x2200, 0x22FF),  # mathematical operators: ≤, ≥, ≈
     (0x2460, 0x24FF),  # circled numbers used in Chinese lists
     (0x3000, 0x303F),  # CJK punctuation
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),  # CJK ideographs
+    *HAN_RANGES[:3],  # CJK ideographs (the supplementary planes' are not in vocabularies)
     (0xFE30, 0xFE4F), (0xFF00, 0xFFEF),  # CJK compatibility and full-width forms
 )
 _COPY_STARTS = [start for start, _ in COPY_SCRIPTS]

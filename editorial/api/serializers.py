@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from generation.checks import TEXT_MAX_CEILING, TEXT_TOO_LONG
 from generation.params import MAX_SEED
+from generation.text import plain_text
 
 from ..catalog import locale_normalize
 from ..diffing import flag_message
@@ -288,7 +289,7 @@ class RevisionCreateSerializer(serializers.Serializer):
     )
 
     def validate_text(self, value):
-        value = value.replace("\r\n", "\n").strip()
+        value = plain_text(value)
         if not value:
             raise serializers.ValidationError(_("The text is empty."))
         limit = self.context.get("max_chars") or TEXT_MAX_CEILING

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext, ngettext
 
+from generation.text import is_han, plain_text
+
 from ..models import Locale
 
 FORMATS = ("auto", "csv", "shopify", "jsonl")
@@ -119,7 +121,7 @@ def _clearly_chinese(text: str) -> bool:
     """Other 8-bit encodings (Latin-1, Windows-1252) often decode as GB18030 too, into rare or
     traditional characters that GB2312, the common simplified set, does not have. Real Chinese
     text is nearly all GB2312."""
-    if "\ufffd" in text or not any(_is_han(ch) for ch in text):
+    if "\ufffd" in text or not any(is_han(ch) for ch in text):
         return False
     wide = [ch for ch in text if not ch.isascii()]
     if any(_is_odd(ch) for ch in text):
@@ -132,13 +134,6 @@ def _clearly_chinese(text: str) -> bool:
             continue
         common += 1
     return common >= 0.9 * len(wide)
-
-
-
-def _is_han(ch: str) -> bool:
-    code = ord(ch)
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
-            or 0x20000 <= code <= 0x3134F)
 
 
 
@@ -273,7 +268,7 @@ def parse_csv(text: str, filename: str) -> Iterator[Record | RowError]:
             brand=cell("brand"),
             category=cell("category"),
             locale=cell("locale") or None,
-            source_text=_plain_newlines(description) if description is not None else None,
+            source_text=plain_text(description) if description is not None else None,
             attributes={name: cells[position].strip() for name, position in attribute_columns
                         if position < len(cells) and cells[position].strip()},
             raw={"columns": header, "rows": [cells]},
@@ -427,7 +422,7 @@ def parse_jsonl(text: str, filename: str) -> Iterator[Record | RowError]:
             brand=values["brand"],
             category=values["category"],
             locale=values["locale"] or None,
-            source_text=_plain_newlines(description) if description is not None else None,
+            source_text=plain_text(description) if description is not None else None,
             attributes=attributes,
             raw={"record": obj},
             labels={name: keys[name] for name in KNOWN_FIELDS if name in keys},
@@ -445,11 +440,6 @@ def _stringify(value: Any) -> str:
         return ", ".join(text for item in value if (text := _stringify(item)))
     # Numbers and booleans as JSON writes them (true, not True); objects as JSON.
     return json.dumps(value, ensure_ascii=False)
-
-
-
-def _plain_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 
@@ -539,7 +529,7 @@ def locale_detect(*texts: str) -> str:
     han = latin = 0
     for text in texts:
         for ch in text:
-            if _is_han(ch):
+            if is_han(ch):
                 han += 1
             elif ch.isascii() and ch.isalpha():
                 latin += 1

@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from generation.text import plain_text
+
 from .. import policies, workflow
 from ..audit import audit_log
 from ..exceptions import RevisionConflict, WorkflowError
@@ -75,7 +77,7 @@ def revision_save(
     approved or exported draft sends it back through review.
     """
     policies.require(policies.can_edit(user), gettext("Only editors can change copy."))
-    text = text.replace("\r\n", "\n").strip()
+    text = plain_text(text)
     if not text:
         raise WorkflowError(gettext("The text is empty; nothing was saved."))
     conflict = None
@@ -150,7 +152,7 @@ def revision_restore(*, draft: Draft, user, revision: Revision, base_revision_id
 def comment_add(*, draft: Draft, user, text: str) -> DraftComment:
     """Add a comment to the draft's discussion; anyone with a Copydesk role may comment."""
     policies.require(policies.can_view(user), gettext("Only Copydesk members can comment."))
-    text = (text or "").replace("\r\n", "\n").strip()
+    text = plain_text(text)
     if not text:
         raise WorkflowError(gettext("The comment is empty."))
     if len(text) > DraftComment.MAX_LENGTH:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
 from generation.params import InvalidParams
+from generation.text import plain_text
 
 from .. import diffing, policies, selectors, services
 from ..forms import (
@@ -38,7 +39,7 @@ from ._common import (
 
 def _editor_text(text: str | None) -> str:
     """The text as the services store it (and as the checks' spans count it)."""
-    return (text or "").replace("\r\n", "\n").strip()
+    return plain_text(text)
 
 
 def _checks_context(draft: Draft, text: str, *, origin: Candidate | None) -> dict[str, Any]:

@@ -493,3 +493,11 @@ def test_usable_means_no_error_flag(bottle, teapot, description):
     assert is_usable([f.to_dict() for f in warned])
     assert not is_usable([{"code": "url", "severity": "error"}])
     assert is_usable([])
+
+
+def test_text_from_any_platform_is_stored_with_plain_line_breaks():
+    from generation.text import is_han, plain_text
+
+    assert plain_text(" A\r\nB\rC\n ") == "A\nB\nC"
+    assert plain_text(None) == ""
+    assert is_han("茶") and is_han("\U00020000") and not is_han("a") and not is_han("の")
