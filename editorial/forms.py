@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from generation.checks import TEXT_MAX_CEILING, TEXT_TOO_LONG
@@ -304,6 +304,65 @@ class ExportForm(forms.Form):
             "locale": data.get("locale") or "",
         }
         return {key: value for key, value in filters.items() if value}
+
+
+class CatalogImportChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        when = timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+        count = ngettext("%(count)d product", "%(count)d products", obj.product_count) % {
+            "count": obj.product_count}
+        return f"#{obj.pk} {obj.filename} · {when} · {obj.get_format_display()} · {count}"
+
+
+class CopyExportForm(ExportForm):
+    """The export form with the Shopify format, the import the products came from, the
+    "changed since the last export" and formula guard options and the choice between a
+    download now and a file made in the background."""
+
+    MODES = ("download", "background")
+
+    format = forms.ChoiceField(
+        label=_("Format"), initial="csv",
+        choices=[("csv", "CSV"), ("jsonl", "JSON Lines"),
+                 ("shopify", _("Shopify product CSV"))],
+        help_text=_(
+            "Shopify product CSV: the rows of the Shopify export the products came from, with "
+            "the approved description, SEO title and SEO description. Products from Shopify "
+            "files with different columns come as a zip with one CSV per column set."
+        ),
+    )
+    catalog_import = CatalogImportChoiceField(
+        label=_("Imported from"), queryset=selectors.catalog_import_list(),
+        required=False,
+        empty_label=_("All imports"),
+        help_text=_("Only the products this catalog file imported."),
+    )
+    changed_only = forms.BooleanField(
+        label=_("Only what changed since the last export"), required=False,
+    )
+    no_formula_guard = forms.BooleanField(
+        label=_("Write copy starting with = + - @ as it is"), required=False,
+        help_text=_(
+            "Otherwise such copy gets a leading ' so a spreadsheet does not run it as a "
+            "formula. The cells of a shop's own Shopify rows always go back as they came."
+        ),
+    )
+    mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], required=False)
+
+    def clean(self):
+        bom = self.cleaned_data.get("bom")
+        cleaned = super().clean()
+        if bom and cleaned.get("format") == "shopify":
+            # ExportForm refuses a BOM for anything but "csv"; Shopify CSV may have one too.
+            self.errors.pop("bom", None)
+            cleaned["bom"] = True
+        return cleaned
+
+    def filters(self) -> dict[str, str]:
+        filters = super().filters()
+        if self.cleaned_data.get("catalog_import"):
+            filters["import"] = str(self.cleaned_data["catalog_import"].pk)
+        return filters
 
 
 class RegenerateForm(DecodingParamsForm):

@@ -537,3 +537,14 @@ def model_version_metrics(
             )
         )
     return result
+
+
+def ab_test_arms(test) -> tuple[VersionMetrics, VersionMetrics]:
+    """Each arm of an A/B test measured on the drafts of its own job only."""
+    from .models import Draft
+
+    arms = []
+    for arm, version in (("a", test.model_a), ("b", test.model_b)):
+        drafts = Draft.objects.filter(job_items__job__ab_test=test, job_items__job__ab_arm=arm)
+        arms.append(model_version_metrics([version], drafts=drafts)[0])
+    return arms[0], arms[1]

@@ -42,6 +42,7 @@ from .diffing import flag_message
 from .examples import house_example_index
 from .facts import brand_rules, kind_spec, product_facts
 from .models import (
+    ABTest,
     Brand,
     Candidate,
     CatalogImport,
@@ -617,3 +618,8 @@ def candidate_example_sources(*, candidates: list[Candidate]) -> list[Candidate]
                                              kind_label=str(draft.kind.display_label)))
         candidate.example_sources = sources
     return candidates
+
+
+def ab_test_recent_list(*, limit: int) -> list[ABTest]:
+    return list(ABTest.objects.select_related("model_a", "model_b")
+                .order_by("-created_at", "-pk")[:limit])

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import policies, selectors, services, training_data
+from .. import charts, policies, selectors, services, training_data
 from ..forms import FineTuneForm, TrainingDataForm
 from ..models import FineTuneRun, ModelVersion
 from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
@@ -100,36 +100,12 @@ def finetune_start(request: HtmxHttpRequest):
     return render_page(request, "training/home.html", context, status=400)
 
 
-def loss_chart(run: FineTuneRun, width: int = 560, height: int = 160) -> dict:
-    """The training loss per step as an SVG polyline (positions computed here)."""
-    points = [(int(s), float(v)) for s, v in run.progress or []]
-    if not points:
-        return {"points": "", "width": width, "height": height}
-    left, top, right, bottom = 48, 10, 10, 24
-    steps = max(run.total_steps, points[-1][0], 1)
-    high = max(v for _, v in points)
-    low = min(min(v for _, v in points), 0.0)
-    span = (high - low) or 1.0
-
-    def xy(step: int, value: float) -> str:
-        x = left + (width - left - right) * step / steps
-        y = top + (height - top - bottom) * (1 - (value - low) / span)
-        return f"{x:.1f},{y:.1f}"
-
-    return {
-        "points": " ".join(xy(s, v) for s, v in points),
-        "width": width, "height": height, "left": left, "bottom_y": height - bottom,
-        "top": top, "right_x": width - right, "high": high, "low": low, "steps": steps,
-        "label_y": height - 6,
-    }
-
-
 @member_required
 @require_GET
 def finetune_detail(request: HtmxHttpRequest, run_id: int):
     _require_admin(request.user)
     run = get_object_or_404(FineTuneRun.objects.select_related("base", "result"), pk=run_id)
-    context = {"run": run, "chart": loss_chart(run)}
+    context = {"run": run, "chart": charts.loss_chart(run)}
     response = render_page(request, "training/run.html", context, fragment=RUN_FRAGMENT)
     if wants_fragment(request) and run.is_finished:
         response.status_code = HTMX_STOP_POLLING

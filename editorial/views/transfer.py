@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import catalog, exporters, policies, selectors, services, uploads
-from ..forms import ExportForm, ImportForm
+from ..forms import CopyExportForm, ImportForm
 from ..models import ExportBatch
 from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
 
@@ -63,65 +60,6 @@ def _catalog_import(request: HtmxHttpRequest):
         form = ImportForm()
     context = {"form": form, "report": report, "brands": selectors.brand_list()}
     return render_page(request, "import.html", context, status=status)
-
-
-class CatalogImportChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        when = timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
-        count = ngettext("%(count)d product", "%(count)d products", obj.product_count) % {
-            "count": obj.product_count}
-        return f"#{obj.pk} {obj.filename} · {when} · {obj.get_format_display()} · {count}"
-
-
-class CopyExportForm(ExportForm):
-    """The export form with the Shopify format, the import the products came from, the
-    "changed since the last export" and formula guard options and the choice between a
-    download now and a file made in the background."""
-
-    MODES = ("download", "background")
-
-    format = forms.ChoiceField(
-        label=gettext_lazy("Format"), initial="csv",
-        choices=[("csv", "CSV"), ("jsonl", "JSON Lines"),
-                 ("shopify", gettext_lazy("Shopify product CSV"))],
-        help_text=gettext_lazy(
-            "Shopify product CSV: the rows of the Shopify export the products came from, with "
-            "the approved description, SEO title and SEO description. Products from Shopify "
-            "files with different columns come as a zip with one CSV per column set."
-        ),
-    )
-    catalog_import = CatalogImportChoiceField(
-        label=gettext_lazy("Imported from"), queryset=selectors.catalog_import_list(),
-        required=False,
-        empty_label=gettext_lazy("All imports"),
-        help_text=gettext_lazy("Only the products this catalog file imported."),
-    )
-    changed_only = forms.BooleanField(
-        label=gettext_lazy("Only what changed since the last export"), required=False,
-    )
-    no_formula_guard = forms.BooleanField(
-        label=gettext_lazy("Write copy starting with = + - @ as it is"), required=False,
-        help_text=gettext_lazy(
-            "Otherwise such copy gets a leading ' so a spreadsheet does not run it as a "
-            "formula. The cells of a shop's own Shopify rows always go back as they came."
-        ),
-    )
-    mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], required=False)
-
-    def clean(self):
-        bom = self.cleaned_data.get("bom")
-        cleaned = super().clean()
-        if bom and cleaned.get("format") == "shopify":
-            # ExportForm refuses a BOM for anything but "csv"; Shopify CSV may have one too.
-            self.errors.pop("bom", None)
-            cleaned["bom"] = True
-        return cleaned
-
-    def filters(self) -> dict[str, str]:
-        filters = super().filters()
-        if self.cleaned_data.get("catalog_import"):
-            filters["import"] = str(self.cleaned_data["catalog_import"].pk)
-        return filters
 
 
 @member_required
