@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib import messages
@@ -225,6 +226,20 @@ def draft_detail(request: HtmxHttpRequest, draft_id: int):
     return _workspace(request, draft_id)
 
 
+def refusals_on_page(view):
+    """A service's refusal (``WorkflowError``) answers 409 with the draft page and the reason;
+    the permission refusals (403) the services raise pass through to Django's handler."""
+
+    @functools.wraps(view)
+    def wrapped(request: HtmxHttpRequest, draft_id: int, *args, **kwargs):
+        try:
+            return view(request, draft_id, *args, **kwargs)
+        except services.WorkflowError as exc:
+            return _workspace(request, draft_id, status=409, error=str(exc))
+
+    return wrapped
+
+
 @member_required
 @require_POST
 def draft_save(request: HtmxHttpRequest, draft_id: int):
@@ -251,6 +266,7 @@ def draft_save(request: HtmxHttpRequest, draft_id: int):
 
 @member_required
 @require_POST
+@refusals_on_page
 def candidate_choose(request: HtmxHttpRequest, draft_id: int):
     policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
     draft = selectors.draft_detail(draft_id=draft_id)
@@ -266,8 +282,6 @@ def candidate_choose(request: HtmxHttpRequest, draft_id: int):
     except services.RevisionConflict as exc:
         kept = RevisionForm(initial={"text": candidate.text, "base_revision_id": exc.current.pk})
         return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
-    except services.WorkflowError as exc:
-        return _workspace(request, draft_id, status=409, error=str(exc))
     return _done(request, draft_id,
                  _("Candidate %(rank)d is now revision %(number)d.")
                  % {"rank": candidate.rank + 1, "number": revision.number})
@@ -275,25 +289,17 @@ def candidate_choose(request: HtmxHttpRequest, draft_id: int):
 
 @member_required
 @require_POST
+@refusals_on_page
 def draft_submit(request: HtmxHttpRequest, draft_id: int):
-    policies.require(policies.can_edit(request.user), _("Only editors can submit drafts."))
-    draft = selectors.draft_detail(draft_id=draft_id)
-    try:
-        services.draft_submit(draft=draft, user=request.user)
-    except services.WorkflowError as exc:
-        return _workspace(request, draft_id, status=409, error=str(exc))
+    services.draft_submit(draft=selectors.draft_detail(draft_id=draft_id), user=request.user)
     return _done(request, draft_id, _("Submitted for review."))
 
 
 @member_required
 @require_POST
+@refusals_on_page
 def draft_claim(request: HtmxHttpRequest, draft_id: int):
-    policies.require(policies.can_edit(request.user), _("Only editors can claim drafts."))
-    draft = selectors.draft_detail(draft_id=draft_id)
-    try:
-        services.draft_claim(draft=draft, user=request.user)
-    except services.WorkflowError as exc:
-        return _workspace(request, draft_id, status=409, error=str(exc))
+    services.draft_claim(draft=selectors.draft_detail(draft_id=draft_id), user=request.user)
     return _done(request, draft_id, _("The draft is assigned to you."))
 
 
@@ -325,6 +331,7 @@ _DECIDE = {
 
 @member_required
 @require_POST
+@refusals_on_page
 def draft_review(request: HtmxHttpRequest, draft_id: int):
     """Approve, request changes or reject the revision the reviewer saw (``revision_id``)."""
     policies.require(policies.can_review(request.user), _("Only reviewers can review drafts."))
@@ -333,14 +340,9 @@ def draft_review(request: HtmxHttpRequest, draft_id: int):
     if not form.is_valid():
         return _workspace(request, draft_id, status=400, review_form=form)
     decide, notice = _DECIDE[form.cleaned_data["decision"]]
-    try:
-        decide(
-            draft=draft, user=request.user, revision_id=form.cleaned_data["revision_id"],
-            comment=form.cleaned_data["comment"],
-        )
-    except services.WorkflowError as exc:
-        # StaleRevision included: the page reloads with the revision that is current now.
-        return _workspace(request, draft_id, status=409, error=str(exc))
+    # A StaleRevision refusal reloads the page with the revision that is current now.
+    decide(draft=draft, user=request.user, revision_id=form.cleaned_data["revision_id"],
+           comment=form.cleaned_data["comment"])
     return _done(request, draft_id, str(notice))
 
 
@@ -360,14 +362,11 @@ def draft_jobs(request: HtmxHttpRequest, draft_id: int):
 
 @member_required
 @require_POST
+@refusals_on_page
 def draft_retry(request: HtmxHttpRequest, draft_id: int):
     """Generate a failed draft again, alone, with the parameters of the job that failed."""
-    policies.require(policies.can_generate(request.user), _("Only editors can generate."))
-    draft = selectors.draft_detail(draft_id=draft_id)
-    try:
-        job = services.draft_retry_generation(draft=draft, user=request.user)
-    except services.WorkflowError as exc:
-        return _workspace(request, draft_id, status=409, error=str(exc))
+    job = services.draft_retry_generation(draft=selectors.draft_detail(draft_id=draft_id),
+                                          user=request.user)
     return _done(request, draft_id, _("Job #%(id)d generates this draft again.") % {"id": job.pk})
 
 
@@ -395,6 +394,7 @@ def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
 
 @member_required
 @require_POST
+@refusals_on_page
 def revision_restore(request: HtmxHttpRequest, draft_id: int):
     """Make an older revision's text current again, as a new revision."""
     policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
@@ -413,8 +413,6 @@ def revision_restore(request: HtmxHttpRequest, draft_id: int):
         # now current, so saving it restores it.
         kept = RevisionForm(initial={"text": revision.text, "base_revision_id": exc.current.pk})
         return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
-    except services.WorkflowError as exc:
-        return _workspace(request, draft_id, status=409, error=str(exc))
     return _done(request, draft_id,
                  _("Revision %(old)d restored as revision %(new)d.")
                  % {"old": revision.number, "new": restored.number})
