@@ -73,17 +73,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .checks import (
-    _NUMBER,
-    _ZH_ABSOLUTE_TERMS,
-    _ZH_EXEMPT_AFTER,
-    ZH_HEALTH_TERMS,
-    _canonical_number,
-    _in_facts,
-    _is_wordlike,
-    _mentions,
-    _text_index,
-)
+from .checks.claims import _ZH_ABSOLUTE_TERMS, _ZH_EXEMPT_AFTER, ZH_HEALTH_TERMS
+from .checks.facts import _NUMBER, _canonical_number, _mentions, _text_index
+from .checks.matching import _in_facts, _is_wordlike
 from .text import HAN_RANGES
 
 __all__ = [

@@ -8,14 +8,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
-from generation.checks import (
+from generation.checks import ERROR
+from generation.checks.claims import (
     _EN_HEALTH_CLAIMS,
     _EN_HEALTH_RE,
     _EN_OVERCLAIM_RES,
     _ZH_ABSOLUTE_RE,
-    ERROR,
-    _term_pattern,
 )
+from generation.checks.matching import _term_pattern
 from generation.decoding import (
     EN_CLAIM_TERMS,
     EN_HEALTH_TERMS,
