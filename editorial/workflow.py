@@ -107,7 +107,7 @@ TRANSITIONS: dict[str, Transition] = {
         moves=_to(State.READY, {State.GENERATING, State.FAILED}),
     ),
     # An export wrote a draft's approved revision out: an approved draft is exported, one in
-    # edit or review since keeps its state (``exporters._mark_exported`` does this in SQL).
+    # edit or review since keeps its state (``exporters.files._mark_exported`` does this in SQL).
     "export": Transition(
         sources=ALL_STATES, permission="can_export", refusal="",
         moves={State.APPROVED: State.EXPORTED}, guards=("approved_revision",),

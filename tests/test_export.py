@@ -12,6 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 from editorial import exporters, services
 from editorial.exporters import EXPORT_COLUMNS, approved_copy_rows, copy_export
+from editorial.exporters import files as export_files
+from editorial.exporters import rows as export_rows
 from editorial.models import AuditEvent, CatalogImport, Draft, ExportBatch, Product, Revision
 from tests.factories import (
     BrandFactory,
@@ -298,7 +300,7 @@ def test_rows_are_ordered_by_sku_then_kind_position(editor, reviewer):
 
 
 def test_export_pages_cover_every_draft_once(editor, reviewer, monkeypatch):
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 2)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 2)
     codes = ["description", "title", "bullets"]
     expected = []
     for sku in ["P1", "P2", "P3"]:
@@ -440,7 +442,7 @@ def test_a_failed_command_leaves_no_half_file_and_marks_nothing(editor, reviewer
     approved_draft(editor, reviewer, "Two")
     out_file = tmp_path / "copy.jsonl"
     out_file.write_text("previous export\n", encoding="utf-8")
-    real_line = exporters._jsonl_line
+    real_line = export_files._jsonl_line
     calls = []
 
     def fail_on_second_row(row):
@@ -449,7 +451,7 @@ def test_a_failed_command_leaves_no_half_file_and_marks_nothing(editor, reviewer
             raise OSError("disk full")
         return real_line(row)
 
-    monkeypatch.setattr(exporters, "_jsonl_line", fail_on_second_row)
+    monkeypatch.setattr(export_files, "_jsonl_line", fail_on_second_row)
 
     with pytest.raises(OSError, match="disk full"):
         call_command("export_copy", "--format", "jsonl", "--out", str(out_file),

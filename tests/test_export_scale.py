@@ -21,10 +21,13 @@ from django.utils import timezone
 from django_htmx.http import HTMX_STOP_POLLING
 
 from copydesk.celery import app
-from editorial import exporters, policies, services, tasks
+from editorial import exporters, policies, services
 from editorial.catalog import products_import
 from editorial.exporters import copy_export
+from editorial.exporters import files as export_files
+from editorial.exporters import rows as export_rows
 from editorial.models import ContentKind, Draft, ExportBatch, Product, Revision
+from editorial.workers import exports as export_worker
 from tests.factories import UserFactory, draft_with_text
 from tests.worker import Worker, use_broker_dir
 
@@ -112,7 +115,7 @@ def test_an_export_takes_the_same_queries_for_3_or_300_drafts(reviewer, fmt):
 
 @pytest.mark.django_db
 def test_queries_grow_with_pages_not_rows(reviewer, monkeypatch):
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 50)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 50)
     bulk_approved(500, reviewer=reviewer)
     with CaptureQueriesContext(connection) as ctx:
         batch = copy_export(stream=NullStream(), fmt="csv", user=reviewer)
@@ -127,8 +130,8 @@ def test_queries_grow_with_pages_not_rows(reviewer, monkeypatch):
 def test_memory_does_not_grow_with_the_row_count(reviewer, monkeypatch):
     # Memory is bounded by the page and marking batch sizes (2000 and 5000 rows in production),
     # so both runs here are made larger than small ones.
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 100)
-    monkeypatch.setattr(exporters, "MARK_BATCH", 100)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 100)
+    monkeypatch.setattr(export_files, "MARK_BATCH", 100)
 
     def peak(prefix, n):
         bulk_approved(n, reviewer=reviewer, prefix=prefix)
@@ -151,7 +154,7 @@ def test_memory_does_not_grow_with_the_row_count(reviewer, monkeypatch):
 @pytest.mark.django_db
 def test_a_download_streams_and_marks_drafts_only_when_it_is_complete(client, reviewer,
                                                                        monkeypatch):
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 10)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 10)
     bulk_approved(35, reviewer=reviewer)
     client.force_login(reviewer)
 
@@ -173,7 +176,7 @@ def test_a_download_streams_and_marks_drafts_only_when_it_is_complete(client, re
 
 @pytest.mark.django_db
 def test_a_cut_off_download_marks_nothing_and_says_so(client, reviewer, monkeypatch):
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 10)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 10)
     bulk_approved(35, reviewer=reviewer)
     batch = exporters.export_batch_create(user=reviewer, fmt="jsonl")
     stream = exporters.export_batch_stream(batch=batch).chunks  # what the view streams
@@ -193,7 +196,7 @@ def test_a_cut_off_download_marks_nothing_and_says_so(client, reviewer, monkeypa
 @pytest.mark.django_db
 def test_a_draft_reapproved_during_a_download_is_not_marked_with_the_old_text(
         client, editor, reviewer, monkeypatch):
-    monkeypatch.setattr(exporters, "PAGE_SIZE", 1)
+    monkeypatch.setattr(export_rows, "PAGE_SIZE", 1)
     first = approve(draft_with_text("first", product__sku="A"), editor=editor, reviewer=reviewer)
     approve(draft_with_text("second", product__sku="B"), editor=editor, reviewer=reviewer)
     client.force_login(reviewer)
@@ -216,7 +219,7 @@ def test_a_large_download_becomes_a_background_export(client, reviewer, settings
                                                       django_capture_on_commit_callbacks):
     settings.COPYDESK_EXPORT_DOWNLOAD_MAX_ROWS = 2
     sent = []
-    monkeypatch.setattr(tasks.run_export, "delay", sent.append)
+    monkeypatch.setattr(export_worker.run_export, "delay", sent.append)
     bulk_approved(3, reviewer=reviewer)
     client.force_login(reviewer)
 
@@ -237,7 +240,7 @@ def test_a_broker_that_is_down_fails_the_export_visibly(client, reviewer, monkey
     def down(batch_id):
         raise OSError("Connection refused")
 
-    monkeypatch.setattr(tasks.run_export, "delay", down)
+    monkeypatch.setattr(export_worker.run_export, "delay", down)
     bulk_approved(1, reviewer=reviewer)
     client.force_login(reviewer)
     with django_capture_on_commit_callbacks(execute=True):
@@ -254,7 +257,7 @@ def test_a_broker_that_is_down_fails_the_export_visibly(client, reviewer, monkey
 def test_a_background_export_writes_the_file_records_it_and_marks_the_drafts(
         client, reviewer, tmp_path, settings, django_capture_on_commit_callbacks, monkeypatch):
     settings.COPYDESK_EXPORT_DIR = tmp_path / "exports"
-    monkeypatch.setattr(tasks.run_export, "delay", lambda pk: tasks.run_export(pk))
+    monkeypatch.setattr(export_worker.run_export, "delay", lambda pk: export_worker.run_export(pk))
     bulk_approved(40, reviewer=reviewer)
     client.force_login(reviewer)
 
@@ -294,18 +297,18 @@ def test_a_failed_background_export_keeps_the_error_and_marks_nothing(
     def broken(row):
         raise OSError("disk full")
 
-    monkeypatch.setattr(exporters, "_jsonl_line", broken)
-    monkeypatch.setattr(tasks.run_export, "delay", lambda pk: None)
+    monkeypatch.setattr(export_files, "_jsonl_line", broken)
+    monkeypatch.setattr(export_worker.run_export, "delay", lambda pk: None)
     batch = exporters.export_batch_create(user=reviewer, fmt="jsonl", background=True)
 
     with pytest.raises(OSError):
-        tasks.run_export(batch.pk)
+        export_worker.run_export(batch.pk)
 
     batch.refresh_from_db()
     assert batch.status == ExportBatch.Status.FAILED and "disk full" in batch.error
     assert os.listdir(tmp_path) == []
     assert not Draft.objects.filter(state=Draft.State.EXPORTED).exists()
-    assert tasks.run_export(batch.pk) == 0  # a finished batch is not run again
+    assert export_worker.run_export(batch.pk) == 0  # a finished batch is not run again
 
 
 @pytest.mark.django_db
