@@ -36,11 +36,7 @@ from .chunks import (
     generation_job_finish_if_complete,
     generation_results_store,
 )
-from .copy_feed import (
-    copy_feed_publish,
-)
 from .finetune import (
-    enqueue_finetune,
     finetune_run_data,
     finetune_run_fail,
     finetune_run_finish,
@@ -49,12 +45,10 @@ from .finetune import (
     finetune_run_request,
     finetune_run_retry,
     finetune_run_start,
-    require_admin,
 )
 from .generation_jobs import (
     draft_regenerate,
     draft_retry_generation,
-    enqueue_chunks,
     generation_job_cancel,
     generation_job_request,
 )
@@ -62,7 +56,6 @@ from .model_versions import (
     model_version_default,
     model_version_make_default,
     model_version_register,
-    ready_model_version,
 )
 from .review import (
     draft_approve,
@@ -77,7 +70,6 @@ from .revisions import (
     comment_add,
     presence_beat,
     presence_leave,
-    revision_create,
     revision_restore,
     revision_save,
 )
@@ -104,7 +96,6 @@ __all__ = [
     "api_token_revoke",
     "candidate_choose",
     "comment_add",
-    "copy_feed_publish",
     "draft_approve",
     "draft_assign",
     "draft_bulk_approve",
@@ -117,8 +108,6 @@ __all__ = [
     "draft_retry_generation",
     "draft_submit",
     "draft_unassign",
-    "enqueue_chunks",
-    "enqueue_finetune",
     "finetune_run_data",
     "finetune_run_fail",
     "finetune_run_finish",
@@ -141,9 +130,6 @@ __all__ = [
     "presence_beat",
     "presence_leave",
     "product_bulk_upsert",
-    "ready_model_version",
-    "require_admin",
-    "revision_create",
     "revision_restore",
     "revision_save",
 ]
