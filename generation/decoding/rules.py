@@ -184,16 +184,22 @@ def _builtin_in_facts(term: str, facts_text: str) -> bool:
 
 
 def cut_at_stop(text: str, stop_strings: Iterable[str]) -> str:
-    """``text`` up to the first occurrence of any of ``stop_strings`` (all of it if none)."""
+    """``text`` up to the first occurrence of any of ``stop_strings`` (all of it if none), and
+    without a stop string's start left at its end: a draft that ran out of tokens halfway
+    through the separator ("…防潮。\n--") must not carry the half."""
+    stops = [stop for stop in stop_strings if stop]
     cut = -1
-    for stop in stop_strings:
-        if not stop:
-            continue
+    for stop in stops:
         index = text.find(stop)
         if index >= 0 and (cut < 0 or index < cut):
             cut = index
-    return text if cut < 0 else text[:cut]
-
+    if cut >= 0:
+        return text[:cut]
+    for stop in stops:
+        for size in range(len(stop) - 1, 1, -1):
+            if text.endswith(stop[:size]):
+                return text[:-size]
+    return text
 
 
 def _is_zh(locale: str) -> bool:

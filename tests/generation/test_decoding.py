@@ -396,6 +396,14 @@ def test_cut_at_stop_cuts_at_the_first_stop_string():
     assert cut_at_stop("Copy.\n---\nNext\n\nmore", ("\n\n", "\n---")) == "Copy."
     assert cut_at_stop("Copy.", ("\n---",)) == "Copy."
     assert cut_at_stop("Copy.\n\n", ()) == "Copy.\n\n"
+
+
+def test_a_separator_cut_off_by_the_token_budget_leaves_no_half_behind():
+    stops = ("\n---", "---\n")
+    assert cut_at_stop("密封、避光、防潮。\n--", stops) == "密封、避光、防潮。"
+    assert cut_at_stop("Copy.\n-", stops) == "Copy."
+    assert cut_at_stop("Oak, ash -", stops) == "Oak, ash -"  # one dash is not a separator yet
+    assert cut_at_stop("A well-made pot.", stops) == "A well-made pot."
     assert cut_at_stop("a##b", ("", "##")) == "a"
 
 
