@@ -61,6 +61,7 @@ from .form import (
     max_text_chars,
     source_similarity,
 )
+from .places import _check_places
 
 __all__ = [
     "BLOCKING",
@@ -114,6 +115,7 @@ def check_text(
         *_check_looping(text, facts),
         *_check_grounding(text, blob),
         *_check_materials(text, blob),
+        *_check_places(text, blob, facts.is_zh),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
         *_check_title_subject(text, facts, kind),

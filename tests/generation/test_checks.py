@@ -11,6 +11,7 @@ from generation.checks import (
     rank_score,
     source_similarity,
 )
+from generation.prompts import ProductFacts
 
 CLEAN_EN = (
     "The Northwind insulated steel bottle holds 500 ml and keeps drinks cold for 24 hours. "
@@ -264,6 +265,21 @@ def test_health_claims_are_errors_unless_the_product_data_makes_them(teapot, bot
     fact = dataclasses.replace(teapot, attributes={**teapot.attributes, "功效": "排毒"})
     assert "health_claim" not in {f.code for f in check_text(zh.replace("，改善身体健康", ""),
                                                               facts=fact, kind=description)}
+
+
+def test_a_place_of_origin_must_come_from_the_facts(bottle, description):
+    tea = ProductFacts(sku="T-7", title="凤凰单丛·蜜兰香 100克", locale="zh-hans",
+                       attributes={"产地": "广东潮州凤凰山"})
+    text = "这款凤凰单丛来自广东潮州凤凰山，产自福建省，蜜兰香。"
+    flags = flagged(check_text(text, facts=tea, kind=description), "ungrounded_origin")
+    assert [span_text(text, f) for f in flags] == ["福建"]
+    assert flags[0].severity == "warning"
+    en = "Manufactured in Europe, made in Northwind's own plant, with steel sourced from Japan."
+    flags = flagged(check_text(en, facts=bottle, kind=description), "ungrounded_origin")
+    assert [span_text(en, f) for f in flags] == ["Europe", "Japan"]
+    japanese = dataclasses.replace(bottle, attributes={"origin": "Japan"})
+    codes = {f.code for f in check_text("Made in Japan.", facts=japanese, kind=description)}
+    assert "ungrounded_origin" not in codes
 
 
 def test_numbers_with_units_must_come_from_the_facts(bottle, description):
