@@ -287,7 +287,9 @@ def build_messages(
 # Between the blocks of a completion document. A base model that has written one copy goes on to
 # the next block, so the separator (and a new data block) is where its copy ends.
 EXAMPLE_SEPARATOR = "\n---\n"
-_COMPLETION_STOPS = ("\n---", "---\n", DATA_START, "\n<")
+# A line that starts with two dashes ends the copy: models shorten the "---" separator to "--"
+# and then write another product's data.
+_COMPLETION_STOPS = ("\n--", "---\n", DATA_START, "\n<")
 # Kinds that are one line: the first line break ends them.
 _ONE_LINE_KINDS = frozenset({"title", "slogan", "seo_title", "seo_description"})
 

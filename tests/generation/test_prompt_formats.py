@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from generation.decoding import cut_at_stop
 from generation.examples import rank_examples
 from generation.prompts import (
     DATA_END,
@@ -45,7 +46,10 @@ def test_completion_document_has_header_examples_then_the_product_and_its_lead_i
     # The part before this product is shared by every request with the same examples.
     assert prompt.text.startswith(prompt.context) and "500" not in prompt.context
     assert prompt.stored() == [{"role": "completion", "content": prompt.text}]
-    assert "\n---" in prompt.stop_strings and DATA_START in prompt.stop_strings
+    assert "\n--" in prompt.stop_strings and DATA_START in prompt.stop_strings
+    # A separator shortened to two dashes ends the copy too, with what followed it.
+    leaked = "密封、避光、防潮存放。\n--\n产品名称：凤凰单丛 100克\n产地：广东潮州"
+    assert cut_at_stop(leaked, prompt.stop_strings) == "密封、避光、防潮存放。"
 
 
 def test_chinese_completion_uses_chinese_labels_and_the_seed_lead_in(teapot, description):
