@@ -22,9 +22,7 @@ exactly.)"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
 import threading
 import time
@@ -42,14 +40,15 @@ from transformers import (  # noqa: E402
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
-    LogitsProcessor,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
 )
 
+from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
 from .decoding import GroundedDecoding, RowRules, cut_at_stop, vocabulary_for  # noqa: E402
 from .kvcache import PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
+from .sampling import SeededSampler, row_seed, seeded_uniform  # noqa: E402
 
 __all__ = [
     "Engine",
@@ -133,129 +132,6 @@ class GenerationResult:
     seconds: float = 0.0
 
 
-def row_seed(seed: int, candidate: int) -> int:
-    """The generator seed for one candidate row of a request (stable across runs/machines)."""
-    key = f"{int(seed)}:{int(candidate)}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") >> 1
-
-
-_MASK32 = 0xFFFFFFFF
-
-
-def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
-    """``x * constant mod 2**32`` for int64 tensors holding 32-bit values, without ever leaving
-    the int64 range (so the result is exact and identical on every device)."""
-    high, low = constant >> 16, constant & 0xFFFF
-    return ((x * low) + (((x * high) & 0xFFFF) << 16)) & _MASK32
-
-
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer mixer (xorshift-multiply, "lowbias32" constants), vectorised."""
-    x = x & _MASK32
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def seeded_uniform(keys: torch.Tensor, step: int) -> torch.Tensor:
-    """One uniform number in [0, 1) per row for ``step``: a counter-based stream, so drawing
-    it is a few vectorised integer ops for all rows at once, and row ``i``'s number depends only
-    on ``keys[i]`` and ``step``. ``keys`` is an int64 tensor of two 32-bit halves of the row
-    seed (see ``SeededSampler``)."""
-    low, high = keys & _MASK32, (keys >> 32) & _MASK32
-    x = _hash32(low ^ _hash32(high + 2 * step + 1))
-    x = _hash32(x ^ _hash32(high ^ (step + 0x68E31DA4)))
-    return (x >> 8).to(torch.float32) * (1.0 / (1 << 24))
-
-
-class SeededSampler(LogitsProcessor):
-    """Per-row seeded temperature / top-k / top-p sampling inside a greedy ``generate``.
-
-    For each row it keeps only the sampled token (all other logits -> -inf) so that the greedy
-    argmax picks it. Row ``i`` draws its number for step ``t`` from a counter-based stream,
-    ``seeded_uniform(seed_i, t)``: rows never influence each other, the numbers are the same on
-    every device (exact integer arithmetic), and all rows are drawn with a few tensor ops
-    instead of a Python loop over per-row generators. Nothing here syncs with the device.
-    """
-
-    def __init__(self, seeds: Sequence[int], *, temperature: float, top_k: int, top_p: float):
-        self.seeds = [int(s) & (2**63 - 1) for s in seeds]
-        self._keys: torch.Tensor | None = None
-        self.step = 0
-        self.temperature = float(temperature)
-        self.top_k = int(top_k)
-        self.top_p = float(top_p)
-
-    def __len__(self) -> int:
-        return len(self.seeds)
-
-    def select_rows(self, keep: Sequence[int]) -> None:
-        """Go on with rows ``keep`` only, in that order (the engine drops finished rows)."""
-        self.seeds = [self.seeds[r] for r in keep]
-        self._keys = None
-
-    def _shortlist(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sorted (descending, ties by token id) logits and ids that can be sampled, plus the
-        log-normalizer to turn them into probabilities (top-k renormalizes, top-p does not).
-
-        A full sort of a 50k vocabulary costs ~2 ms per row, so it is avoided where the answer
-        is a short prefix: ``topk`` for top-k, and growing ``topk`` until the nucleus is covered
-        for top-p alone.
-        """
-        vocab = logits.shape[-1]
-        if 0 < self.top_k < vocab:
-            k = self.top_k
-            values, ids = torch.topk(logits, k, dim=-1)
-            norm = torch.logsumexp(values, dim=-1, keepdim=True)
-        elif self.top_p < 1.0:
-            norm = torch.logsumexp(logits, dim=-1, keepdim=True)
-            k = min(64, vocab)
-            while True:
-                values, ids = torch.topk(logits, k, dim=-1)
-                mass = torch.exp(values - norm).sum(dim=-1)
-                if k >= vocab or bool((mass >= self.top_p).all()):
-                    break
-                k = min(vocab, k * 8)
-        else:
-            ids = torch.arange(vocab, device=logits.device).expand_as(logits)
-            return logits, ids, torch.logsumexp(logits, dim=-1, keepdim=True)
-        # Canonical order for ties (topk leaves it unspecified): value descending, then id.
-        ids, perm = torch.sort(ids, dim=-1, stable=True)
-        values = values.gather(-1, perm)
-        values, perm = torch.sort(values, dim=-1, descending=True, stable=True)
-        return values, ids.gather(-1, perm), norm
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = scores.shape[0]
-        if rows != len(self.seeds):
-            raise ValueError(f"SeededSampler has {len(self.seeds)} seeds for {rows} rows")
-        if self._keys is None or self._keys.device != scores.device:
-            self._keys = torch.tensor(self.seeds, dtype=torch.int64, device=scores.device)
-        values, ids, norm = self._shortlist(scores.float() / self.temperature)
-        probs = torch.exp(values - norm)
-        if self.top_p < 1.0:
-            # Keep the smallest prefix whose mass reaches top_p (always at least one token).
-            drop = (probs.cumsum(dim=-1) - probs) >= self.top_p
-            drop[:, 0] = False
-            probs = probs.masked_fill(drop, 0.0)
-        cdf = probs.cumsum(dim=-1)
-        uniform = seeded_uniform(self._keys, self.step)
-        self.step += 1
-        target = uniform.to(cdf.dtype).unsqueeze(-1) * cdf[:, -1:]
-        # side="left" finds the first entry whose cdf reaches the target; a zero-probability
-        # entry has the same cdf as the one before it, so it can only be found if the target
-        # is 0, which lands on entry 0 (the most likely token). The fallback to entry 0 is a
-        # guard against float surprises, without a device sync.
-        position = torch.searchsorted(cdf, target).clamp_(max=cdf.shape[-1] - 1)
-        position = torch.where(probs.gather(-1, position) > 0, position, 0)
-        chosen = ids.gather(-1, position)
-        out = torch.full_like(scores, float("-inf"))
-        out.scatter_(-1, chosen, 0.0)
-        return out
-
-
 _ROLE_PREFIX_RE = re.compile(r"^\s*(?:<\|im_start\|>)?\s*assistant\s*(?::|\n)\s*", re.IGNORECASE)
 _CHAT_TOKEN_RE = re.compile(
     r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|begin_of_text|start_header_id|"
@@ -272,65 +148,6 @@ def clean_completion(text: str) -> str:
         previous = text
         text = _ROLE_PREFIX_RE.sub("", text, count=1)
     return text.strip().rstrip("\ufffd").rstrip()
-
-
-def cpu_threads() -> int:
-    """Threads for CPU inference: ``$COPYDESK_TORCH_THREADS``, else the CPUs this process may use
-    that other processes are not already keeping busy (1-minute load average), at least one.
-
-    On a shared machine more threads than free cores slow decoding down (measured on a 2-core
-    box with a load of 4: one thread decoded 20-40% faster than two, and with OpenMP's default
-    spin-waiting two threads were 3-7x slower). Set the variable to pin the count, e.g. for a
-    dedicated worker.
-    """
-    configured = os.environ.get("COPYDESK_TORCH_THREADS", "").strip()
-    if configured:
-        return max(1, int(configured))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS / Windows
-        cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - Windows
-        busy = 0.0
-    return max(1, min(cpus, int(cpus - busy + 0.5)))
-
-
-def cpu_dtype() -> torch.dtype:
-    """Weights' dtype on CPU: ``$COPYDESK_CPU_DTYPE`` (``float32`` / ``bfloat16``), else bf16
-    where the CPU multiplies bf16 natively (AVX512-BF16 or AMX), fp32 elsewhere. Measured on
-    such a CPU with Gemma 3 270M: a decode step 1.8x faster for 36 rows, and half the memory.
-    Without native bf16 the conversions make it slower than fp32."""
-    configured = os.environ.get("COPYDESK_CPU_DTYPE", "").strip().lower()
-    if configured:
-        if configured not in ("float32", "bfloat16"):
-            raise ValueError(f"COPYDESK_CPU_DTYPE={configured!r}: use float32 or bfloat16")
-        return getattr(torch, configured)
-    # Private helpers of torch.cpu (present in the pinned torch); a build without them: fp32.
-    native = any(getattr(torch.cpu, probe, lambda: False)()
-                 for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return torch.bfloat16 if native else torch.float32
-
-
-class TrimmedHead(torch.nn.Module):
-    """An output layer that scores only ``keep`` (token ids) and gives every other token -inf:
-    such a token can never be chosen, and the matrix product reads a third less for Gemma 3
-    (whose 262k x 640 output layer costs more per step than the rest of the model)."""
-
-    def __init__(self, head: torch.nn.Linear, keep: torch.Tensor):
-        super().__init__()
-        self.vocab_size = head.weight.shape[0]
-        self.register_buffer("keep", keep.to(head.weight.device), persistent=False)
-        self.weight = torch.nn.Parameter(head.weight.detach()[self.keep].clone(),
-                                         requires_grad=False)
-        self.bias = (None if head.bias is None else
-                     torch.nn.Parameter(head.bias.detach()[self.keep].clone(), requires_grad=False))
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        scores = torch.nn.functional.linear(hidden, self.weight, self.bias)
-        full = scores.new_full((*scores.shape[:-1], self.vocab_size), float("-inf"))
-        return full.index_copy_(-1, self.keep, scores)
 
 
 def _resolve_device(device: str) -> str:

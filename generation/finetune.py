@@ -260,7 +260,7 @@ def finetune(
     started = time.perf_counter()
     dev = _device(device)
     if dev.type == "cpu":
-        from .engine import cpu_threads
+        from .cpu import cpu_threads
 
         torch.set_num_threads(cpu_threads())
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))

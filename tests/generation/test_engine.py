@@ -299,15 +299,15 @@ def test_real_model_batched_greedy_equals_unbatched(bottle, teapot, description,
 
 
 def test_cpu_threads_leave_busy_cores_alone_unless_pinned(monkeypatch):
-    from generation import engine as engine_module
+    from generation import cpu as cpu_module
 
     monkeypatch.delenv("COPYDESK_TORCH_THREADS", raising=False)
-    monkeypatch.setattr(engine_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
-    assert engine_module.cpu_threads() == 4
-    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
-    assert engine_module.cpu_threads() == 1
-    monkeypatch.setattr(engine_module.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
-    assert engine_module.cpu_threads() == 1
+    monkeypatch.setattr(cpu_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(cpu_module.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert cpu_module.cpu_threads() == 4
+    monkeypatch.setattr(cpu_module.os, "getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert cpu_module.cpu_threads() == 1
+    monkeypatch.setattr(cpu_module.os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+    assert cpu_module.cpu_threads() == 1
     monkeypatch.setenv("COPYDESK_TORCH_THREADS", "3")
-    assert engine_module.cpu_threads() == 3
+    assert cpu_module.cpu_threads() == 3
