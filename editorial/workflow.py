@@ -136,7 +136,3 @@ def check(action: str, draft: Draft) -> None:
 def target(action: str, state: str) -> str:
     """The state a draft in ``state`` is in after ``action``."""
     return TRANSITIONS[action].moves.get(state, state)
-
-
-def sources(action: str) -> frozenset[str]:
-    return TRANSITIONS[action].sources

@@ -23,9 +23,10 @@ ZH_PLACES = (
 )
 _ZH_PLACE_RE = re.compile("|".join(sorted(ZH_PLACES, key=len, reverse=True)))
 # English copy names an origin after a verb of making or sourcing: "made in Portugal",
-# "sourced from the Yunnan highlands". The place is the capitalised words that follow.
+# "sourced from the Yunnan highlands". The place is the capitalised words that follow. Not
+# "built": "built in Bluetooth" is a feature, not a place.
 _EN_ORIGIN_RE = re.compile(
-    r"\b(?i:made|manufactured|produced|crafted|handmade|hand-made|built|sourced|imported|grown|"
+    r"\b(?i:made|manufactured|produced|crafted|handmade|hand-made|sourced|imported|grown|"
     r"harvested|woven|forged|fired|printed)\s+(?:in|from)\s+(?:the\s+)?"
     r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
 )

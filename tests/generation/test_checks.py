@@ -277,6 +277,9 @@ def test_a_place_of_origin_must_come_from_the_facts(bottle, description):
     en = "Manufactured in Europe, made in Northwind's own plant, with steel sourced from Japan."
     flags = flagged(check_text(en, facts=bottle, kind=description), "ungrounded_origin")
     assert [span_text(en, f) for f in flags] == ["Europe", "Japan"]
+    feature = "A speaker with built in Bluetooth, printed in grey."
+    assert "ungrounded_origin" not in {
+        f.code for f in check_text(feature, facts=bottle, kind=description)}
     japanese = dataclasses.replace(bottle, attributes={"origin": "Japan"})
     codes = {f.code for f in check_text("Made in Japan.", facts=japanese, kind=description)}
     assert "ungrounded_origin" not in codes
