@@ -1,0 +1,236 @@
+"""The review queue: its filters, sorts, state counts and flag severities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import NotSupportedError
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Substr
+
+from generation.checks import (
+    BLOCKING,
+    WARNING,
+)
+
+from ..models import (
+    Candidate,
+    Draft,
+)
+from ..policies import EDITOR
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: str
+    label: str
+    count: int
+
+
+
+def dashboard_counts() -> list[StateCount]:
+    """Drafts per state, every state listed (zero included), in workflow order."""
+    rows = Draft.objects.order_by().values("state").annotate(n=Count("pk"))
+    counts = {row["state"]: row["n"] for row in rows}
+    return [
+        StateCount(state=value, label=str(label), count=counts.get(value, 0))
+        for value, label in Draft.State.choices
+    ]
+
+
+
+class _FlagsWithSeverity(Func):
+    """True where a JSON list of check flags (``Candidate.flags``: ``[{"severity": ...}]``)
+    holds a flag of one of ``severities``. Django's JSON ``contains`` lookup does not exist on
+    SQLite, so the SQL is written per backend."""
+
+    arity = 1
+    output_field = BooleanField()
+
+    def __init__(self, expression, *, severities: tuple[str, ...]) -> None:
+        super().__init__(expression)
+        self.severities = tuple(severities)
+
+    def _marks(self) -> str:
+        return ", ".join(["%s"] * len(self.severities))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        raise NotSupportedError(f"Flag filters are not written for {connection.vendor}.")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({sql}) AS flag "
+            f"WHERE json_extract(flag.value, '$.severity') IN ({self._marks()}))",
+            (*params, *self.severities),
+        )
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (
+            f"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({sql}) = 'array' "
+            f"THEN {sql} ELSE '[]'::jsonb END) AS flag "
+            f"WHERE flag ->> 'severity' IN ({self._marks()}))",
+            (*params, *params, *self.severities),
+        )
+
+
+
+# A draft "has flags" when one of its candidates has a blocking or a warning flag.
+QUEUE_FLAG_SEVERITIES = (BLOCKING, WARNING)
+
+
+
+# Sort keys of the queue (a leading "-" reverses), each with a tie-breaker so pages are stable.
+_STATE_ORDER = Case(
+    *[When(state=value, then=Value(position))
+      for position, value in enumerate(Draft.State.values)],
+    output_field=IntegerField(),
+)
+
+
+
+QUEUE_SORTS: dict[str, tuple] = {
+    "sku": ("product__sku", "kind__position", "pk"),
+    "-sku": ("-product__sku", "-kind__position", "-pk"),
+    "title": ("product__title", "product__sku", "kind__position", "pk"),
+    "-title": ("-product__title", "product__sku", "kind__position", "pk"),
+    "updated": ("updated_at", "pk"),
+    "-updated": ("-updated_at", "-pk"),
+    "state": (_STATE_ORDER.asc(), "product__sku", "kind__position", "pk"),
+    "-state": (_STATE_ORDER.desc(), "product__sku", "kind__position", "pk"),
+}
+
+
+
+QUEUE_DEFAULT_SORT = "sku"
+
+
+
+def _flagged_candidates() -> QuerySet[Candidate]:
+    return Candidate.objects.filter(draft=OuterRef("pk")).filter(
+        _FlagsWithSeverity("flags", severities=QUEUE_FLAG_SEVERITIES)
+    )
+
+
+
+def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Draft]:
+    """The drafts that match ``filters`` (no joins for display, no order).
+
+    ``filters``: state, brand (Brand), category, kind (ContentKind), assignee ("mine" |
+    "unassigned" | a user id), model_version (ModelVersion: one of the draft's candidates
+    came from it), flags ("flagged" | "clean": a candidate with a blocking or warning flag, or
+    none), usable ("usable" | "unusable": the first draft of the latest generation is usable or
+    not, ``Draft.usable``; drafts not generated yet are neither), q (SKU, product title or the
+    current text), job (id)."""
+    filters = filters or {}
+    qs = Draft.objects.all()
+    if state := filters.get("state"):
+        qs = qs.filter(state=state)
+    if brand := filters.get("brand"):
+        qs = qs.filter(product__brand=brand)
+    if category := filters.get("category"):
+        qs = qs.filter(product__category=category)
+    if kind := filters.get("kind"):
+        qs = qs.filter(kind=kind)
+    assignee = filters.get("assignee")
+    if assignee == "mine":
+        qs = qs.filter(assignee=user) if user.is_authenticated else qs.none()
+    elif assignee == "unassigned":
+        qs = qs.filter(assignee__isnull=True)
+    elif assignee:
+        qs = qs.filter(assignee_id=assignee)
+    if model_version := filters.get("model_version"):
+        qs = qs.filter(
+            Exists(Candidate.objects.filter(draft=OuterRef("pk"), model_version=model_version))
+        )
+    flags = filters.get("flags")
+    if flags == "flagged":
+        qs = qs.filter(Exists(_flagged_candidates()))
+    elif flags == "clean":
+        qs = qs.filter(~Exists(_flagged_candidates()))
+    usable = filters.get("usable")
+    if usable in {"usable", "unusable"}:
+        qs = qs.filter(usable=usable == "usable")
+    if q := (filters.get("q") or "").strip():
+        qs = qs.filter(
+            Q(product__sku__icontains=q)
+            | Q(product__title__icontains=q)
+            | Q(current_revision__text__icontains=q)
+        )
+    if job := filters.get("job"):
+        qs = qs.filter(job_items__job_id=job)
+    return qs
+
+
+
+def draft_queue(
+    *, user, filters: dict[str, Any] | None = None, sort: str = QUEUE_DEFAULT_SORT
+) -> QuerySet[Draft]:
+    """The editorial queue: the drafts that match ``filters`` (see ``draft_queue_filtered``),
+    sorted by ``sort`` (a key of ``QUEUE_SORTS``), with what a row shows joined or annotated —
+    ``flagged`` and ``excerpt`` (the start of the current text) — so a page is one query."""
+    order = QUEUE_SORTS.get(sort) or QUEUE_SORTS[QUEUE_DEFAULT_SORT]
+    return (
+        draft_queue_filtered(user=user, filters=filters)
+        .select_related("product", "product__brand", "kind", "assignee")
+        # A row shows names and titles: leave the catalog's big fields in the database.
+        .defer("product__raw", "product__attributes", "product__source_text",
+               "product__brand__voice", "product__brand__banned_terms",
+               "product__brand__required_terms", "kind__instructions")
+        .annotate(
+            flagged=Exists(_flagged_candidates()),
+            excerpt=Substr("current_revision__text", 1, 160),
+        )
+        .order_by(*order)
+    )
+
+
+
+def draft_queue_state_counts(*, user, filters: dict[str, Any] | None = None) -> list[StateCount]:
+    """Drafts per state among those matching every filter but the state (one query), every
+    state listed in workflow order, so the state tabs say what choosing one would show."""
+    others = {key: value for key, value in (filters or {}).items() if key != "state"}
+    rows = (
+        draft_queue_filtered(user=user, filters=others)
+        .order_by().values("state").annotate(n=Count("pk"))
+    )
+    counts = {row["state"]: row["n"] for row in rows}
+    return [
+        StateCount(state=value, label=str(label), count=counts.get(value, 0))
+        for value, label in Draft.State.choices
+    ]
+
+
+
+def queue_assignee_list() -> QuerySet:
+    """Who drafts can be assigned to: the active members of the Editor group."""
+    return (
+        get_user_model().objects.filter(is_active=True, groups__name=EDITOR)
+        .order_by("username").distinct()
+    )
+
+
+
+def draft_bulk_list(*, draft_ids: list[int]) -> list[Draft]:
+    """The drafts of a bulk action, in the order given, with what the services and their
+    checks read (product, brand, kind, current text)."""
+    drafts = Draft.objects.select_related(
+        "product", "product__brand", "kind", "assignee", "current_revision"
+    ).in_bulk(draft_ids)
+    return [drafts[pk] for pk in dict.fromkeys(draft_ids) if pk in drafts]
+
