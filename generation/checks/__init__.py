@@ -22,11 +22,8 @@ from ..prompts import BrandRules, KindSpec, ProductFacts, facts_text
 from .claims import _check_claims, _check_health_claims, _check_terms
 from .facts import (
     KINDS_WITH_FACTS,
-    _check_brands,
     _check_coverage,
     _check_example_facts,
-    _check_grounding,
-    _check_materials,
     _check_title_subject,
     coverage,
 )
@@ -61,7 +58,9 @@ from .form import (
     max_text_chars,
     source_similarity,
 )
+from .names import _check_brands, _check_materials
 from .places import _check_places
+from .quantities import _check_grounding
 
 __all__ = [
     "BLOCKING",

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..checks.claims import _ZH_ABSOLUTE_TERMS, _ZH_EXEMPT_AFTER, ZH_HEALTH_TERMS
-from ..checks.facts import _NUMBER, _canonical_number
 from ..checks.matching import _in_facts
+from ..checks.quantities import _NUMBER, _canonical_number
 
 logger = logging.getLogger(__name__)
 
