@@ -317,6 +317,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "editorial.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "editorial.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "generation": os.environ.get("COPYDESK_API_GENERATION_RATE", "60/hour"),
     },

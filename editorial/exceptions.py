@@ -30,7 +30,12 @@ class RevisionConflict(WorkflowError):
 
 
 class StaleRevision(WorkflowError):
-    """A review decision was made on a revision that is no longer the draft's current one."""
+    """A review decision was made on a revision that is no longer the draft's current one,
+    ``current``."""
+
+    def __init__(self, message: str, *, current: Revision | None):
+        super().__init__(message)
+        self.current = current
 
 
 class BlockingFlags(WorkflowError):

@@ -1,13 +1,12 @@
 """API views: parse and check the request, call one selector or service, serialize. Rules live
 in the services and ``editorial.policies`` (the same ones the UI uses)."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,28 +15,12 @@ from rest_framework.views import APIView
 
 from generation.params import InvalidParams
 
-from .. import diffing, policies, selectors, services
+from .. import policies, selectors, services
 from ..models import Brand, Candidate, CopyFeedEntry, Draft, ModelVersion, Product, Revision
 from . import serializers as s
 from .pagination import FeedCursorPagination
 from .permissions import CopydeskPolicy
 from .throttles import GenerationRateThrottle
-
-
-def _services_call(fn, **kwargs):
-    """Call a service; its refusals become API errors (403 for permissions, 409 for a state
-    that does not allow it)."""
-    try:
-        return fn(**kwargs)
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc) or None) from exc
-
-
-def _conflict(detail: str, code: str, **revisions) -> Response:
-    body = {"detail": detail, "code": code}
-    body.update({name: s.RevisionSerializer(rev).data for name, rev in revisions.items()
-                 if rev is not None})
-    return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class _Base(GenericAPIView):
@@ -128,8 +111,7 @@ class ProductListView(_List):
                     message=" ".join(str(m) for m in messages),
                     sku=sku if isinstance(sku, str) else "",
                 ))
-        result = _services_call(services.product_bulk_upsert, items=valid, user=request.user,
-                                errors=errors)
+        result = services.product_bulk_upsert(items=valid, user=request.user, errors=errors)
         body = {
             "created": [{"index": i, "sku": sku} for i, sku in result.created],
             "updated": [{"index": i, "sku": sku} for i, sku in result.updated],
@@ -160,6 +142,8 @@ class JobListView(_List):
     serializer_class = s.JobSerializer
     policies = {"GET": policies.can_view, "POST": policies.can_generate}
     throttle_classes = [GenerationRateThrottle]
+    # Unknown kinds, no products, a model version not ready: the request is wrong, not a state.
+    refusal_is_bad_request = True
 
     def get_queryset(self):
         return selectors.job_list()
@@ -175,16 +159,13 @@ class JobListView(_List):
             if model_version is None:
                 raise ValidationError({"model_version": [_("Unknown model version.")]})
         try:
-            job = _services_call(
-                services.generation_job_request,
+            job = services.generation_job_request(
                 products=Product.objects.filter(sku__in=data["skus"]),
                 kinds=data["kinds"], params=dict(data.get("params") or {}),
                 user=request.user, model_version=model_version,
             )
         except InvalidParams as exc:
             raise ValidationError({"params": {k: [_(v)] for k, v in exc.errors.items()}}) from exc
-        except services.WorkflowError as exc:
-            raise ValidationError({"non_field_errors": [str(exc)]}) from exc
         job = selectors.job_detail(job_id=job.pk)
         return Response(s.JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -203,7 +184,7 @@ class JobCancelView(_Base):
     @extend_schema(request=None, responses={200: s.JobSerializer})
     def post(self, request, job_id: int):
         job = selectors.job_detail(job_id=job_id)
-        _services_call(services.generation_job_cancel, job=job, user=request.user)
+        services.generation_job_cancel(job=job, user=request.user)
         return Response(self.get_serializer(selectors.job_detail(job_id=job_id)).data)
 
 
@@ -267,17 +248,10 @@ class DraftRevisionCreateView(_Base):
         serializer = s.RevisionCreateSerializer(
             data=request.data, context={"max_chars": selectors.draft_text_max_chars(draft=draft)})
         serializer.is_valid(raise_exception=True)
-        try:
-            revision = _services_call(
-                services.revision_save, draft=draft, user=request.user,
-                text=serializer.validated_data["text"],
-                base_revision_id=serializer.validated_data["base_revision"],
-            )
-        except services.RevisionConflict as exc:
-            return _conflict(str(exc), "stale_revision", current_revision=exc.current,
-                             your_revision=exc.revision)
-        except services.WorkflowError as exc:
-            return _conflict(str(exc), "invalid_state")
+        revision = services.revision_save(
+            draft=draft, user=request.user, text=serializer.validated_data["text"],
+            base_revision_id=serializer.validated_data["base_revision"],
+        )
         draft = _draft_queryset().get(pk=draft.pk)
         return Response({"draft": s.DraftSerializer(draft).data,
                          "revision": s.RevisionSerializer(revision).data},
@@ -297,23 +271,9 @@ class DraftApproveView(_Base):
         draft = get_object_or_404(Draft, pk=draft_id)
         serializer = s.ApproveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            _services_call(services.draft_approve, draft=draft, user=request.user,
-                           revision_id=serializer.validated_data["revision"],
-                           comment=serializer.validated_data.get("comment", ""))
-        except services.StaleRevision as exc:
-            draft.refresh_from_db()
-            return _conflict(str(exc), "stale_revision",
-                             current_revision=draft.current_revision)
-        except services.BlockingFlags as exc:
-            response = _conflict(str(exc), "blocking_flags")
-            response.data["flags"] = [
-                {"code": flag.get("code", ""), "severity": flag.get("severity", ""),
-                 "message": diffing.flag_message(flag)} for flag in exc.flags
-            ]
-            return response
-        except services.WorkflowError as exc:
-            return _conflict(str(exc), "invalid_state")
+        services.draft_approve(draft=draft, user=request.user,
+                               revision_id=serializer.validated_data["revision"],
+                               comment=serializer.validated_data.get("comment", ""))
         return Response(s.DraftSerializer(_draft_queryset().get(pk=draft.pk)).data)
 
 

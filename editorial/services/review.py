@@ -92,7 +92,7 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
         if locked.current_revision_id != revision_id:
             raise StaleRevision(gettext(
                 "The text changed after you opened it; reload and review the new revision."
-            ))
+            ), current=locked.current_revision)
         revision = locked.current_revision
         if decision == ReviewDecision.Decision.APPROVE:
             _check_approvable(draft=locked, revision=revision, user=user)
