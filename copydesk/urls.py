@@ -8,3 +8,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("editorial.urls")),
 ]
+
+# A refused htmx action says why in the page it came from (editorial/views/errors.py).
+handler403 = "editorial.views.errors.permission_denied"

@@ -2,15 +2,19 @@
 (function () {
   "use strict";
 
-  // Errors from htmx requests that were not swapped (403, 404, 500, network): say so.
-  function showError(key) {
+  // Errors from htmx requests that were not swapped (403, 404, 500, network): say so. A 403
+  // the server explains comes as plain text (its 403 handler): show that reason as text.
+  function showError(key, reason) {
     var box = document.getElementById("htmx-error");
     if (!box) return;
-    box.textContent = box.dataset[key] || box.dataset.failed;
+    box.textContent = reason || box.dataset[key] || box.dataset.failed;
     box.hidden = false;
   }
   document.addEventListener("htmx:responseError", function (event) {
-    showError(event.detail.xhr && event.detail.xhr.status === 403 ? "forbidden" : "failed");
+    var xhr = event.detail.xhr;
+    if (!xhr || xhr.status !== 403) return showError("failed");
+    var explained = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
+    showError("forbidden", explained ? xhr.responseText : "");
   });
   document.addEventListener("htmx:sendError", function () { showError("offline"); });
   document.addEventListener("htmx:beforeRequest", function () {
