@@ -1,0 +1,70 @@
+"""The list table every page uses, written once.
+
+``{% listtable rows empty=_("Nothing yet.") class="queue" %}…{% endlisttable %}`` renders the
+table (scrollable on a narrow screen) around its body when ``rows`` has any, else the muted
+empty message. ``{% colheads _("Kind") _("Revision") numeric="2" %}`` renders a header row of
+column headings; ``numeric`` lists (from 1) the columns that hold figures, right-aligned."""
+
+from __future__ import annotations
+
+from django import template
+from django.template.base import FilterExpression
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+
+def _split(parser, token) -> tuple[list[FilterExpression], dict[str, FilterExpression]]:
+    args, kwargs = [], {}
+    for bit in token.split_contents()[1:]:
+        name, eq, value = bit.partition("=")
+        if eq and name.isidentifier():
+            kwargs[name] = parser.compile_filter(value)
+        else:
+            args.append(parser.compile_filter(bit))
+    return args, kwargs
+
+
+class ListTableNode(template.Node):
+    def __init__(self, rows: FilterExpression, options: dict[str, FilterExpression], nodelist):
+        self.rows, self.options, self.nodelist = rows, options, nodelist
+
+    def render(self, context) -> str:
+        options = {name: value.resolve(context) for name, value in self.options.items()}
+        if not self.rows.resolve(context):
+            return format_html('<p class="muted">{}</p>', options.get("empty", ""))
+        classes = " ".join(filter(None, ["list", options.get("class", "")]))
+        return format_html('<div class="table-wrap"><table class="{}">{}</table></div>',
+                           classes, self.nodelist.render(context))
+
+
+@register.tag
+def listtable(parser, token):
+    args, options = _split(parser, token)
+    if len(args) != 1:
+        raise template.TemplateSyntaxError("listtable takes the rows, then empty=… and class=…")
+    nodelist = parser.parse(("endlisttable",))
+    parser.delete_first_token()
+    return ListTableNode(args[0], options, nodelist)
+
+
+class ColHeadsNode(template.Node):
+    def __init__(self, headings: list[FilterExpression], options: dict[str, FilterExpression]):
+        self.headings, self.options = headings, options
+
+    def render(self, context) -> str:
+        numeric = str(self.options["numeric"].resolve(context)) if "numeric" in self.options else ""
+        figures = {int(n) for n in numeric.split(",") if n.strip()}
+        cells = format_html_join(
+            "", '<th scope="col"{}>{}</th>',
+            ((mark_safe(' class="num"') if i in figures else "", heading.resolve(context))
+             for i, heading in enumerate(self.headings, start=1)),
+        )
+        return format_html("<thead><tr>{}</tr></thead>", cells)
+
+
+@register.tag
+def colheads(parser, token):
+    headings, options = _split(parser, token)
+    return ColHeadsNode(headings, options)
