@@ -289,6 +289,7 @@ def test_the_run_page_says_what_a_run_is_doing_and_where_a_failed_one_stopped(
 
 def test_finetune_wait_says_what_a_running_run_is_doing(db, tiny_model_dir, monkeypatch,
                                                        capsys):
+    from editorial.management.commands import _progress
     from editorial.management.commands import finetune as command
     from editorial.services import finetune_run_phase, finetune_run_request, finetune_run_start
 
@@ -301,7 +302,7 @@ def test_finetune_wait_says_what_a_running_run_is_doing(db, tiny_model_dir, monk
     def worker_finishes(_seconds):
         FineTuneRun.objects.filter(pk=run.pk).update(status="failed", error="Out of memory.")
 
-    monkeypatch.setattr(command.time, "sleep", worker_finishes)
+    monkeypatch.setattr(_progress.time, "sleep", worker_finishes)
     with pytest.raises(SystemExit):
         command.Command()._follow(run.pk)
     out, err = capsys.readouterr()

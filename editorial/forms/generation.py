@@ -12,6 +12,7 @@ from generation.params import InvalidParams
 
 from .. import selectors
 from ..models import Locale, Product
+from .fields import brand_filter_field
 from .messages import _blank
 
 
@@ -20,10 +21,7 @@ class ProductFilterForm(forms.Form):
         label=_("Search"), required=False, max_length=200,
         widget=forms.SearchInput(attrs={"placeholder": _("SKU or title")}),
     )
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"),
-    )
+    brand = brand_filter_field()
     category = forms.ChoiceField(label=_("Category"), required=False)
     locale = forms.ChoiceField(
         label=_("Locale"), required=False, choices=_blank(_("All locales")) + Locale.choices

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
 from ..models import Draft
+from .fields import brand_filter_field, kind_filter_field
 from .messages import _blank
 
 
@@ -50,15 +51,9 @@ class QueueFilterForm(forms.Form):
     state = forms.ChoiceField(
         required=False, choices=_blank("") + Draft.State.choices, widget=forms.HiddenInput,
     )
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"),
-    )
+    brand = brand_filter_field()
     category = forms.ChoiceField(label=_("Category"), required=False)
-    kind = forms.ModelChoiceField(
-        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
-        empty_label=_("All kinds"),
-    )
+    kind = kind_filter_field()
     assignee = forms.ChoiceField(label=_("Assignee"), required=False)
     model_version = forms.ModelChoiceField(
         label=_("Model version"), queryset=selectors.model_version_list(), required=False,

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
+from .fields import brand_filter_field, kind_filter_field
 
 
 class TrainingDataForm(forms.Form):
@@ -16,14 +17,8 @@ class TrainingDataForm(forms.Form):
                                     ("dpo", _("DPO (preference pairs)"))], initial="sft",
         required=False,
     )
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"), to_field_name="name",
-    )
-    kind = forms.ModelChoiceField(
-        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
-        empty_label=_("All kinds"),
-    )
+    brand = brand_filter_field(by_name=True)
+    kind = kind_filter_field()
     since = forms.DateField(
         label=_("Approved since"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -62,12 +57,6 @@ class FineTuneForm(forms.Form):
     batch_size = forms.IntegerField(label=_("Batch size"), min_value=1, max_value=256,
                                     initial=4)
     lora = forms.BooleanField(label=_("LoRA (train adapters, merged on save)"), required=False)
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"), to_field_name="name",
-    )
-    kind = forms.ModelChoiceField(
-        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
-        empty_label=_("All kinds"),
-    )
+    brand = brand_filter_field(by_name=True)
+    kind = kind_filter_field()
 

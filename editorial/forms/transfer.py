@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
 from ..models import Locale
+from .fields import brand_filter_field, kind_filter_field
 from .messages import _blank, _too_large, upload_too_large_message
 
 
@@ -70,14 +71,8 @@ class ExportForm(forms.Form):
     format = forms.ChoiceField(
         label=_("Format"), choices=[("csv", "CSV"), ("jsonl", "JSON Lines")], initial="csv"
     )
-    brand = forms.ModelChoiceField(
-        label=_("Brand"), queryset=selectors.brand_list(), required=False,
-        empty_label=_("All brands"), to_field_name="name",
-    )
-    kind = forms.ModelChoiceField(
-        label=_("Kind"), queryset=selectors.content_kind_list(), required=False,
-        empty_label=_("All kinds"),
-    )
+    brand = brand_filter_field(by_name=True)
+    kind = kind_filter_field()
     locale = forms.ChoiceField(
         label=_("Locale"), required=False, choices=_blank(_("All locales")) + Locale.choices
     )

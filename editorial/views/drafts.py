@@ -227,13 +227,19 @@ def draft_detail(request: HtmxHttpRequest, draft_id: int):
 
 
 def refusals_on_page(view):
-    """A service's refusal (``WorkflowError``) answers 409 with the draft page and the reason;
-    the permission refusals (403) the services raise pass through to Django's handler."""
+    """A service's refusal answers 409 with the draft page: after a ``RevisionConflict`` the
+    conflict view, with the text the editor meant (kept as a revision) in the editor, based on
+    the revision now current, so saving it again (after merging by hand) makes it current; after
+    any other ``WorkflowError`` the reason. Permission refusals (403) go to the 403 handler."""
 
     @functools.wraps(view)
     def wrapped(request: HtmxHttpRequest, draft_id: int, *args, **kwargs):
         try:
             return view(request, draft_id, *args, **kwargs)
+        except services.RevisionConflict as exc:
+            kept = RevisionForm(initial={"text": exc.revision.text,
+                                         "base_revision_id": exc.current.pk})
+            return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
         except services.WorkflowError as exc:
             return _workspace(request, draft_id, status=409, error=str(exc))
 
@@ -242,6 +248,7 @@ def refusals_on_page(view):
 
 @member_required
 @require_POST
+@refusals_on_page
 def draft_save(request: HtmxHttpRequest, draft_id: int):
     policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
     draft = selectors.draft_detail(draft_id=draft_id)
@@ -254,12 +261,10 @@ def draft_save(request: HtmxHttpRequest, draft_id: int):
             draft=draft, user=request.user, text=text,
             base_revision_id=form.cleaned_data["base_revision_id"],
         )
-    except services.RevisionConflict as exc:
-        # Keep the editor's text in the editor, based on the revision now current, so saving
-        # again (after merging by hand) works.
-        kept = RevisionForm(initial={"text": text, "base_revision_id": exc.current.pk})
-        return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
+    except services.RevisionConflict:
+        raise  # the conflict view, from refusals_on_page
     except services.WorkflowError as exc:
+        # Unlike the other actions, the typed text stays in the editor with the reason.
         return _workspace(request, draft_id, status=409, revision_form=form, error=str(exc))
     return _done(request, draft_id, _("Saved revision %(number)d.") % {"number": revision.number})
 
@@ -274,14 +279,10 @@ def candidate_choose(request: HtmxHttpRequest, draft_id: int):
     if not form.is_valid():
         return _workspace(request, draft_id, status=400, error=_("Choose a candidate."))
     candidate = get_object_or_404(Candidate, pk=form.cleaned_data["candidate_id"], draft=draft)
-    try:
-        revision = services.candidate_choose(
-            draft=draft, candidate=candidate, user=request.user,
-            base_revision_id=form.cleaned_data["base_revision_id"],
-        )
-    except services.RevisionConflict as exc:
-        kept = RevisionForm(initial={"text": candidate.text, "base_revision_id": exc.current.pk})
-        return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
+    revision = services.candidate_choose(
+        draft=draft, candidate=candidate, user=request.user,
+        base_revision_id=form.cleaned_data["base_revision_id"],
+    )
     return _done(request, draft_id,
                  _("Candidate %(rank)d is now revision %(number)d.")
                  % {"rank": candidate.rank + 1, "number": revision.number})
@@ -403,16 +404,10 @@ def revision_restore(request: HtmxHttpRequest, draft_id: int):
     if not form.is_valid():
         return _workspace(request, draft_id, status=400, error=_("Choose a revision to restore."))
     revision = get_object_or_404(Revision, pk=form.cleaned_data["revision_id"], draft=draft)
-    try:
-        restored = services.revision_restore(
-            draft=draft, user=request.user, revision=revision,
-            base_revision_id=form.cleaned_data["base_revision_id"],
-        )
-    except services.RevisionConflict as exc:
-        # As after a stale save: the text to restore is in the editor, based on the revision
-        # now current, so saving it restores it.
-        kept = RevisionForm(initial={"text": revision.text, "base_revision_id": exc.current.pk})
-        return _workspace(request, draft_id, status=409, revision_form=kept, conflict=exc)
+    restored = services.revision_restore(
+        draft=draft, user=request.user, revision=revision,
+        base_revision_id=form.cleaned_data["base_revision_id"],
+    )
     return _done(request, draft_id,
                  _("Revision %(old)d restored as revision %(new)d.")
                  % {"old": revision.number, "new": restored.number})

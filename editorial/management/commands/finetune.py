@@ -1,11 +1,12 @@
 import sys
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from editorial.models import FineTuneRun, ModelVersion
 from editorial.services import WorkflowError, finetune_run_request
 from generation.params import FineTuneConfig
+
+from ._progress import follow
 
 
 class Command(BaseCommand):
@@ -64,20 +65,7 @@ class Command(BaseCommand):
         self._follow(run.pk)
 
     def _follow(self, run_id: int) -> None:
-        last = None
-        while True:
-            run = FineTuneRun.objects.get(pk=run_id)
-            loss = "—" if run.loss is None else f"{run.loss:.4f}"
-            doing = (f" ({run.get_phase_display()})"
-                     if run.status == FineTuneRun.Status.RUNNING and run.phase else "")
-            line = (f"run {run.pk} {run.status}{doing}: step {run.step}/{run.total_steps}, "
-                    f"loss {loss}")
-            if line != last:
-                self.stdout.write(line)
-                last = line
-            if run.is_finished:
-                break
-            time.sleep(1)
+        run = follow(self.stdout.write, lambda: FineTuneRun.objects.get(pk=run_id), _progress)
         if run.status != FineTuneRun.Status.SUCCEEDED:
             self.stderr.write(run.error)
             sys.exit(1)
@@ -88,3 +76,10 @@ class Command(BaseCommand):
                 f"(perplexity {before['perplexity']:.2f} -> {after['perplexity']:.2f})"
             )
         self.stdout.write(f"registered model version {run.name} at {run.output_path}")
+
+
+def _progress(run: FineTuneRun) -> str:
+    loss = "—" if run.loss is None else f"{run.loss:.4f}"
+    doing = (f" ({run.get_phase_display()})"
+             if run.status == FineTuneRun.Status.RUNNING and run.phase else "")
+    return f"run {run.pk} {run.status}{doing}: step {run.step}/{run.total_steps}, loss {loss}"

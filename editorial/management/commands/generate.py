@@ -1,11 +1,12 @@
 import sys
-import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from editorial.models import GenerationJob, ModelVersion, Product
 from editorial.services import WorkflowError, generation_job_request
 from generation.params import GenerationParams, InvalidParams
+
+from ._progress import follow
 
 PARAM_OPTIONS = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens",
                  "candidates", "best_of", "seed")
@@ -78,17 +79,11 @@ class Command(BaseCommand):
         self._follow(job.pk)
 
     def _follow(self, job_id: int) -> None:
-        last = None
-        while True:
-            job = GenerationJob.objects.get(pk=job_id)
-            line = (f"job {job.pk} {job.status}: {job.done} done, {job.failed} failed of "
-                    f"{job.total} ({job.tokens_per_second:.0f} tokens/s)")
-            if line != last:
-                self.stdout.write(line)
-                last = line
-            if job.is_finished:
-                break
-            time.sleep(1)
+        job = follow(
+            self.stdout.write, lambda: GenerationJob.objects.get(pk=job_id),
+            lambda job: (f"job {job.pk} {job.status}: {job.done} done, {job.failed} failed of "
+                         f"{job.total} ({job.tokens_per_second:.0f} tokens/s)"),
+        )
         if job.status != GenerationJob.Status.SUCCEEDED:
             failures = job.items.filter(status="failed").exclude(error="")
             for item in failures.select_related("draft__product")[:10]:
