@@ -1,5 +1,5 @@
-"""What the benchmarks share: a catalog with reference copy, read by the desk's own parsers; the
-content kinds as the seed migration defines them; chrF."""
+"""What the benchmarks share: Django set up as in production; a catalog with reference copy, read
+by the desk's own parsers; the content kinds as the seed migration defines them; chrF."""
 
 from __future__ import annotations
 
@@ -13,6 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+
+
+def setup_django(var_dir: Path, *, migrate: bool = True) -> None:
+    """Django on its own var directory (SQLite unless ``DATABASE_URL`` says otherwise)."""
+    os.environ["COPYDESK_VAR_DIR"] = str(var_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copydesk.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # As in production: DEBUG on would also record every query in memory.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
 
 def load_catalog(path: Path) -> list[dict]:
     """Products with reference copy, read by the desk's own importer parsers."""

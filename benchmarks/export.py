@@ -47,23 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import setup_django  # noqa: E402
+
 SMALL = 10_000
-
-
-def setup_django(var_dir: Path, *, migrate: bool) -> None:
-    os.environ["COPYDESK_VAR_DIR"] = str(var_dir)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copydesk.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # As in production: DEBUG on would also record every query in memory.
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
-    import django
-
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
 
 
 def rss_mb() -> float:

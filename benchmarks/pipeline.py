@@ -32,21 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django(var_dir: Path) -> None:
-    os.environ.setdefault("COPYDESK_MODEL_DIR", str(ROOT / "var" / "models"))
-    os.environ["COPYDESK_VAR_DIR"] = str(var_dir)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "copydesk.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # As in production: DEBUG on would also record every query in memory.
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 40)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from benchmarks.common import setup_django  # noqa: E402
 
 
 def database_url() -> str:
@@ -232,6 +218,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="copydesk-bench-") as tmp:
         var_dir = Path(tmp)
+        os.environ.setdefault("COPYDESK_MODEL_DIR", str(ROOT / "var" / "models"))
         setup_django(var_dir)
         if args.request_only:
             request_only(args)
