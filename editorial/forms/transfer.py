@@ -141,6 +141,9 @@ class CopyExportForm(ExportForm):
         ),
     )
     mode = forms.ChoiceField(choices=[(mode, mode) for mode in MODES], required=False)
+    # The page asks what to export, then how to write it.
+    field_order = ["format", "brand", "kind", "locale", "catalog_import", "changed_only", "bom",
+                   "no_formula_guard"]
 
     def clean(self):
         bom = self.cleaned_data.get("bom")

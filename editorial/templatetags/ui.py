@@ -1,9 +1,11 @@
-"""The list table every page uses, written once.
+"""The pieces every page uses, written once: the list table and a form's fields.
 
 ``{% listtable rows empty=_("Nothing yet.") class="queue" %}…{% endlisttable %}`` renders the
 table (scrollable on a narrow screen) around its body when ``rows`` has any, else the muted
 empty message. ``{% colheads _("Kind") _("Revision") numeric="2" %}`` renders a header row of
-column headings; ``numeric`` lists (from 1) the columns that hold figures, right-aligned."""
+column headings; ``numeric`` lists (from 1) the columns that hold figures, right-aligned.
+``{% formfields form exclude="mode" %}`` renders the form's errors and its visible fields, in the
+form's order, each as a labelled field group."""
 
 from __future__ import annotations
 
@@ -68,3 +70,10 @@ class ColHeadsNode(template.Node):
 def colheads(parser, token):
     headings, options = _split(parser, token)
     return ColHeadsNode(headings, options)
+
+
+@register.inclusion_tag("partials/form_fields.html")
+def formfields(form, exclude: str = ""):
+    skipped = {name.strip() for name in exclude.split(",")}
+    return {"form": form,
+            "fields": [field for field in form.visible_fields() if field.name not in skipped]}

@@ -5,7 +5,7 @@ from django.template import Context, Template
 
 
 def render(source: str, **context) -> str:
-    return Template("{% load listing %}" + source).render(Context(context))
+    return Template("{% load ui %}" + source).render(Context(context))
 
 
 TABLE = ('{% listtable rows empty=message class="queue" %}'
@@ -31,3 +31,22 @@ def test_headings_are_escaped_and_translated_literals_work():
     html = render('{% colheads heading _("Kind") %}', heading="<script>")
     assert html == ('<thead><tr><th scope="col">&lt;script&gt;</th><th scope="col">Kind</th>'
                     "</tr></thead>")
+
+
+def test_formfields_renders_errors_then_each_visible_field_in_order_less_the_excluded():
+    from django import forms
+
+    class Form(forms.Form):
+        name = forms.CharField(label="Name")
+        secret = forms.CharField(widget=forms.HiddenInput)
+        mode = forms.CharField(label="Mode")
+
+        def clean(self):
+            raise forms.ValidationError("Bad <input>.")
+
+    form = Form(data={"name": "x", "secret": "s", "mode": "m"})
+    form.is_valid()
+    html = render('{% formfields form exclude="mode" %}', form=form)
+    assert '<div class="form-errors" role="alert">' in html and "Bad &lt;input&gt;." in html
+    assert 'name="name"' in html and 'name="mode"' not in html and 'name="secret"' not in html
+    assert html.count('<div class="field">') == 1
