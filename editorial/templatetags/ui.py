@@ -5,7 +5,8 @@ table (scrollable on a narrow screen) around its body when ``rows`` has any, els
 empty message. ``{% colheads _("Kind") _("Revision") numeric="2" %}`` renders a header row of
 column headings; ``numeric`` lists (from 1) the columns that hold figures, right-aligned.
 ``{% formfields form exclude="mode" %}`` renders the form's errors and its visible fields, in the
-form's order, each as a labelled field group."""
+form's order, each as a labelled field group; ``only="a,b"`` renders just those fields, in that
+order, without the form's errors."""
 
 from __future__ import annotations
 
@@ -73,7 +74,9 @@ def colheads(parser, token):
 
 
 @register.inclusion_tag("partials/form_fields.html")
-def formfields(form, exclude: str = ""):
+def formfields(form, exclude: str = "", only: str = ""):
+    if only:  # a group of fields inside a larger form, whose errors the page shows once
+        return {"fields": [form[name.strip()] for name in only.split(",")]}
     skipped = {name.strip() for name in exclude.split(",")}
     return {"form": form,
             "fields": [field for field in form.visible_fields() if field.name not in skipped]}
