@@ -13,3 +13,8 @@ class EditorialConfig(AppConfig):
         from .roles import roles_sync
 
         post_migrate.connect(roles_sync, sender=self)
+        # Register the Celery tasks in every process (web included), so the services send them
+        # by name (editorial.broker) instead of importing the workers, which call the services.
+        from . import workers
+
+        workers.register()

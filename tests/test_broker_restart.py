@@ -10,6 +10,7 @@ import time
 import pytest
 from django.urls import reverse
 
+from editorial.broker import gpu_queue_depth
 from editorial.models import (
     Candidate,
     ContentKind,
@@ -25,7 +26,6 @@ from editorial.services import (
     generation_jobs_resume,
     model_version_register,
 )
-from editorial.workers.generation import gpu_queue_depth
 from tests.factories import ProductFactory, UserFactory
 from tests.worker import RedisServer, Worker, producer_on, wait_until
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import policies
+from .. import broker, policies
 from ..audit import audit_log
 from ..models import (
     ExportBatch,
@@ -246,10 +246,8 @@ def _batch_chunks(batch: ExportBatch, options: ExportOptions) -> Iterator[bytes]
 
 
 def _send(batch_id: int) -> None:
-    from ..workers.exports import run_export
-
     try:
-        run_export.delay(batch_id)
+        broker.send(broker.RUN_EXPORT, batch_id)
     except Exception as exc:  # the broker is down: say so instead of "queued" forever
         logger.exception("could not queue export %s", batch_id)
         ExportBatch.objects.filter(pk=batch_id, status=ExportBatch.Status.QUEUED).update(

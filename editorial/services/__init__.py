@@ -37,6 +37,7 @@ from .chunks import (
     generation_results_store,
 )
 from .finetune import (
+    finetune_output_dir,
     finetune_run_data,
     finetune_run_fail,
     finetune_run_finish,
@@ -108,6 +109,7 @@ __all__ = [
     "draft_retry_generation",
     "draft_submit",
     "draft_unassign",
+    "finetune_output_dir",
     "finetune_run_data",
     "finetune_run_fail",
     "finetune_run_finish",

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from generation.params import OUTPUT_NAME_MAX_LENGTH, FineTuneConfig, output_name_valid
+from generation.params import (
+    OUTPUT_NAME_MAX_LENGTH,
+    FineTuneConfig,
+    output_dir_in,
+    output_name_valid,
+)
 
-from .. import policies
+from .. import broker, policies
 from ..audit import audit_log
 from ..exceptions import WorkflowError
 from ..models import (
@@ -28,6 +35,14 @@ def require_admin(user) -> None:
                          gettext("Only admins can fine-tune models."))
 
 
+def finetune_output_dir(name: str) -> Path:
+    """Where run ``name`` saves its model: directly inside the model folder's ``finetuned``,
+    checked again here because a save deletes what is there (a run recorded before the name
+    rules, or written to the database by hand, must not reach anywhere else)."""
+    return output_dir_in(Path(settings.COPYDESK_MODEL_DIR) / "finetuned", name)
+
+
+
 def finetune_run_request(
     *, base: ModelVersion, name: str, hyperparameters: dict, user, filters: dict | None = None,
     enqueue: bool = True,
@@ -38,8 +53,6 @@ def finetune_run_request(
     ``name`` is also the folder the model is saved in, directly inside the model folder's
     ``finetuned``: one folder name of ASCII letters, digits, ``.``, ``-`` and ``_``, starting
     with a letter or digit. Raises ``WorkflowError`` before anything is written."""
-    from ..workers.finetune import finetune_output_dir
-
     require_admin(user)
     name = (name or "").strip()
     if not name:
@@ -90,10 +103,8 @@ def finetune_run_retry(*, run, user):
 
 
 def enqueue_finetune(run_id: int) -> bool:
-    from ..workers.finetune import finetune_model
-
     try:
-        finetune_model.delay(run_id)
+        broker.send(broker.FINETUNE_MODEL, run_id)
     except Exception as exc:  # the broker client raises many kinds
         logger.exception("fine-tune run %s: could not reach the broker", run_id)
         FineTuneRun.objects.filter(pk=run_id).update(

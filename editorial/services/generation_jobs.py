@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from generation.params import GenerationParams
 
-from .. import policies, selectors, workflow
+from .. import broker, policies, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
 from ..models import (
@@ -140,12 +140,10 @@ def _job_create(
 def enqueue_chunks(job_id: int, numbers: Sequence[int]) -> int:
     """Send chunks to the workers and stamp them as sent; returns how many were sent. A broker
     outage is recorded on the job (which stays queued) for ``resume_jobs`` to send later."""
-    from ..workers.generation import generate_chunk
-
     sent: list[int] = []
     try:
         for number in numbers:
-            generate_chunk.delay(job_id, number)
+            broker.send(broker.GENERATE_CHUNK, job_id, number)
             sent.append(number)
     except Exception as exc:  # the broker client raises many kinds
         # The job is committed; a broker outage must not turn the request into a 500.

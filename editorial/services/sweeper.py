@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from .. import broker
 from ..audit import audit_log
 from ..models import (
     FineTuneRun,
@@ -65,7 +66,7 @@ def generation_jobs_resume(
       older than ``unsent_grace_seconds``;
     * a queued chunk sent more than ``lost_seconds`` ago (default the stall time) while the
       broker's gpu queue is empty: its message was lost (a broker restarted without
-      persistence). ``queue_depth`` (default ``workers.generation.gpu_queue_depth``) asks the
+      persistence). ``queue_depth`` (default ``broker.gpu_queue_depth``) asks the
       broker; while it cannot answer nothing is resent, and a long queue is never doubled;
     * a job left running with nothing pending is closed;
     * a fine-tune run still queued because the broker was down when it was requested (older
@@ -107,7 +108,7 @@ def generation_jobs_resume(
         job__status__in=active,
     ).values_list("job_id", "number"))
     if queue_depth is None:
-        from ..workers.generation import gpu_queue_depth as queue_depth
+        queue_depth = broker.gpu_queue_depth
     # Asked at most once, and only when something waits.
     broker_empty = functools.cache(lambda: queue_depth() == 0)
     if waiting and broker_empty():

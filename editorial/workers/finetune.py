@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 
-from generation.params import FineTuneConfig, output_dir_in
+from generation.params import FineTuneConfig
 
 from .. import services
 
 logger = logging.getLogger(__name__)
-
-
-def finetune_output_dir(name: str):
-    """Where run ``name`` saves its model: directly inside the model folder's ``finetuned``,
-    checked again here because a save deletes what is there (a run recorded before the name
-    rules, or written to the database by hand, must not reach anywhere else)."""
-    return output_dir_in(Path(settings.COPYDESK_MODEL_DIR) / "finetuned", name)
 
 
 # How often a phase without optimizer steps (an evaluation) beats the run's heartbeat: far
@@ -44,7 +36,7 @@ def run_finetune(*, run_id: int) -> int | None:
         if not train:
             raise ValueError("No approved drafts in the train split match this run's filters.")
         config = FineTuneConfig.from_dict(run.hyperparameters)
-        output = finetune_output_dir(run.name)
+        output = services.finetune_output_dir(run.name)
         last_write = [0.0]
 
         def progress(step: int, total: int, loss: float) -> None:

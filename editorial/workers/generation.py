@@ -177,21 +177,3 @@ def generate_chunk(job_id: int, chunk: int) -> int:
             error=f"chunk {chunk}: {type(exc).__name__}: {exc}"[:2000]
         )
         raise
-
-
-def gpu_queue_depth() -> int | None:
-    """Messages waiting in the broker's generation queue, or None when the broker cannot say
-    (unreachable, or tasks run eagerly)."""
-    from copydesk.celery import app
-
-    if app.conf.task_always_eager:
-        return None
-    queue = app.amqp.router.route({}, generate_chunk.name)["queue"].name
-    try:
-        with app.connection_for_read() as connection:
-            connection.ensure_connection(max_retries=1)
-            # A plain declare: kombu's passive one refuses an empty Redis queue as missing.
-            return connection.default_channel.queue_declare(queue=queue).message_count
-    except Exception as exc:  # the broker clients raise many kinds
-        logger.warning("could not read the %s queue depth: %s", queue, exc)
-        return None

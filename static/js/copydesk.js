@@ -48,26 +48,7 @@
       .forEach(function (box) { box.checked = all.checked; });
   });
 
-  // Keyboard: Ctrl/Cmd+S saves the editor; "/" jumps to the search box.
-  document.addEventListener("keydown", function (event) {
-    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
-      var editor = document.querySelector("form[data-editor]");
-      if (editor) {
-        event.preventDefault();
-        editor.requestSubmit();
-      }
-      return;
-    }
-    if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey) {
-      var target = event.target;
-      if (target.closest("input, textarea, select, [contenteditable]")) return;
-      var search = document.querySelector("input[type=search]");
-      if (search) {
-        event.preventDefault();
-        search.focus();
-      }
-    }
-  });
+  // Keys are all handled in shortcuts.js.
 
   // --- Draft page ------------------------------------------------------------------------------
 
@@ -79,9 +60,9 @@
     return Boolean(textarea) && textarea.value !== textarea.defaultValue;
   }
 
-  // Focus follows the result of a swap (a saved notice, the conflict view, an error, a new
-  // comment, a revision diff): the server marks it with data-focus. Never the live checks,
-  // which must leave the focus in the editor.
+  // The one focus protocol: focus follows the result of a swap (a saved notice, the conflict
+  // view, an error, a new comment, a revision diff, the queue's bulk report), which the server
+  // marks with data-focus. Never the live checks, which must leave the focus in the editor.
   function focusResult(root) {
     if (!root || !root.querySelector) return;
     var target = root.matches("[data-focus]") ? root : root.querySelector("[data-focus]");

@@ -4,8 +4,10 @@
 // e / r open the draft at its editor / review comment, a approves the ticked (or selected) drafts.
 // Draft page: e focuses the editor, s saves, a approves, r focuses the review comment. The
 // targets carry data-shortcut="edit|save|approve|request-changes"; a missing one is skipped.
-// Letter keys never fire while typing in a field or with Ctrl/Meta/Alt held. Handlers are
-// delegated from document, so content swapped in by htmx needs no re-binding.
+// Everywhere: "/" goes to the search box; Ctrl/Cmd+S saves the editor, also while typing in it.
+// Other keys never fire while typing in a field or with Ctrl/Meta/Alt held. This is the one key
+// handler; it is delegated from document, so content swapped in by htmx needs no re-binding.
+// Focus after a swap is copydesk.js's (data-focus).
 (function () {
   "use strict";
 
@@ -186,6 +188,7 @@
     s: save,
     a: approve,
     r: requestChanges,
+    "/": function () { return focusField(document.querySelector("input[type=search]")); },
     "?": openHelp,
     Enter: function (event) {
       // On a link or a button Enter does what it always does.
@@ -195,8 +198,13 @@
   };
 
   document.addEventListener("keydown", function (event) {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey ||
-        event.isComposing) return;
+    if (event.defaultPrevented || event.isComposing) return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "s") {
+      // Where there is no editor, the browser's own Ctrl+S stays.
+      if (save()) event.preventDefault();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (isTyping(event.target)) return;
     if (document.querySelector("dialog[open]")) return; // a dialog has the keys (Esc closes)
     var handler = Object.prototype.hasOwnProperty.call(KEYS, event.key) ? KEYS[event.key] : null;
@@ -215,16 +223,14 @@
 
   // --- After htmx swaps and page loads ------------------------------------------------------
 
-  document.addEventListener("htmx:afterSwap", function () {
-    var report = document.querySelector("[data-autofocus]");
-    if (report && report.isConnected) {
-      report.removeAttribute("data-autofocus");
-      report.focus();
-    }
+  document.addEventListener("htmx:afterSwap", function (event) {
     if (selectedId === null) return;
     var row = rows().filter(function (r) { return r.dataset.draftId === selectedId; })[0];
-    // Keep the selection on the same draft; take the focus back only if the swap dropped it.
-    var lost = !document.activeElement || document.activeElement === document.body;
+    // Keep the selection on the same draft; take the focus back only if the swap dropped it and
+    // brought nothing of its own to focus (a bulk report, see copydesk.js).
+    var swapped = event.detail.target;
+    var lost = (!document.activeElement || document.activeElement === document.body) &&
+      !(swapped && swapped.querySelector && swapped.querySelector("[data-focus]"));
     if (row) {
       select(row, lost);
     } else {

@@ -1,6 +1,6 @@
-"""The queue's keyboard shortcuts in Chromium: j/k move the selection, x ticks, Enter opens,
-? shows the help (Esc closes it); they keep working after htmx swaps the results and stay quiet
-while someone types in a field."""
+"""The keyboard shortcuts in Chromium: j/k move the selection, x ticks, Enter opens, / searches,
+? shows the help (Esc closes it), e edits and Ctrl+S saves; they keep working after htmx swaps the
+results and stay quiet while someone types in a field."""
 
 import re
 
@@ -43,6 +43,11 @@ def test_queue_keyboard_shortcuts(log_in, live_server, screenshot):
     page.keyboard.press("x")
     expect(box).not_to_be_checked()
 
+    # / goes to the search box.
+    page.keyboard.press("/")
+    expect(page.get_by_label("Search")).to_be_focused()
+    page.get_by_role("heading", name="Queue").click()
+
     # ? opens the help as a modal dialog; Esc closes it.
     page.keyboard.press("?")
     help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
@@ -82,6 +87,11 @@ def test_queue_keyboard_shortcuts(log_in, live_server, screenshot):
     expect(editor).to_be_focused()
     page.keyboard.type("jk")
     expect(editor).to_have_value(re.compile(r"jk$"))
+    # Ctrl+S saves while typing in the editor; the notice takes the focus.
+    page.keyboard.press("Control+s")
+    saved = page.get_by_role("status").filter(has_text="Saved revision")
+    expect(saved).to_be_visible()
+    expect(saved).to_be_focused()
     page.context.close()
 
 
