@@ -650,12 +650,12 @@ def test_the_service_refuses_a_name_that_is_not_one_folder_name(
 def test_names_with_dots_and_digits_are_accepted_and_save_inside_the_model_folder(
     db, tiny_model_dir, model_folder_with_neighbours
 ):
-    from editorial.services import finetune_run_request
+    from editorial.services import finetune_output_dir, finetune_run_request
 
     base = register_tiny(tiny_model_dir)
     run = finetune_run_request(base=base, name="tiny-v1.2_b", hyperparameters={}, user=None,
                                enqueue=False)
-    assert finetune_worker.finetune_output_dir(run.name) == (
+    assert finetune_output_dir(run.name) == (
         model_folder_with_neighbours / "models" / "finetuned" / "tiny-v1.2_b").resolve()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from django import template
 from django.template.base import FilterExpression
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -61,7 +60,7 @@ class ColHeadsNode(template.Node):
         figures = {int(n) for n in numeric.split(",") if n.strip()}
         cells = format_html_join(
             "", '<th scope="col"{}>{}</th>',
-            ((mark_safe(' class="num"') if i in figures else "", heading.resolve(context))
+            ((format_html(' class="{}"', "num") if i in figures else "", heading.resolve(context))
              for i, heading in enumerate(self.headings, start=1)),
         )
         return format_html("<thead><tr>{}</tr></thead>", cells)
