@@ -12,8 +12,8 @@ example separator), so every candidate generates exactly ``max_new_tokens`` toke
   the same weights the engine loads.
 - llama.cpp (``--llamacpp``, the default where ``llama-cpp-python`` is installed): the same GGUF
   the model was converted from (the packaged one), the same token ids, one product after
-  another; a product's candidates reuse its prompt's KV cache (the binding keeps the longest
-  common prefix), ``--llama-threads`` / ``--llama-batch`` as the best setting found here.
+  another, each product's candidates as concurrent sequences sharing its prompt's KV cache
+  (``LlamaCpp``); ``--llama-threads`` / ``--llama-batch`` as the best setting found here.
 - engine: ``Engine.generate`` with all products at once.
 
 The baselines run half before and half after the engine, so a change in the machine's load
@@ -24,11 +24,18 @@ weighs on all sides alike. Runs without Django (only ``generation``'s core is im
     python benchmarks/generation.py --device cuda --random-weights --prompts 8192 \\
         --baseline-prompts 16 --no-llamacpp                         # GPU box, no weights there
 
-llama-cpp-python is a benchmark-only extra (not installed by ``make install``); it has no binary
-wheel and compiles llama.cpp (several minutes on two cores)::
+llama-cpp-python is a benchmark-only extra (``bench`` in pyproject.toml; ``make install`` leaves
+it out). It has no binary wheel and compiles llama.cpp (~15 minutes on two busy cores)::
 
-    CMAKE_ARGS="-DGGML_NATIVE=ON" .venv/bin/pip install -c constraints.txt \\
-        "llama-cpp-python==0.3.36"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON \\
+      -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON \\
+      -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \\
+      .venv/bin/pip install -c constraints.txt "llama-cpp-python==0.3.36"
+
+(On this VM the CPU advertises AMX but the hypervisor does not enable it: a ``GGML_NATIVE`` build
+dies with SIGILL on the first AMX tile instruction. Elsewhere ``-DGGML_NATIVE=ON`` is enough.)
+Run it with ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine: llama.cpp and torch share libgomp,
+and spinning threads made both 7-30x slower at a load of 4-5 on two cores.
 
 ``--random-weights`` builds the model from ``benchmarks/assets/smollm2`` (SmolLM2-135M's config
 and tokenizer, a few MB) with random weights: throughput is the same as the real model's,
@@ -272,44 +279,98 @@ def packaged_gguf(model_path: Path, scratch: Path) -> Path | None:
 
 
 class LlamaCpp:
-    """llama.cpp through llama-cpp-python on the same token ids, one product after another."""
+    """llama.cpp through llama-cpp-python's C API on the same token ids, one product after
+    another: the prompt is evaluated once, its KV cache is shared by the product's candidates
+    (``llama_memory_seq_cp`` in a unified cache), and the candidates decode together as
+    concurrent sequences of one batch, each with its own C sampler chain. (The binding's
+    Python-level ``Llama.generate`` copies the 262k-entry logits into Python on every token:
+    3.5x slower here, so it would understate llama.cpp.)"""
 
-    def __init__(self, gguf: Path, *, threads: int, batch: int, context: int):
-        from llama_cpp import Llama
+    def __init__(self, gguf: Path, *, threads: int, batch: int, context: int, sequences: int):
+        import llama_cpp as lc
+        from llama_cpp._logger import set_verbose
 
-        self.llm = Llama(model_path=str(gguf), n_ctx=context, n_threads=threads,
-                         n_threads_batch=threads, n_batch=batch, n_ubatch=batch, verbose=False,
-                         # A sliding-window cache (Gemma 3) must keep every position for a
-                         # product's next candidate to reuse its prompt.
-                         swa_full=True)
-        self.eos = [t for t in (self.llm.token_eos(),) if t >= 0]
+        set_verbose(False)  # llama.cpp logs every tensor and graph input otherwise
+        self.lc = lc
+        lc.llama_backend_init()
+        self.model = lc.llama_model_load_from_file(str(gguf).encode(),
+                                                   lc.llama_model_default_params())
+        params = lc.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_ubatch = context, batch, batch
+        params.n_seq_max, params.n_threads, params.n_threads_batch = sequences, threads, threads
+        # One unified cache, so copied sequences share the prompt's cells; all of a sliding-
+        # window model's positions are kept, so the copies can be made.
+        params.kv_unified, params.swa_full = True, True
+        self.ctx = lc.llama_init_from_model(self.model, params)
+        self.vocab = lc.llama_model_get_vocab(self.model)
+        self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
+        self.batch_size = batch
+        self.batch = lc.llama_batch_init(max(batch, sequences), 0, sequences)
+
+    def _sampler(self, params, seed: int, prompt: list[int], no_eos: list[int]):
+        """transformers' order: repetition penalty over prompt and output, temperature, top-k,
+        top-p, then the draw."""
+        lc = self.lc
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_penalties(
+            self.n_vocab, len(prompt) + params.max_new_tokens, params.repetition_penalty,
+            0.0, 0.0))
+        if no_eos:
+            biases = (lc.llama_logit_bias * len(no_eos))(
+                *[lc.llama_logit_bias(token, float("-inf")) for token in no_eos])
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_logit_bias(
+                self.n_vocab, len(no_eos), biases))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(params.temperature))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(params.top_k))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(params.top_p, 1))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed))
+        for token in prompt:
+            lc.llama_sampler_accept(chain, token)
+        return chain
+
+    def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """One ``llama_decode`` of (token, position, sequence, wants logits) entries."""
+        batch = self.batch
+        batch.n_tokens = len(entries)
+        for i, (token, position, sequence, logits) in enumerate(entries):
+            batch.token[i], batch.pos[i] = token, position
+            batch.n_seq_id[i], batch.seq_id[i][0], batch.logits[i] = 1, sequence, logits
+        if self.lc.llama_decode(self.ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
 
     def run(self, engine, requests, params, *, fixed_length: bool) -> tuple[int, float]:
-        """Each product's candidates in turn; after the first, a candidate re-evaluates only the
-        prompt's last token (the binding keeps the KV cache of the longest common prefix)."""
-        import numpy as np
-
-        def no_eos(_ids, scores):
-            scores[self.eos] = -np.inf
-            return scores
-
-        eos = set(engine.eos_token_ids) | set(self.eos)
-        processor = [no_eos] if fixed_length else None
+        lc = self.lc
+        eos = sorted({int(t) for t in engine.eos_token_ids} | {
+            t for t in range(self.n_vocab) if lc.llama_vocab_is_eog(self.vocab, t)})
         tokens = 0
         started = time.perf_counter()
+        memory = lc.llama_get_memory(self.ctx)
         for request in requests:
+            lc.llama_memory_clear(memory, True)
             ids = request_ids(engine, request)
-            for candidate in range(request.candidates):
-                self.llm.set_seed(request.seed * 1000 + candidate)
-                for n, token in enumerate(self.llm.generate(
-                        ids, top_k=params.top_k, top_p=params.top_p, min_p=0.0,
-                        temp=params.temperature, repeat_penalty=params.repetition_penalty,
-                        logits_processor=processor), start=1):
-                    if token in eos:
-                        break
-                    tokens += 1
-                    if n == params.max_new_tokens:
-                        break
+            for start in range(0, len(ids), self.batch_size):
+                part = ids[start:start + self.batch_size]
+                self._decode([(token, start + i, 0, start + i == len(ids) - 1)
+                              for i, token in enumerate(part)])
+            last = (len(ids) - 1) % self.batch_size
+            rows = request.candidates
+            for sequence in range(1, rows):
+                lc.llama_memory_seq_cp(memory, 0, sequence, -1, -1)
+            samplers = [self._sampler(params, request.seed * 1000 + c, ids,
+                                      eos if fixed_length else []) for c in range(rows)]
+            # The prompt's last logits serve every candidate's first token.
+            alive = [(c, lc.llama_sampler_sample(samplers[c], self.ctx, last))
+                     for c in range(rows)]
+            for step in range(1, params.max_new_tokens + 1):
+                alive = [(c, token) for c, token in alive if token not in eos]
+                tokens += len(alive)
+                if not alive or step == params.max_new_tokens:
+                    break
+                self._decode([(token, len(ids) + step - 1, c, True) for c, token in alive])
+                alive = [(c, lc.llama_sampler_sample(samplers[c], self.ctx, i))
+                         for i, (c, _token) in enumerate(alive)]
+            for sampler in samplers:
+                lc.llama_sampler_free(sampler)
         return tokens, time.perf_counter() - started
 
 
@@ -400,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             longest = max(len(request_ids(engine, r)) for r in requests)
             llama = LlamaCpp(gguf, threads=args.llama_threads or torch.get_num_threads(),
-                             batch=args.llama_batch, context=longest + args.max_new_tokens + 8)
+                             batch=args.llama_batch, sequences=params.sampled,
+                             context=longest + params.sampled * args.max_new_tokens + 8)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # llama.cpp keeps its own mapping of the file
     device = engine.device
