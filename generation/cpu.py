@@ -66,6 +66,14 @@ class TrimmedHead(torch.nn.Module):
                      torch.nn.Parameter(head.bias.detach()[self.keep].clone(), requires_grad=False))
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        scores = torch.nn.functional.linear(hidden, self.weight, self.bias)
-        full = scores.new_full((*scores.shape[:-1], self.vocab_size), float("-inf"))
-        return full.index_copy_(-1, self.keep, scores)
+        # A flat, contiguous input keeps this a plain matrix product: the last position of a
+        # prefill ([rows, 1, hidden] sliced from [rows, width, hidden]) is not contiguous, and
+        # linear() then ran it as a batched product over a copy of the whole weight per row
+        # (4.5 s for two Gemma rows, more than the prefill itself).
+        scores = torch.nn.functional.linear(hidden.reshape(-1, hidden.shape[-1]), self.weight,
+                                            self.bias)
+        # Scores come out in fp32 (what sampling reads), written once at full width.
+        full = scores.new_full((scores.shape[0], self.vocab_size), float("-inf"),
+                               dtype=torch.float32)
+        full.index_copy_(-1, self.keep, scores.float())
+        return full.view(*hidden.shape[:-1], self.vocab_size)

@@ -23,12 +23,10 @@ exactly.)"""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .openmp import choose_wait_policy
@@ -41,14 +39,22 @@ from transformers import (  # noqa: E402
     AutoTokenizer,
     GenerationConfig,
     LogitsProcessorList,
-    RepetitionPenaltyLogitsProcessor,
 )
 
 from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
-from .decoding import GroundedDecoding, RowRules, cut_at_stop, vocabulary_for  # noqa: E402
+from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
 from .kvcache import PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
+from .requests import (  # noqa: E402
+    GeneratedText,
+    GenerationRequest,
+    GenerationResult,
+    Prepared,
+    clean_completion,
+    collect_results,
+)
 from .sampling import SeededSampler, row_seed, seeded_uniform  # noqa: E402
+from .stepping import RepetitionPenalty, decode  # noqa: E402
 
 __all__ = [
     "Engine",
@@ -90,86 +96,10 @@ MIN_SHARED_PREFIX = 16
 PREFIX_CACHE_SIZE = 8
 
 
-@dataclass
-class GenerationRequest:
-    """One prompt: chat ``messages`` (instruct models, through the chat template) or a
-    completion document ``prompt`` (base models), whose leading ``context`` (header, examples)
-    other requests may share. ``lead_in`` is the start of the copy that ends the document; the
-    returned texts begin with it. ``rules`` constrain decoding (grounded numbers, banned terms,
-    markup, stop strings; see ``generation.decoding``).
-
-    ``candidates``, ``seed`` and ``max_new_tokens`` are per request; ``max_new_tokens=None``
-    means ``params.max_new_tokens``."""
-
-    messages: list[dict] | None = None
-    candidates: int = 1
-    seed: int = 0
-    max_new_tokens: int | None = None
-    prompt: str = ""
-    context: str = ""
-    lead_in: str = ""
-    rules: RowRules | None = None
-
-
-@dataclass
-class GeneratedText:
-    text: str
-    completion_tokens: int  # new tokens before EOS (EOS and padding not counted)
-    finished: bool  # True if the model stopped at EOS, False if it ran into max_new_tokens
-
-
-@dataclass
-class GenerationResult:
-    """Up to ``request.candidates`` distinct texts, in candidate-index order.
-
-    Exact duplicates (after cleaning) are dropped, so fewer candidates than asked may come back;
-    with ``do_sample=False`` there is always exactly one. ``seconds`` is this request's share
-    (by rows) of its batch's wall time, so the seconds of all results add up to the total.
-    """
-
-    candidates: list[GeneratedText] = field(default_factory=list)
-    prompt_tokens: int = 0
-    seconds: float = 0.0
-
-
-_ROLE_PREFIX_RE = re.compile(r"^\s*(?:<\|im_start\|>)?\s*assistant\s*(?::|\n)\s*", re.IGNORECASE)
-_CHAT_TOKEN_RE = re.compile(
-    r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|begin_of_text|start_header_id|"
-    r"end_header_id)\|>|</s>|<s>"
-)
-
-
-def clean_completion(text: str) -> str:
-    """Strip whitespace and chat artifacts (special tokens, a leading "assistant" role line,
-    and the replacement character left when max_new_tokens cut a multi-byte character)."""
-    text = _CHAT_TOKEN_RE.sub("", text)
-    previous = None
-    while previous != text:
-        previous = text
-        text = _ROLE_PREFIX_RE.sub("", text, count=1)
-    return text.strip().rstrip("\ufffd").rstrip()
-
-
 def _resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-@dataclass
-class _Prepared:
-    index: int
-    ids: list[int]
-    candidates: int
-    seed: int
-    max_new_tokens: int
-    prefix: tuple[int, ...] = ()  # leading ids shared with requests that have the same context
-    lead_in: str = ""
-    rules: RowRules | None = None
-
-    @property
-    def suffix(self) -> list[int]:
-        return self.ids[len(self.prefix):]
 
 
 def _has_sliding_window(config) -> bool:
@@ -323,8 +253,8 @@ class Engine:
 
     def _prepare(
         self, requests: Sequence[GenerationRequest], params: GenerationParams
-    ) -> list[_Prepared]:
-        prepared: list[_Prepared] = []
+    ) -> list[Prepared]:
+        prepared: list[Prepared] = []
         for index, request in enumerate(requests):
             if request.candidates < 1:
                 raise ValueError(f"request {index}: candidates must be >= 1")
@@ -338,7 +268,7 @@ class Engine:
                     f"the model's context of {self.max_positions} tokens"
                 )
             prepared.append(
-                _Prepared(
+                Prepared(
                     index=index,
                     ids=ids,
                     candidates=request.candidates if params.do_sample else 1,
@@ -377,7 +307,7 @@ class Engine:
             return ()
         return tuple(prefix)
 
-    def _batches(self, prepared: list[_Prepared]) -> list[list[_Prepared]]:
+    def _batches(self, prepared: list[Prepared]) -> list[list[Prepared]]:
         """Group by max new tokens, order by (shared prefix, prompt length), and cut into
         batches under the token budget and row cap.
 
@@ -385,14 +315,14 @@ class Engine:
         prefilled on its own (``_prefill``), and only decoding runs them together, so a job
         mixing English and Chinese products decodes in one batch instead of one per language.
         """
-        groups: dict[int, list[_Prepared]] = {}
+        groups: dict[int, list[Prepared]] = {}
         for item in prepared:
             groups.setdefault(item.max_new_tokens, []).append(item)
-        batches: list[list[_Prepared]] = []
+        batches: list[list[Prepared]] = []
         for max_new in sorted(groups):
             group = sorted(groups[max_new], key=lambda p: (len(p.prefix), p.prefix, len(p.ids),
                                                           p.index))
-            current: list[_Prepared] = []
+            current: list[Prepared] = []
             rows = longest = 0
             for item in group:
                 new_rows = rows + item.candidates
@@ -460,9 +390,9 @@ class Engine:
         return [r for r in results if r is not None]
 
     @staticmethod
-    def _prefill_groups(batch: list[_Prepared]) -> list[list[_Prepared]]:
+    def _prefill_groups(batch: list[Prepared]) -> list[list[Prepared]]:
         """Consecutive runs of ``batch`` (ordered by ``_batches``) with the same prefix."""
-        groups: list[list[_Prepared]] = []
+        groups: list[list[Prepared]] = []
         for item in batch:
             if groups and groups[-1][0].prefix == item.prefix:
                 groups[-1].append(item)
@@ -471,13 +401,13 @@ class Engine:
         return groups
 
     @staticmethod
-    def _prefill_width(group: list[_Prepared]) -> int:
+    def _prefill_width(group: list[Prepared]) -> int:
         """Positions a group's prefill fills: its prefix and its longest rest of the prompt
         (all but the last prompt token, which decoding's first step runs)."""
         return len(group[0].prefix) + max(len(item.suffix) - 1 for item in group)
 
     @torch.inference_mode()
-    def _prefill(self, group: list[_Prepared], cache: PreallocatedCache, width: int) -> None:
+    def _prefill(self, group: list[Prepared], cache: PreallocatedCache, width: int) -> None:
         """Run everything but the last prompt token of each request in ``group`` (one shared
         prefix) through the model into ``cache`` (a window of the batch's cache), one row per
         request, right-aligned in ``width`` positions (the whole group's prefill width).
@@ -517,59 +447,8 @@ class Engine:
         )
 
     @torch.inference_mode()
-    def _decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                cache: PreallocatedCache, processors: LogitsProcessorList, *, max_new: int,
-                min_new: int) -> list[list[int]]:
-        """Each row's new tokens (up to and with its EOS), decoding from its last prompt token
-        (``cache`` holds the rest): the processors shape the scores, then the top score wins
-        (``SeededSampler`` has already drawn it). ``min_new`` steps cannot choose EOS.
-
-        A row leaves the batch once it has finished (its cache row, ids and processor state are
-        dropped), as soon as finished rows are an eighth of the batch: the steps after go only
-        to rows still writing. With best of N, candidates of one prompt differ in length by
-        several times, and a batch otherwise runs every row as long as its longest."""
-        eos = torch.tensor(self.eos_token_ids, dtype=torch.long, device=self.device)
-        rows = input_ids.shape[0]
-        out: list[list[int]] = [[] for _ in range(rows)]
-        alive = list(range(rows))  # the original row of each row still in the batch
-        done = torch.zeros(rows, dtype=torch.bool, device=self.device)
-        ids, mask = input_ids, attention_mask
-        positions = mask.sum(-1, keepdim=True) - 1
-        tokens = ids[:, -1:]
-        for step in range(max_new):
-            logits = self.model(input_ids=tokens, attention_mask=mask, position_ids=positions,
-                                cache=cache, use_cache=True, logits_to_keep=1).logits
-            scores = logits[:, -1, :].float()
-            if step < min_new:
-                scores[:, eos] = float("-inf")
-            chosen = processors(ids, scores).argmax(dim=-1)
-            chosen = chosen.masked_fill(done, self.pad_token_id)
-            tokens = chosen.unsqueeze(-1)
-            ids = torch.cat([ids, tokens], dim=-1)
-            mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
-            positions = positions + 1
-            for row, token, finished in zip(alive, chosen.tolist(), done.tolist(), strict=True):
-                if not finished:
-                    out[row].append(token)
-            done = done | torch.isin(chosen, eos)
-            finished = int(done.sum())
-            if finished == len(alive):
-                break
-            if finished and finished * 8 >= len(alive):
-                keep = (~done).nonzero().squeeze(-1)
-                kept = keep.tolist()
-                ids, mask, positions, tokens = ids[keep], mask[keep], positions[keep], tokens[keep]
-                cache.batch_select_indices(keep)
-                for processor in processors:
-                    if hasattr(processor, "select_rows"):
-                        processor.select_rows(kept)
-                alive = [alive[i] for i in kept]
-                done = done[keep]
-        return out
-
-    @torch.inference_mode()
     def _run_batch(
-        self, batch: list[_Prepared], params: GenerationParams, *, ignore_eos: bool = False
+        self, batch: list[Prepared], params: GenerationParams, *, ignore_eos: bool = False
     ) -> list[GenerationResult]:
         """Prefill each prefix group of ``batch`` apart, right-aligned in place into one cache
         sized for the whole batch (decoding then writes each token in place too), and decode
@@ -615,7 +494,7 @@ class Engine:
 
         processors = LogitsProcessorList()
         if params.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(params.repetition_penalty))
+            processors.append(RepetitionPenalty(params.repetition_penalty))
         if any(rules is not None for rules in row_rules):
             # Before sampling, so the sampler draws among the tokens the rules allow.
             processors.append(GroundedDecoding(
@@ -628,40 +507,14 @@ class Engine:
                     seeds, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p
                 )
             )
-        new_tokens = self._decode(input_ids, attention_mask, cache, processors,
-                                  max_new=max_new, min_new=max_new if ignore_eos else 0)
+        new_tokens = decode(self.model, input_ids, attention_mask, cache, processors,
+                            eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
+                            max_new=max_new, min_new=max_new if ignore_eos else 0)
         seconds = time.perf_counter() - started
         total_rows = len(new_tokens)
 
-        results = []
-        row = 0
-        eos = set(self.eos_token_ids)
-        for item in batch:
-            texts: list[GeneratedText] = []
-            seen: set[str] = set()
-            for _ in range(item.candidates):
-                tokens = new_tokens[row]
-                row += 1
-                cut = next((i for i, t in enumerate(tokens) if t in eos), None)
-                finished = cut is not None
-                kept = tokens if cut is None else tokens[:cut]
-                text = self.tokenizer.decode(kept, skip_special_tokens=True)
-                if item.rules is not None and item.rules.stop_strings:
-                    text = cut_at_stop(text, item.rules.stop_strings)
-                text = clean_completion(item.lead_in + text)
-                if text in seen:
-                    continue
-                seen.add(text)
-                texts.append(
-                    GeneratedText(text=text, completion_tokens=len(kept), finished=finished)
-                )
-            results.append(
-                GenerationResult(
-                    candidates=texts,
-                    prompt_tokens=len(item.ids),
-                    seconds=seconds * item.candidates / total_rows,
-                )
-            )
+        results = collect_results(batch, new_tokens, self.tokenizer, self.eos_token_ids,
+                                  seconds)
         logger.debug(
             "Batch of %d requests / %d rows x %d+%d tokens in %.2f s",
             len(batch), total_rows, width, max_new, seconds,

@@ -78,19 +78,23 @@ class SeededSampler(LogitsProcessor):
         self._keys = None
 
     def _shortlist(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sorted (descending, ties by token id) logits and ids that can be sampled, plus the
-        log-normalizer to turn them into probabilities (top-k renormalizes, top-p does not).
+        """Sorted (descending, ties by token id) tempered logits and ids that can be sampled,
+        plus the log-normalizer to turn them into probabilities (top-k renormalizes, top-p does
+        not).
 
         A full sort of a 50k vocabulary costs ~2 ms per row, so it is avoided where the answer
         is a short prefix: ``topk`` for top-k, and growing ``topk`` until the nucleus is covered
-        for top-p alone.
+        for top-p alone. Under top-k only the shortlist is divided by the temperature (dividing
+        keeps the order), not the whole vocabulary.
         """
         vocab = logits.shape[-1]
         if 0 < self.top_k < vocab:
             k = self.top_k
             values, ids = torch.topk(logits, k, dim=-1)
+            values = values / self.temperature
             norm = torch.logsumexp(values, dim=-1, keepdim=True)
         elif self.top_p < 1.0:
+            logits = logits / self.temperature
             norm = torch.logsumexp(logits, dim=-1, keepdim=True)
             k = min(64, vocab)
             while True:
@@ -100,6 +104,7 @@ class SeededSampler(LogitsProcessor):
                     break
                 k = min(vocab, k * 8)
         else:
+            logits = logits / self.temperature
             ids = torch.arange(vocab, device=logits.device).expand_as(logits)
             return logits, ids, torch.logsumexp(logits, dim=-1, keepdim=True)
         # Canonical order for ties (topk leaves it unspecified): value descending, then id.
@@ -108,13 +113,14 @@ class SeededSampler(LogitsProcessor):
         values, perm = torch.sort(values, dim=-1, descending=True, stable=True)
         return values, ids.gather(-1, perm), norm
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def choose(self, scores: torch.Tensor) -> torch.Tensor:
+        """The token id each row draws from ``scores`` at this step (and the step advances)."""
         rows = scores.shape[0]
         if rows != len(self.seeds):
             raise ValueError(f"SeededSampler has {len(self.seeds)} seeds for {rows} rows")
         if self._keys is None or self._keys.device != scores.device:
             self._keys = torch.tensor(self.seeds, dtype=torch.int64, device=scores.device)
-        values, ids, norm = self._shortlist(scores.float() / self.temperature)
+        values, ids, norm = self._shortlist(scores.float())
         probs = torch.exp(values - norm)
         if self.top_p < 1.0:
             # Keep the smallest prefix whose mass reaches top_p (always at least one token).
@@ -131,7 +137,10 @@ class SeededSampler(LogitsProcessor):
         # guard against float surprises, without a device sync.
         position = torch.searchsorted(cdf, target).clamp_(max=cdf.shape[-1] - 1)
         position = torch.where(probs.gather(-1, position) > 0, position, 0)
-        chosen = ids.gather(-1, position)
+        return ids.gather(-1, position).squeeze(-1)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """As a logits processor (``generate``): every score -inf but the drawn token's."""
+        chosen = self.choose(scores)
         out = torch.full_like(scores, float("-inf"))
-        out.scatter_(-1, chosen, 0.0)
-        return out
+        return out.scatter_(-1, chosen.unsqueeze(-1), 0.0)
