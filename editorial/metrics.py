@@ -59,8 +59,6 @@ _T975 = (
     2.045229642, 2.042272456,
 )
 
-FLAG_SEVERITIES = ("error", "warning")  # generation.checks: BLOCKING is "error"
-
 # The mean edit distance of a version with more approved drafts than this is estimated from a
 # reproducible random sample of this many (its interval says how precise that is): ~0.3 ms a
 # draft keeps the dashboard well under a second per version whatever the catalog size, and
@@ -435,8 +433,7 @@ def model_version_metrics(
 
     Five queries whatever the number of drafts: versions, candidate counts, reviewed drafts,
     their revision links, and their starting candidates."""
-    from django.db.models import Count, Exists, OuterRef, Q, TextField
-    from django.db.models.functions import Cast
+    from django.db.models import Count, Exists, OuterRef, Q
 
     from .models import Candidate, Draft, ModelVersion, Revision
 
@@ -462,21 +459,15 @@ def model_version_metrics(
         candidates = candidates.filter(draft_id__in=draft_ids)
         reviewed = reviewed.filter(pk__in=draft_ids)
 
-    # Flags are stored as JSON text the same way on every backend ('"severity": "error"'), so a
-    # LIKE on the text finds them without JSON functions SQLite may lack.
-    flags_text = Cast("flags", TextField())
-    flagged = Q()
-    for severity in FLAG_SEVERITIES:
-        flagged |= Q(flags_text__contains=f'"severity": "{severity}"')
+    # From the (model_version, flagged, draft) index alone: no candidate row is read.
     counts = {
         row["model_version_id"]: row
         for row in candidates.order_by()
-        .alias(flags_text=flags_text)
         .values("model_version_id")
         .annotate(
-            n=Count("pk"),
+            n=Count("draft_id"),
             drafts=Count("draft_id", distinct=True),
-            flagged=Count("pk", filter=flagged),
+            flagged=Count("draft_id", filter=Q(flagged=True)),
         )
     }
 
@@ -490,7 +481,7 @@ def model_version_metrics(
         pk: (parent_id, candidate_id)
         for pk, parent_id, candidate_id in Revision.objects.filter(
             draft__in=reviewed.order_by().values("pk")
-        ).values_list("pk", "parent_id", "candidate_id")
+        ).order_by().values_list("pk", "parent_id", "candidate_id")
     }
     starts = {
         pk: (version_id, text, created_at)
@@ -499,7 +490,8 @@ def model_version_metrics(
             pk__in=Revision.objects.filter(
                 draft__in=reviewed.order_by().values("pk"), candidate__isnull=False
             ).values("candidate_id"),
-        ).values_list("pk", "model_version_id", "text", "created_at")
+        # No order: the models' default orders join the product and kind to sort.
+        ).order_by().values_list("pk", "model_version_id", "text", "created_at")
     }
 
     outcomes: dict[int, list[DraftOutcome]] = {pk: [] for pk in version_ids}

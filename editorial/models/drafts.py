@@ -2,12 +2,42 @@
 presence, and the audit trail."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from generation.checks import BLOCKING, WARNING
+
+from .. import search
 from .catalog import ContentKind, Product
 from .generation import GenerationJob, ModelVersion
+
+# What a draft copies from its product and current text: saving one of these recomputes it.
+_COPIED_FROM = {"current_revision", "current_revision_id", "product", "product_id"}
+
+
+class DraftQuerySet(models.QuerySet):
+    def refresh_copied(self) -> int:
+        """Recompute what these drafts copy from their product and current text
+        (``search_text``, ``search_grams``, ``product_brand``) after a write that bypassed
+        ``Draft.save``: products renamed or rebranded in bulk. Returns how many drafts were
+        written."""
+        rows = self.order_by().values_list(
+            "pk", "product__sku", "product__title", "current_revision__text",
+            "product__brand_id")
+        connection = connections[router.db_for_write(Draft)]
+        quote = connection.ops.quote_name
+        sql = (f"UPDATE {quote(Draft._meta.db_table)} SET {quote('search_text')} = %s, "
+               f"{quote('search_grams')} = %s, {quote('product_brand_id')} = %s "
+               f"WHERE {quote('id')} = %s")
+        params = []
+        for pk, sku, title, text, brand_id in rows.iterator(chunk_size=5000):
+            joined = search.search_text(sku=sku, title=title, text=text)
+            params.append((joined, search.search_grams(joined), brand_id, pk))
+        with connection.cursor() as cursor:
+            for start in range(0, len(params), 5000):
+                cursor.executemany(sql, params[start:start + 5000])
+        return len(params)
 
 
 class Draft(models.Model):
@@ -55,11 +85,27 @@ class Draft(models.Model):
     # Whether the best candidate of the draft's latest generation is worth editing (in the
     # product's language, grounded, no error flag); None until a generation stored candidates.
     usable = models.BooleanField(null=True, blank=True, db_index=True)
+    # The product's SKU and title and the current text, for the queue's search (see
+    # editorial/search.py); kept by ``save`` and ``DraftQuerySet.refresh_search``.
+    search_text = models.TextField(blank=True, default="", editable=False)
+    search_grams = models.TextField(blank=True, default="", editable=False)
+    # The product's brand, so the queue filters and counts a brand's drafts from one index.
+    product_brand = models.ForeignKey(
+        "Brand", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = DraftQuerySet.as_manager()
+
     class Meta:
         ordering = ["product__sku", "kind__position"]
+        indexes = [
+            # The queue: a brand's drafts per state; the most recently updated first.
+            models.Index(fields=["product_brand", "state"], name="draft_brand_state"),
+            models.Index(fields=["updated_at", "id"], name="draft_updated"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["product", "kind"], name="one_draft_per_product_kind"),
             models.CheckConstraint(
@@ -73,6 +119,19 @@ class Draft(models.Model):
     def __str__(self) -> str:
         return f"{self.product.sku} · {self.kind_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or not _COPIED_FROM.isdisjoint(update_fields):
+            text = self.current_revision.text if self.current_revision_id else ""
+            self.search_text = search.search_text(
+                sku=self.product.sku, title=self.product.title, text=text)
+            self.search_grams = search.search_grams(self.search_text)
+            self.product_brand_id = self.product.brand_id
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "search_text", "search_grams",
+                                           "product_brand"}
+        super().save(*args, **kwargs)
+
     def get_state_display(self):
         # Django's version rebuilds a dict of every choice per call: ~70 µs, on each queue row.
         return self.State(self.state).label
@@ -80,6 +139,8 @@ class Draft(models.Model):
 
 
 class Candidate(models.Model):
+    FLAGGED_SEVERITIES = (BLOCKING, WARNING)
+
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="candidates")
     job = models.ForeignKey(
         GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
@@ -101,6 +162,10 @@ class Candidate(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     generation_ms = models.PositiveIntegerField(default=0)
     flags = models.JSONField(default=list, blank=True)
+    # Whether ``flags`` holds a blocking or a warning flag, so the queue's flag filter and the
+    # dashboard's flag rate read a boolean instead of parsing JSON; kept by ``save`` and set
+    # by ``flagged_by`` where candidates are inserted in bulk.
+    flagged = models.BooleanField(default=False)
     usable = models.BooleanField(null=True, blank=True)
     score = models.FloatField(default=0)
     rank = models.PositiveSmallIntegerField(default=0)
@@ -108,6 +173,13 @@ class Candidate(models.Model):
 
     class Meta:
         ordering = ["draft", "rank", "index"]
+        indexes = [
+            # The queue's flag filter; the dashboard's counts per model version, read from the
+            # index alone.
+            models.Index(fields=["draft"], condition=Q(flagged=True), name="candidate_flagged"),
+            models.Index(fields=["model_version", "flagged", "draft"],
+                         name="candidate_version_counts"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["draft", "job", "index"], name="one_candidate_per_draft_job_index"
@@ -116,6 +188,19 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"Candidate {self.index} of {self.draft}"
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        self.flagged = self.flagged_by(self.flags)
+        if update_fields is not None and "flags" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "flagged"}
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def flagged_by(cls, flags) -> bool:
+        return isinstance(flags, list) and any(
+            isinstance(flag, dict) and flag.get("severity") in cls.FLAGGED_SEVERITIES
+            for flag in flags)
 
 
 

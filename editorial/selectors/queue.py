@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import NotSupportedError
+from django.db import NotSupportedError, connections
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     Exists,
+    F,
     Func,
     IntegerField,
     OuterRef,
@@ -22,11 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Substr
 
-from generation.checks import (
-    BLOCKING,
-    WARNING,
-)
-
+from .. import search
 from ..models import (
     Candidate,
     Draft,
@@ -53,45 +50,29 @@ def dashboard_counts() -> list[StateCount]:
 
 
 
-class _FlagsWithSeverity(Func):
-    """True where a JSON list of check flags (``Candidate.flags``: ``[{"severity": ...}]``)
-    holds a flag of one of ``severities``. Django's JSON ``contains`` lookup does not exist on
-    SQLite, so the SQL is written per backend."""
+class _GramsMatch(Func):
+    """True where a draft's ``search_grams`` hold every word of ``words``
+    (``editorial.search.query_grams``), answered by the GIN index over the column's
+    ``tsvector`` (migration 0013). PostgreSQL only: elsewhere the ``icontains`` alone runs."""
 
-    arity = 1
     output_field = BooleanField()
 
-    def __init__(self, expression, *, severities: tuple[str, ...]) -> None:
-        super().__init__(expression)
-        self.severities = tuple(severities)
-
-    def _marks(self) -> str:
-        return ", ".join(["%s"] * len(self.severities))
+    def __init__(self, words: list[str]) -> None:
+        super().__init__(F("search_grams"))
+        self.words = list(words)
 
     def as_sql(self, compiler, connection, **extra_context):
-        raise NotSupportedError(f"Flag filters are not written for {connection.vendor}.")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return (
-            f"EXISTS (SELECT 1 FROM json_each({sql}) AS flag "
-            f"WHERE json_extract(flag.value, '$.severity') IN ({self._marks()}))",
-            (*params, *self.severities),
-        )
+        raise NotSupportedError(f"Gram search is not written for {connection.vendor}.")
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return (
-            f"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({sql}) = 'array' "
-            f"THEN {sql} ELSE '[]'::jsonb END) AS flag "
-            f"WHERE flag ->> 'severity' IN ({self._marks()}))",
-            (*params, *params, *self.severities),
-        )
+        return (f"to_tsvector('simple'::regconfig, {sql}) @@ "
+                f"to_tsquery('simple'::regconfig, %s)", (*params, " & ".join(self.words)))
 
 
 
 # A draft "has flags" when one of its candidates has a blocking or a warning flag.
-QUEUE_FLAG_SEVERITIES = (BLOCKING, WARNING)
+QUEUE_FLAG_SEVERITIES = Candidate.FLAGGED_SEVERITIES
 
 
 
@@ -122,9 +103,20 @@ QUEUE_DEFAULT_SORT = "sku"
 
 
 def _flagged_candidates() -> QuerySet[Candidate]:
-    return Candidate.objects.filter(draft=OuterRef("pk")).filter(
-        _FlagsWithSeverity("flags", severities=QUEUE_FLAG_SEVERITIES)
-    )
+    return Candidate.objects.filter(draft=OuterRef("pk"), flagged=True)
+
+
+def _search(qs: QuerySet[Draft], q: str) -> QuerySet[Draft]:
+    """Drafts whose product's SKU or title or whose current text contains ``q``, ignoring
+    case, read from the draft's own ``search_text`` (editorial/search.py)."""
+    if not search.can_use_search_text(q):
+        return qs.filter(Q(product__sku__icontains=q) | Q(product__title__icontains=q)
+                         | Q(current_revision__text__icontains=q))
+    qs = qs.filter(search_text__icontains=q)
+    words = search.query_grams(q)
+    if words and connections[qs.db].vendor == "postgresql":
+        qs = qs.filter(_GramsMatch(words))
+    return qs
 
 
 
@@ -142,7 +134,7 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
     if state := filters.get("state"):
         qs = qs.filter(state=state)
     if brand := filters.get("brand"):
-        qs = qs.filter(product__brand=brand)
+        qs = qs.filter(product_brand=brand)
     if category := filters.get("category"):
         qs = qs.filter(product__category=category)
     if kind := filters.get("kind"):
@@ -167,11 +159,7 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
     if usable in {"usable", "unusable"}:
         qs = qs.filter(usable=usable == "usable")
     if q := (filters.get("q") or "").strip():
-        qs = qs.filter(
-            Q(product__sku__icontains=q)
-            | Q(product__title__icontains=q)
-            | Q(current_revision__text__icontains=q)
-        )
+        qs = _search(qs, q)
     if job := filters.get("job"):
         qs = qs.filter(job_items__job_id=job)
     return qs

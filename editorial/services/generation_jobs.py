@@ -14,7 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from generation.params import GenerationParams
 
-from .. import policies, selectors, workflow
+from .. import policies, search, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
 from ..models import (
@@ -71,13 +71,21 @@ def generation_job_request(
     with transaction.atomic():
         kind_codes = [k.code for k in kind_rows]
         now = connection.ops.adapt_datetimefield_value(timezone.now())
-        # Drafts that exist already (another job made them) are kept as they are.
-        insert_rows(
-            Draft, ["product", "kind", "state", "error", "created_at", "updated_at"],
-            [(pid, code, State.GENERATING, "", now, now)
-             for pid in product_ids for code in kind_codes],
-            ignore_conflicts=True,
-        )
+        # Drafts that exist already (another job made them) are kept as they are. A new one
+        # has no text yet: the queue finds it by its product's SKU, title and brand.
+        for batch in in_batches(product_ids):
+            rows = []
+            for pid, sku, title, brand_id in Product.objects.filter(pk__in=batch).values_list(
+                    "pk", "sku", "title", "brand_id"):
+                text = search.search_text(sku=sku, title=title, text="")
+                grams = search.search_grams(text)
+                rows += [(pid, code, State.GENERATING, "", text, grams, brand_id, now, now)
+                         for code in kind_codes]
+            insert_rows(
+                Draft, ["product", "kind", "state", "error", "search_text", "search_grams",
+                        "product_brand", "created_at", "updated_at"],
+                rows, ignore_conflicts=True,
+            )
         position = {k.code: k.position for k in kind_rows}
         draft_ids: list[int] = []
         for batch in in_batches(product_ids):
