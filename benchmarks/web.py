@@ -186,7 +186,7 @@ def build(count: int, seed: int = 7) -> dict:
                 revisions.append((revision_id, draft_id, 1, None, base_text, None, first,
                                   updated - timedelta(days=1)))
                 current = revision_id
-                if state in EDITED and rng.random() < 0.6:
+                if state in EDITED and rng.random() < 0.8:
                     revision_id += 1
                     edit = base_text + (" Edited." if locale == "en" else "（已修改）")
                     if rng.random() < 0.5:
@@ -222,14 +222,22 @@ def build(count: int, seed: int = 7) -> dict:
         for table in ("draft", "candidate", "revision"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('editorial_{table}', 'id'), "
                            f"(SELECT max(id) FROM editorial_{table}))")
-        after_build(cursor)
+        after_build()
     _vacuum()
     return written
 
 
-def after_build(cursor) -> None:
-    """Columns the desk keeps from other rows, filled the way the migration that added them
-    does (none before the first one)."""
+def after_build() -> None:
+    """The columns drafts and candidates copy from other rows, filled the way the migration
+    that added them fills them."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    for name in ("0013_queue_at_catalog_size", "0014_revision_origin"):
+        migration = importlib.import_module(f"editorial.migrations.{name}")
+        migration.backfill(None, SimpleNamespace(connection=connection))
 
 
 def _vacuum() -> None:

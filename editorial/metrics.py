@@ -5,8 +5,9 @@ Two layers:
 * pure functions over plain values — tokenizing, edit distance, confidence intervals,
   ``summarize`` and ``compare`` — that need no database, so the learning benchmark and the A/B
   report can reuse them on anything;
-* ``model_version_metrics()``, which reads what those need in a fixed number of queries (five,
-  whatever the number of drafts) and hands plain records to the pure layer.
+* ``model_version_metrics()``, which has the database count and aggregate what those need in a
+  fixed number of queries (six, whatever the number of drafts) and hands the totals to the
+  pure layer.
 
 Definitions, per model version:
 
@@ -422,6 +423,41 @@ def starting_candidate_id(
     return None
 
 
+# What ``str.strip()`` takes off both ends, for the database to strip the same characters.
+_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _stripped(field: str):
+    from django.db.models import Func, TextField, Value
+
+    class Strip(Func):
+        function = "BTRIM"
+        output_field = TextField()
+
+        def as_sqlite(self, compiler, connection, **extra_context):
+            return super().as_sql(compiler, connection, function="TRIM", **extra_context)
+
+    return Strip(field, Value(_WHITESPACE))
+
+
+def revision_origin_distances(revision_ids) -> dict[int, float]:
+    """The normalised edit distance from each revision's origin candidate to its text, computed
+    for the revisions that have none stored yet and stored (revisions never change)."""
+    from .models import Revision
+
+    found = {}
+    rows = Revision.objects.filter(pk__in=list(revision_ids), origin_candidate__isnull=False)
+    for revision in rows.order_by().only("pk", "text", "origin_candidate__text").select_related(
+            "origin_candidate"):
+        revision.origin_distance = normalized_edit_distance(
+            revision.origin_candidate.text, revision.text)
+        found[revision.pk] = revision.origin_distance
+    Revision.objects.bulk_update(
+        [Revision(pk=pk, origin_distance=value) for pk, value in found.items()],
+        ["origin_distance"], batch_size=500)
+    return found
+
+
 def model_version_metrics(
     model_versions: Iterable[ModelVersion] | QuerySet[ModelVersion] | None = None,
     *,
@@ -431,15 +467,27 @@ def model_version_metrics(
     """Figures for ``model_versions`` (default: every version with candidates), newest first,
     counting only ``drafts`` when given (e.g. the drafts of one A/B job or one brand).
 
-    Five queries whatever the number of drafts: versions, candidate counts, reviewed drafts,
-    their revision links, and their starting candidates."""
-    from django.db.models import Count, Exists, OuterRef, Q
+    Six queries whatever the number of drafts, each aggregated in the database from what
+    revisions store (``origin_candidate``, ``origin_distance``): versions, candidate counts,
+    approvals and rejections per version, the approved drafts to sample edit distances from
+    (and, for distances not stored yet, one read and one write), and the medians. The same
+    figures as ``summarize`` gives from every reviewed draft."""
+    from django.db.models import (
+        Count,
+        DurationField,
+        Exists,
+        ExpressionWrapper,
+        F,
+        OuterRef,
+        Q,
+        Window,
+    )
+    from django.db.models.functions import RowNumber
+    from django.db.models.lookups import Exact
 
-    from .models import Candidate, Draft, ModelVersion, Revision
+    from .models import Candidate, Draft, ModelVersion
 
     state = Draft.State
-    reviewed_states = [state.APPROVED, state.EXPORTED, state.REJECTED]
-
     if model_versions is None:
         versions = list(
             ModelVersion.objects.filter(
@@ -453,7 +501,7 @@ def model_version_metrics(
     version_ids = [v.pk for v in versions]
 
     candidates = Candidate.objects.filter(model_version_id__in=version_ids)
-    reviewed = Draft.objects.filter(state__in=reviewed_states)
+    reviewed = Draft.objects.order_by()
     if drafts is not None:
         draft_ids = drafts.order_by().values("pk")
         candidates = candidates.filter(draft_id__in=draft_ids)
@@ -471,63 +519,79 @@ def model_version_metrics(
         )
     }
 
-    rows = list(
-        reviewed.order_by().values_list(
-            "pk", "state", "approved_at", "approved_revision_id", "approved_revision__text",
-            "current_revision_id",
+    # An approved (or exported) draft is judged by its approved revision, a rejected one by
+    # its current revision; each counts for the version of its revision's origin candidate.
+    start = "approved_revision__origin_candidate"
+    approved = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED],
+                               **{f"{start}__model_version_id__in": version_ids})
+    tallies = {
+        row["version"]: row
+        for row in approved.values(version=F(f"{start}__model_version_id")).annotate(
+            n=Count("pk"),
+            unchanged=Count("pk", filter=Exact(_stripped("approved_revision__text"),
+                                               _stripped(f"{start}__text"))),
+            timed=Count("approved_at"),
         )
-    )
-    links = {
-        pk: (parent_id, candidate_id)
-        for pk, parent_id, candidate_id in Revision.objects.filter(
-            draft__in=reviewed.order_by().values("pk")
-        ).order_by().values_list("pk", "parent_id", "candidate_id")
     }
-    starts = {
-        pk: (version_id, text, created_at)
-        for pk, version_id, text, created_at in Candidate.objects.filter(
-            model_version_id__in=version_ids,
-            pk__in=Revision.objects.filter(
-                draft__in=reviewed.order_by().values("pk"), candidate__isnull=False
-            ).values("candidate_id"),
-        # No order: the models' default orders join the product and kind to sort.
-        ).order_by().values_list("pk", "model_version_id", "text", "created_at")
+    rejected_start = "current_revision__origin_candidate__model_version_id"
+    rejected = {
+        row["version"]: row["n"]
+        for row in reviewed.filter(state=state.REJECTED,
+                                   **{f"{rejected_start}__in": version_ids})
+        .values(version=F(rejected_start)).annotate(n=Count("pk"))
     }
 
-    outcomes: dict[int, list[DraftOutcome]] = {pk: [] for pk in version_ids}
-    for draft_id, draft_state, approved_at, approved_id, approved_text, current_id in rows:
-        approved = draft_state != state.REJECTED
-        start = starts.get(starting_candidate_id(approved_id if approved else current_id, links))
-        if start is None:
-            continue
-        version_id, start_text, generated_at = start
-        outcomes[version_id].append(
-            DraftOutcome(
-                model_version_id=version_id,
-                outcome=APPROVED if approved else REJECTED,
-                start_text=start_text,
-                final_text=(approved_text or "") if approved else "",
-                generated_at=generated_at,
-                approved_at=approved_at if approved else None,
-                draft_id=draft_id,
-            )
-        )
+    # The edit distance sample: the approved drafts in id order, sampled as ``summarize`` does.
+    stored: dict[int, list[tuple[int, float | None]]] = {pk: [] for pk in version_ids}
+    for version_id, revision_id, distance in approved.order_by("pk").values_list(
+            f"{start}__model_version_id", "approved_revision_id",
+            "approved_revision__origin_distance"):
+        stored[version_id].append((revision_id, distance))
+    for version_id, rows in stored.items():
+        if len(rows) > edit_distance_sample:
+            stored[version_id] = random.Random(version_id).sample(rows, edit_distance_sample)
+    missing = {rev for rows in stored.values() for rev, distance in rows if distance is None}
+    computed = revision_origin_distances(missing) if missing else {}
 
+    # Medians of the time to approval: the middle one or two of each version's waits, in
+    # one query (their positions follow from the counts above).
+    version = F(f"{start}__model_version_id")
+    wait = ExpressionWrapper(F("approved_at") - F(f"{start}__created_at"),
+                             output_field=DurationField())
+    middles = {(t["timed"] + 1) // 2 for t in tallies.values()} | {
+        t["timed"] // 2 + 1 for t in tallies.values()}
+    waits: dict[int, list[float]] = {pk: [] for pk in version_ids}
+    if tallies:
+        for version_id, position, seconds in (
+                approved.filter(approved_at__isnull=False)
+                .annotate(version=version, wait=wait, position=Window(
+                    RowNumber(), partition_by=[version], order_by=wait.asc()))
+                .filter(position__in=middles)
+                .values_list("version", "position", "wait")):
+            size = tallies[version_id]["timed"]
+            if position in {(size + 1) // 2, size // 2 + 1}:
+                waits[version_id].append(seconds.total_seconds())
     result = []
     for version in versions:
         count = counts.get(version.pk, {})
-        result.append(
-            summarize(
-                model_version_id=version.pk,
-                name=version.name,
-                outcomes=outcomes[version.pk],
-                drafts_generated=count.get("drafts", 0),
-                candidates=count.get("n", 0),
-                flagged_candidates=count.get("flagged", 0),
-                model_version=version,
-                edit_distance_sample=edit_distance_sample,
-            )
-        )
+        tally = tallies.get(version.pk, {})
+        n_approved, n_rejected = tally.get("n", 0), rejected.get(version.pk, 0)
+        median = statistics.median(waits[version.pk]) if waits[version.pk] else None
+        distances = [computed.get(rev, distance) for rev, distance in stored[version.pk]]
+        result.append(VersionMetrics(
+            model_version_id=version.pk,
+            name=version.name,
+            drafts_generated=count.get("drafts", 0),
+            candidates=count.get("n", 0),
+            approved=n_approved,
+            rejected=n_rejected,
+            acceptance=Rate(tally.get("unchanged", 0), n_approved + n_rejected),
+            rejection=Rate(n_rejected, n_approved + n_rejected),
+            flag_rate=Rate(count.get("flagged", 0), count.get("n", 0)),
+            edit_distance=Mean.of([d for d in distances if d is not None]),
+            median_seconds_to_approval=median,
+            model_version=version,
+        ))
     return result
 
 

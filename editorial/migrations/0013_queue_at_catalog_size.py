@@ -47,6 +47,10 @@ def backfill(apps, schema_editor):
             if words:
                 grams.append((words, pk))
         cursor.executemany("UPDATE editorial_draft SET search_grams = %s WHERE id = %s", grams)
+        if connection.vendor == "postgresql":
+            # Check the deferred foreign keys now: PostgreSQL will not index a table with
+            # checks still pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def create_search_indexes(apps, schema_editor):
@@ -92,7 +96,7 @@ class Migration(migrations.Migration):
             model_name='draft',
             name='product_brand',
             field=models.ForeignKey(
-                blank=True, editable=False, null=True,
+                blank=True, db_index=False, editable=False, null=True,
                 on_delete=django.db.models.deletion.SET_NULL, related_name='+',
                 to='editorial.brand'),
         ),

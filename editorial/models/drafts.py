@@ -92,7 +92,7 @@ class Draft(models.Model):
     # The product's brand, so the queue filters and counts a brand's drafts from one index.
     product_brand = models.ForeignKey(
         "Brand", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="+", db_index=False,  # draft_brand_state leads with it
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,6 +221,16 @@ class Revision(models.Model):
     candidate = models.ForeignKey(
         Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="revisions"
     )
+    # The candidate this line of revisions started from: ``candidate``, or the parent's origin
+    # (editorial/metrics.py, "starting candidate"). Revisions never change, so it is set once,
+    # by ``save``; the dashboard reads it instead of walking every reviewed draft's history.
+    origin_candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The normalised edit distance from the origin candidate's text to this text, stored the
+    # first time an approval of this revision needs it (metrics.revision_origin_distances).
+    origin_distance = models.FloatField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -231,6 +241,12 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.draft} r{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.origin_candidate_id is None:
+            self.origin_candidate_id = self.candidate_id or (
+                self.parent.origin_candidate_id if self.parent_id else None)
+        super().save(*args, **kwargs)
 
     @property
     def author_name(self) -> str:
