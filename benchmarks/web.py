@@ -353,6 +353,73 @@ def _explain(name: str, queries: list[tuple[str, float]]) -> None:
             print("```")
 
 
+# --- Catalog writes at this size ---------------------------------------------------------------
+
+SHOPIFY_COLUMNS = ["Handle", "Title", "Body (HTML)", "Vendor", "Type", "Tags", "Published",
+                   "Option1 Name", "Option1 Value", "Variant SKU", "Variant Price", "SEO Title",
+                   "SEO Description", "Status"]
+
+
+def shopify_csv(count: int, seed: int = 11) -> bytes:
+    """A Shopify product export of ``count`` products, two variant rows each, both languages."""
+    import csv
+    import io
+
+    rng = random.Random(seed)
+    brands = [(i, locale) for i, (_name, locale) in enumerate(BRANDS)]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SHOPIFY_COLUMNS)
+    for i in range(1, count + 1):
+        title, brand, category, _locale, text, _kind, _adj = _product(i, rng, brands)
+        handle = f"shop-{i:07d}"
+        writer.writerow([handle, title, f"<p>{text}</p>", BRANDS[brand][0], category, "home",
+                         "TRUE", "Size", "S", f"{handle}-s", "19.00", title, text, "active"])
+        writer.writerow([handle, "", "", "", "", "", "", "", "M", f"{handle}-m", "24.00", "",
+                         "", ""])
+    return out.getvalue().encode("utf-8")
+
+
+def catalog_writes(sizes: list[int]) -> None:
+    """Import a Shopify CSV of each size into an emptied catalog (rows/s, the peak resident
+    size during the import above the size before it), then ``generation_job_request`` for
+    every product of the last one (one kind)."""
+    from django.db import connection
+
+    from benchmarks.export import current_rss_mb, export_peak_rss_mb, reset_peak_rss
+    from editorial.catalog import products_import
+    from editorial.models import ModelVersion, Product
+    from editorial.services import generation_job_request
+
+    for size in sizes:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE editorial_product, editorial_brand, editorial_catalogimport "
+                           "RESTART IDENTITY CASCADE")
+        data = shopify_csv(size)
+        before = current_rss_mb()
+        reset = reset_peak_rss()
+        started = time.perf_counter()
+        report = products_import(data=data, filename="shop.csv")
+        seconds = time.perf_counter() - started
+        peak = export_peak_rss_mb(reset)
+        print(f"import {size} products ({len(data) / 1e6:.1f} MB Shopify CSV): {seconds:.1f} s, "
+              f"{size / seconds:,.0f} rows/s, created {report.created}, errors "
+              f"{len(report.errors)}; peak RSS {peak:.0f} MB ({peak - before:+.0f} MB over "
+              f"{before:.0f} MB before), load {os.getloadavg()[0]:.2f}", flush=True)
+        del data
+    version = ModelVersion.objects.get_or_create(
+        name="web-bench-a", defaults={"source": ModelVersion.Source.LOCAL,
+                                      "path": "/nonexistent",
+                                      "status": ModelVersion.Status.READY})[0]
+    started = time.perf_counter()
+    job = generation_job_request(products=Product.objects.all(), kinds=["description"],
+                                 params={}, user=None, model_version=version, enqueue=False)
+    seconds = time.perf_counter() - started
+    print(f"generation_job_request for {Product.objects.count()} products: {job.total} drafts "
+          f"in {seconds:.1f} s ({job.total / seconds:,.0f} drafts/s; chunks not sent), "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -360,6 +427,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true",
                         help="reuse the catalog a previous run built (if it has the size)")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--catalog-writes", action="store_true",
+                        help="instead: time a Shopify CSV import at 10k and --products "
+                             "products and a generation job request for all of them (empties "
+                             "the catalog)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL to a PostgreSQL database of its own.")
@@ -369,6 +440,9 @@ def main() -> None:
     from editorial.models import Candidate, Draft, Product, Revision
 
     call_command("migrate", verbosity=0)
+    if args.catalog_writes:
+        catalog_writes(sorted({10_000, args.products}))
+        return
     if args.keep and Product.objects.count() == args.products:
         print(f"reusing the catalog: {args.products} products", flush=True)
     else:
