@@ -6,7 +6,7 @@ Two layers:
   ``summarize`` and ``compare`` — that need no database, so the learning benchmark and the A/B
   report can reuse them on anything;
 * ``model_version_metrics()``, which has the database count and aggregate what those need in a
-  fixed number of queries (five, whatever the number of drafts) and hands the totals to the
+  fixed number of queries (six, whatever the number of drafts) and hands the totals to the
   pure layer.
 
 Definitions, per model version:
@@ -423,23 +423,6 @@ def starting_candidate_id(
     return None
 
 
-# What ``str.strip()`` takes off both ends, for the database to strip the same characters.
-_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-
-
-def _stripped(field: str):
-    from django.db.models import Func, TextField, Value
-
-    class Strip(Func):
-        function = "BTRIM"
-        output_field = TextField()
-
-        def as_sqlite(self, compiler, connection, **extra_context):
-            return super().as_sql(compiler, connection, function="TRIM", **extra_context)
-
-    return Strip(field, Value(_WHITESPACE))
-
-
 def revision_origin_distances(revision_ids) -> dict[int, float]:
     """The normalised edit distance from each revision's origin candidate to its text, computed
     for the revisions that have none stored yet and stored (revisions never change)."""
@@ -467,14 +450,13 @@ def model_version_metrics(
     """Figures for ``model_versions`` (default: every version with candidates), newest first,
     counting only ``drafts`` when given (e.g. the drafts of one A/B job or one brand).
 
-    Five queries whatever the number of drafts, reading what revisions store
-    (``origin_candidate``, ``origin_distance``) instead of walking their history: versions,
-    candidate counts, rejections per version, one pass over the approved drafts (tallies and
-    the edit distance sample; distances not stored yet cost one read and one write), and the
-    medians. The same
+    Six queries whatever the number of drafts, reading what drafts and revisions keep
+    (``Draft.review_*``, ``Revision.origin_distance``) instead of walking their history:
+    versions, candidate counts, rejections per version, one pass over the approved drafts
+    (tallies and the edit distance sample), the sample's stored distances (those not stored
+    yet cost one more read and one write), and the medians. The same
     figures as ``summarize`` gives from every reviewed draft."""
     from django.db.models import (
-        BooleanField,
         Count,
         DurationField,
         Exists,
@@ -485,7 +467,6 @@ def model_version_metrics(
         Window,
     )
     from django.db.models.functions import RowNumber
-    from django.db.models.lookups import Exact
 
     from .models import Candidate, Draft, ModelVersion
 
@@ -521,45 +502,43 @@ def model_version_metrics(
         )
     }
 
-    # An approved (or exported) draft is judged by its approved revision, a rejected one by
-    # its current revision; each counts for the version of its revision's origin candidate.
-    start = "approved_revision__origin_candidate"
-    approved = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED],
-                               **{f"{start}__model_version_id__in": version_ids})
-    rejected_start = "current_revision__origin_candidate__model_version_id"
+    # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
+    # its approved revision, or of a rejected draft's current one); these read the draft rows
+    # alone, from the draft_review_figures index.
+    reviewed = reviewed.filter(review_version__in=version_ids)
+    approved = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED])
     rejected = {
-        row["version"]: row["n"]
-        for row in reviewed.filter(state=state.REJECTED,
-                                   **{f"{rejected_start}__in": version_ids})
-        .values(version=F(rejected_start)).annotate(n=Count("pk"))
+        row["review_version"]: row["n"]
+        for row in reviewed.filter(state=state.REJECTED).values("review_version")
+        .annotate(n=Count("*"))
     }
 
     # One pass over the approved drafts, in id order: the tallies, and the edit distance
     # sample drawn as ``summarize`` draws it.
     tallies: dict[int, dict[str, int]] = {}
-    stored: dict[int, list[tuple[int, float | None]]] = {pk: [] for pk in version_ids}
-    unchanged = ExpressionWrapper(
-        Exact(_stripped("approved_revision__text"), _stripped(f"{start}__text")),
-        output_field=BooleanField())
-    for version_id, revision_id, distance, same, timed in approved.order_by("pk").values_list(
-            f"{start}__model_version_id", "approved_revision_id",
-            "approved_revision__origin_distance", unchanged,
-            Q(approved_at__isnull=False)):
+    sampled: dict[int, list[int]] = {pk: [] for pk in version_ids}
+    for version_id, pk, same, timed in approved.order_by("pk").values_list(
+            "review_version", "pk", "review_unchanged", Q(approved_at__isnull=False)):
         tally = tallies.setdefault(version_id, {"n": 0, "unchanged": 0, "timed": 0})
         tally["n"] += 1
         tally["unchanged"] += bool(same)
         tally["timed"] += bool(timed)
-        stored[version_id].append((revision_id, distance))
-    for version_id, rows in stored.items():
-        if len(rows) > edit_distance_sample:
-            stored[version_id] = random.Random(version_id).sample(rows, edit_distance_sample)
-    missing = {rev for rows in stored.values() for rev, distance in rows if distance is None}
+        sampled[version_id].append(pk)
+    for version_id, pks in sampled.items():
+        if len(pks) > edit_distance_sample:
+            sampled[version_id] = random.Random(version_id).sample(pks, edit_distance_sample)
+    stored = {
+        pk: (revision_id, distance)
+        for pk, revision_id, distance in Draft.objects.filter(
+            pk__in=[pk for pks in sampled.values() for pk in pks]).values_list(
+            "pk", "approved_revision_id", "approved_revision__origin_distance")
+    }
+    missing = {rev for rev, distance in stored.values() if distance is None}
     computed = revision_origin_distances(missing) if missing else {}
 
     # Medians of the time to approval: the middle one or two of each version's waits, in
     # one query (their positions follow from the counts above).
-    version = F(f"{start}__model_version_id")
-    wait = ExpressionWrapper(F("approved_at") - F(f"{start}__created_at"),
+    wait = ExpressionWrapper(F("approved_at") - F("review_started_at"),
                              output_field=DurationField())
     middles = {(t["timed"] + 1) // 2 for t in tallies.values()} | {
         t["timed"] // 2 + 1 for t in tallies.values()}
@@ -567,10 +546,10 @@ def model_version_metrics(
     if tallies:
         for version_id, position, seconds in (
                 approved.filter(approved_at__isnull=False)
-                .annotate(version=version, wait=wait, position=Window(
-                    RowNumber(), partition_by=[version], order_by=wait.asc()))
+                .annotate(position=Window(RowNumber(), partition_by=[F("review_version")],
+                                          order_by=wait.asc()))
                 .filter(position__in=middles)
-                .values_list("version", "position", "wait")):
+                .values_list("review_version", "position", wait)):
             size = tallies[version_id]["timed"]
             if position in {(size + 1) // 2, size // 2 + 1}:
                 waits[version_id].append(seconds.total_seconds())
@@ -580,7 +559,8 @@ def model_version_metrics(
         tally = tallies.get(version.pk, {})
         n_approved, n_rejected = tally.get("n", 0), rejected.get(version.pk, 0)
         median = statistics.median(waits[version.pk]) if waits[version.pk] else None
-        distances = [computed.get(rev, distance) for rev, distance in stored[version.pk]]
+        distances = [computed.get(stored[pk][0], stored[pk][1]) for pk in sampled[version.pk]
+                     if pk in stored]
         result.append(VersionMetrics(
             model_version_id=version.pk,
             name=version.name,

@@ -14,6 +14,9 @@ from .generation import GenerationJob, ModelVersion
 
 # What a draft copies from its product and current text: saving one of these recomputes it.
 _COPIED_FROM = {"current_revision", "current_revision_id", "product", "product_id"}
+# What decides the review figures a draft keeps (``review_*``).
+_REVIEWED_FROM = {"state", "current_revision", "current_revision_id", "approved_revision",
+                  "approved_revision_id"}
 
 
 class DraftQuerySet(models.QuerySet):
@@ -94,6 +97,16 @@ class Draft(models.Model):
         "Brand", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
         related_name="+", db_index=False,  # draft_brand_state leads with it
     )
+    # A reviewed draft (approved, exported, rejected) as the dashboard counts it: the model
+    # version of the candidate its judged revision (the approved one; a rejected draft's
+    # current one) started from, when that candidate was made, and whether the approved text
+    # is that candidate's unchanged. Empty for drafts not reviewed; kept by ``save``.
+    review_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,  # draft_review_figures leads with it
+    )
+    review_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    review_unchanged = models.BooleanField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -105,6 +118,11 @@ class Draft(models.Model):
             # The queue: a brand's drafts per state; the most recently updated first.
             models.Index(fields=["product_brand", "state"], name="draft_brand_state"),
             models.Index(fields=["updated_at", "id"], name="draft_updated"),
+            # The dashboard's figures per model version, from the index alone.
+            models.Index(
+                fields=["review_version", "state", "id", "review_unchanged", "approved_at",
+                        "review_started_at"],
+                condition=Q(review_version__isnull=False), name="draft_review_figures"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["product", "kind"], name="one_draft_per_product_kind"),
@@ -130,7 +148,26 @@ class Draft(models.Model):
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "search_text", "search_grams",
                                            "product_brand"}
+        if update_fields is None or not _REVIEWED_FROM.isdisjoint(update_fields):
+            self._set_review_figures()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "review_version",
+                                           "review_started_at", "review_unchanged"}
         super().save(*args, **kwargs)
+
+    def _set_review_figures(self) -> None:
+        approved = self.state in {self.State.APPROVED, self.State.EXPORTED}
+        judged_id = (self.approved_revision_id if approved
+                     else self.current_revision_id if self.state == self.State.REJECTED
+                     else None)
+        origin = None
+        if judged_id is not None:
+            judged = Revision.objects.select_related("origin_candidate").get(pk=judged_id)
+            origin = judged.origin_candidate
+        self.review_version_id = origin.model_version_id if origin else None
+        self.review_started_at = origin.created_at if origin else None
+        self.review_unchanged = (approved and origin.text.strip() == judged.text.strip()
+                                 if origin else None)
 
     def get_state_display(self):
         # Django's version rebuilds a dict of every choice per call: ~70 µs, on each queue row.
