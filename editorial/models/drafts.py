@@ -90,8 +90,8 @@ class Draft(models.Model):
     usable = models.BooleanField(null=True, blank=True, db_index=True)
     # The product's SKU and title and the current text, for the queue's search (see
     # editorial/search.py); kept by ``save`` and ``DraftQuerySet.refresh_search``.
-    search_text = models.TextField(blank=True, default="", editable=False)
-    search_grams = models.TextField(blank=True, default="", editable=False)
+    search_text = models.TextField(blank=True, default="", db_default="", editable=False)
+    search_grams = models.TextField(blank=True, default="", db_default="", editable=False)
     # The product's brand, so the queue filters and counts a brand's drafts from one index.
     product_brand = models.ForeignKey(
         "Brand", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
