@@ -31,6 +31,26 @@ def backfill(apps, schema_editor):
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
+def create_waits_index(apps, schema_editor):
+    """PostgreSQL: the times to approval per version in order, from the index alone, for the
+    medians (metrics.model_version_metrics). SQLite cannot index Django's datetime arithmetic;
+    it sorts."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE INDEX IF NOT EXISTS draft_review_waits ON editorial_draft "
+            "(review_version_id, (approved_at - review_started_at)) "
+            "INCLUDE (approved_at, review_started_at, state) "
+            "WHERE review_version_id IS NOT NULL AND approved_at IS NOT NULL")
+
+
+def drop_waits_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("DROP INDEX IF EXISTS draft_review_waits")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -66,4 +86,5 @@ class Migration(migrations.Migration):
                         'review_started_at'],
                 name='draft_review_figures'),
         ),
+        migrations.RunPython(create_waits_index, drop_waits_index),
     ]
