@@ -529,7 +529,7 @@ def model_version_metrics(
             sampled[version_id] = random.Random(version_id).sample(pks, edit_distance_sample)
     stored = {
         pk: (revision_id, distance)
-        for pk, revision_id, distance in Draft.objects.filter(
+        for pk, revision_id, distance in Draft.objects.order_by().filter(
             pk__in=[pk for pks in sampled.values() for pk in pks]).values_list(
             "pk", "approved_revision_id", "approved_revision__origin_distance")
     }
