@@ -175,3 +175,25 @@ def test_approving_stores_the_edit_distance_the_dashboard_reads(editor, reviewer
     assert revision.origin_distance == pytest.approx(0.25)
     [figures] = metrics.model_version_metrics()
     assert figures.approved == 1 and figures.edit_distance.value == pytest.approx(0.25)
+
+
+def test_a_reviewed_draft_edited_again_leaves_the_figures_until_approved_again(
+        editor, reviewer):
+    draft = draft_with_text("one two three four")
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
+    [figures] = metrics.model_version_metrics()
+    assert (figures.approved, figures.approved_unchanged) == (1, 1)
+    draft.refresh_from_db()
+    services.revision_save(draft=draft, user=editor, text="one two three five",
+                           base_revision_id=draft.current_revision_id)
+    [figures] = metrics.model_version_metrics()
+    assert figures.approved == 0 and figures.reviewed == 0
+    draft.refresh_from_db()
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    services.draft_reject(draft=draft, user=reviewer, revision_id=draft.current_revision_id,
+                          comment="No.")
+    [figures] = metrics.model_version_metrics()
+    assert (figures.approved, figures.rejected) == (0, 1)
