@@ -5,8 +5,9 @@ Two layers:
 * pure functions over plain values — tokenizing, edit distance, confidence intervals,
   ``summarize`` and ``compare`` — that need no database, so the learning benchmark and the A/B
   report can reuse them on anything;
-* ``model_version_metrics()``, which reads what those need in a fixed number of queries (five,
-  whatever the number of drafts) and hands plain records to the pure layer.
+* ``model_version_metrics()``, which has the database count and aggregate what those need in a
+  fixed number of queries (six, whatever the number of drafts) and hands the totals to the
+  pure layer.
 
 Definitions, per model version:
 
@@ -58,8 +59,6 @@ _T975 = (
     2.073873068, 2.068657610, 2.063898562, 2.059538553, 2.055529439, 2.051830516, 2.048407142,
     2.045229642, 2.042272456,
 )
-
-FLAG_SEVERITIES = ("error", "warning")  # generation.checks: BLOCKING is "error"
 
 # The mean edit distance of a version with more approved drafts than this is estimated from a
 # reproducible random sample of this many (its interval says how precise that is): ~0.3 ms a
@@ -424,6 +423,24 @@ def starting_candidate_id(
     return None
 
 
+def revision_origin_distances(revision_ids) -> dict[int, float]:
+    """The normalised edit distance from each revision's origin candidate to its text, computed
+    for the revisions that have none stored yet and stored (revisions never change)."""
+    from .models import Revision
+
+    found = {}
+    rows = Revision.objects.filter(pk__in=list(revision_ids), origin_candidate__isnull=False)
+    for revision in rows.order_by().only("pk", "text", "origin_candidate__text").select_related(
+            "origin_candidate"):
+        revision.origin_distance = normalized_edit_distance(
+            revision.origin_candidate.text, revision.text)
+        found[revision.pk] = revision.origin_distance
+    Revision.objects.bulk_update(
+        [Revision(pk=pk, origin_distance=value) for pk, value in found.items()],
+        ["origin_distance"], batch_size=500)
+    return found
+
+
 def model_version_metrics(
     model_versions: Iterable[ModelVersion] | QuerySet[ModelVersion] | None = None,
     *,
@@ -433,16 +450,27 @@ def model_version_metrics(
     """Figures for ``model_versions`` (default: every version with candidates), newest first,
     counting only ``drafts`` when given (e.g. the drafts of one A/B job or one brand).
 
-    Five queries whatever the number of drafts: versions, candidate counts, reviewed drafts,
-    their revision links, and their starting candidates."""
-    from django.db.models import Count, Exists, OuterRef, Q, TextField
-    from django.db.models.functions import Cast
+    Six queries whatever the number of drafts, reading what drafts and revisions keep
+    (``Draft.review_*``, ``Revision.origin_distance``) instead of walking their history:
+    versions, candidate counts, rejections per version, one pass over the approved drafts
+    (tallies and the edit distance sample), the sample's stored distances (those not stored
+    yet cost one more read and one write), and the medians. The same
+    figures as ``summarize`` gives from every reviewed draft."""
+    from django.db.models import (
+        Count,
+        DurationField,
+        Exists,
+        ExpressionWrapper,
+        F,
+        OuterRef,
+        Q,
+        Window,
+    )
+    from django.db.models.functions import RowNumber
 
-    from .models import Candidate, Draft, ModelVersion, Revision
+    from .models import Candidate, Draft, ModelVersion
 
     state = Draft.State
-    reviewed_states = [state.APPROVED, state.EXPORTED, state.REJECTED]
-
     if model_versions is None:
         versions = list(
             ModelVersion.objects.filter(
@@ -456,86 +484,97 @@ def model_version_metrics(
     version_ids = [v.pk for v in versions]
 
     candidates = Candidate.objects.filter(model_version_id__in=version_ids)
-    reviewed = Draft.objects.filter(state__in=reviewed_states)
+    reviewed = Draft.objects.order_by()
     if drafts is not None:
         draft_ids = drafts.order_by().values("pk")
         candidates = candidates.filter(draft_id__in=draft_ids)
         reviewed = reviewed.filter(pk__in=draft_ids)
 
-    # Flags are stored as JSON text the same way on every backend ('"severity": "error"'), so a
-    # LIKE on the text finds them without JSON functions SQLite may lack.
-    flags_text = Cast("flags", TextField())
-    flagged = Q()
-    for severity in FLAG_SEVERITIES:
-        flagged |= Q(flags_text__contains=f'"severity": "{severity}"')
+    # From the (model_version, flagged, draft) index alone: no candidate row is read.
     counts = {
         row["model_version_id"]: row
         for row in candidates.order_by()
-        .alias(flags_text=flags_text)
         .values("model_version_id")
         .annotate(
-            n=Count("pk"),
+            n=Count("draft_id"),
             drafts=Count("draft_id", distinct=True),
-            flagged=Count("pk", filter=flagged),
+            flagged=Count("draft_id", filter=Q(flagged=True)),
         )
     }
 
-    rows = list(
-        reviewed.order_by().values_list(
-            "pk", "state", "approved_at", "approved_revision_id", "approved_revision__text",
-            "current_revision_id",
-        )
-    )
-    links = {
-        pk: (parent_id, candidate_id)
-        for pk, parent_id, candidate_id in Revision.objects.filter(
-            draft__in=reviewed.order_by().values("pk")
-        ).values_list("pk", "parent_id", "candidate_id")
-    }
-    starts = {
-        pk: (version_id, text, created_at)
-        for pk, version_id, text, created_at in Candidate.objects.filter(
-            model_version_id__in=version_ids,
-            pk__in=Revision.objects.filter(
-                draft__in=reviewed.order_by().values("pk"), candidate__isnull=False
-            ).values("candidate_id"),
-        ).values_list("pk", "model_version_id", "text", "created_at")
+    # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
+    # its approved revision, or of a rejected draft's current one); these read the draft rows
+    # alone, from the draft_review_figures index.
+    reviewed = reviewed.filter(review_version__in=version_ids)
+    approved = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED])
+    rejected = {
+        row["review_version"]: row["n"]
+        for row in reviewed.filter(state=state.REJECTED).values("review_version")
+        .annotate(n=Count("*"))
     }
 
-    outcomes: dict[int, list[DraftOutcome]] = {pk: [] for pk in version_ids}
-    for draft_id, draft_state, approved_at, approved_id, approved_text, current_id in rows:
-        approved = draft_state != state.REJECTED
-        start = starts.get(starting_candidate_id(approved_id if approved else current_id, links))
-        if start is None:
-            continue
-        version_id, start_text, generated_at = start
-        outcomes[version_id].append(
-            DraftOutcome(
-                model_version_id=version_id,
-                outcome=APPROVED if approved else REJECTED,
-                start_text=start_text,
-                final_text=(approved_text or "") if approved else "",
-                generated_at=generated_at,
-                approved_at=approved_at if approved else None,
-                draft_id=draft_id,
-            )
-        )
+    # One pass over the approved drafts, in id order: the tallies, and the edit distance
+    # sample drawn as ``summarize`` draws it.
+    tallies: dict[int, dict[str, int]] = {}
+    sampled: dict[int, list[int]] = {pk: [] for pk in version_ids}
+    for version_id, pk, same, timed in approved.order_by("pk").values_list(
+            "review_version", "pk", "review_unchanged", Q(approved_at__isnull=False)):
+        tally = tallies.setdefault(version_id, {"n": 0, "unchanged": 0, "timed": 0})
+        tally["n"] += 1
+        tally["unchanged"] += bool(same)
+        tally["timed"] += bool(timed)
+        sampled[version_id].append(pk)
+    for version_id, pks in sampled.items():
+        if len(pks) > edit_distance_sample:
+            sampled[version_id] = random.Random(version_id).sample(pks, edit_distance_sample)
+    stored = {
+        pk: (revision_id, distance)
+        for pk, revision_id, distance in Draft.objects.order_by().filter(
+            pk__in=[pk for pks in sampled.values() for pk in pks]).values_list(
+            "pk", "approved_revision_id", "approved_revision__origin_distance")
+    }
+    missing = {rev for rev, distance in stored.values() if distance is None}
+    computed = revision_origin_distances(missing) if missing else {}
 
+    # Medians of the time to approval: the middle one or two of each version's waits, in
+    # one query (their positions follow from the counts above).
+    wait = ExpressionWrapper(F("approved_at") - F("review_started_at"),
+                             output_field=DurationField())
+    middles = {(t["timed"] + 1) // 2 for t in tallies.values()} | {
+        t["timed"] // 2 + 1 for t in tallies.values()}
+    waits: dict[int, list[float]] = {pk: [] for pk in version_ids}
+    if tallies:
+        for version_id, position, seconds in (
+                approved.filter(approved_at__isnull=False)
+                .annotate(position=Window(RowNumber(), partition_by=[F("review_version")],
+                                          order_by=wait.asc()))
+                .filter(position__in=middles)
+                .values_list("review_version", "position", wait)):
+            size = tallies[version_id]["timed"]
+            if position in {(size + 1) // 2, size // 2 + 1}:
+                waits[version_id].append(seconds.total_seconds())
     result = []
     for version in versions:
         count = counts.get(version.pk, {})
-        result.append(
-            summarize(
-                model_version_id=version.pk,
-                name=version.name,
-                outcomes=outcomes[version.pk],
-                drafts_generated=count.get("drafts", 0),
-                candidates=count.get("n", 0),
-                flagged_candidates=count.get("flagged", 0),
-                model_version=version,
-                edit_distance_sample=edit_distance_sample,
-            )
-        )
+        tally = tallies.get(version.pk, {})
+        n_approved, n_rejected = tally.get("n", 0), rejected.get(version.pk, 0)
+        median = statistics.median(waits[version.pk]) if waits[version.pk] else None
+        distances = [computed.get(stored[pk][0], stored[pk][1]) for pk in sampled[version.pk]
+                     if pk in stored]
+        result.append(VersionMetrics(
+            model_version_id=version.pk,
+            name=version.name,
+            drafts_generated=count.get("drafts", 0),
+            candidates=count.get("n", 0),
+            approved=n_approved,
+            rejected=n_rejected,
+            acceptance=Rate(tally.get("unchanged", 0), n_approved + n_rejected),
+            rejection=Rate(n_rejected, n_approved + n_rejected),
+            flag_rate=Rate(count.get("flagged", 0), count.get("n", 0)),
+            edit_distance=Mean.of([d for d in distances if d is not None]),
+            median_seconds_to_approval=median,
+            model_version=version,
+        ))
     return result
 
 

@@ -618,7 +618,7 @@ def make_drafts(count: int, *, editors, version) -> None:
     )
     Candidate.objects.bulk_create(
         Candidate(draft=d, index=0, text="Text", model_version=version,
-                  flags=[{"code": "x", "severity": "warning", "message": "m"}])
+                  flags=[{"code": "x", "severity": "warning", "message": "m"}], flagged=True)
         for d in drafts
     )
     revisions = Revision.objects.bulk_create(
@@ -630,6 +630,8 @@ def make_drafts(count: int, *, editors, version) -> None:
         if draft.state == State.APPROVED:
             draft.approved_revision = revision
     Draft.objects.bulk_update(drafts, ["current_revision", "state", "approved_revision"])
+    # Bulk writes skip Draft.save: copy the product's fields and the text as the services do.
+    Draft.objects.filter(pk__in=[d.pk for d in drafts]).refresh_copied()
 
 
 @pytest.mark.parametrize("params", [

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from ..models import Brand, CatalogImport, Product
+from ..models import Brand, CatalogImport, Draft, Product
 from .parsers import Record, RowError, locale_detect
 
 BATCH_SIZE = 500
@@ -164,6 +164,8 @@ def _write_batch(
     to_update: list[Product] = []
     # Unchanged products the file sent again: they now come from this import.
     restamp: list[int] = []
+    # Renamed or rebranded products: their drafts copy the title and brand.
+    renamed: list[int] = []
     origin = {"catalog_import_id": catalog_import.pk} if catalog_import is not None else {}
     unchanged = 0
     last = None
@@ -192,6 +194,9 @@ def _write_batch(
             product = Product(sku=record.sku, **values, **origin)
             to_create.append(product)
         elif any(getattr(product, key) != value for key, value in values.items()):
+            if (product.title != values["title"]
+                    or product.brand_id != values.get("brand_id", product.brand_id)):
+                renamed.append(product.pk)
             for key, value in (values | origin).items():
                 setattr(product, key, value)
             product.updated_at = now
@@ -206,6 +211,8 @@ def _write_batch(
         Product.objects.bulk_create(to_create)
     if to_update:
         _update_rows(to_update)
+    if renamed:
+        Draft.objects.filter(product_id__in=renamed).refresh_copied()
     if restamp:
         Product.objects.filter(pk__in=restamp).update(catalog_import=catalog_import)
     return len(to_create), len(to_update) + unchanged, unchanged, last

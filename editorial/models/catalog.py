@@ -116,6 +116,13 @@ class Product(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} — {self.title}"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or not {"sku", "title", "brand"}.isdisjoint(update_fields):
+            # Drafts keep their product's SKU, title and brand for the queue.
+            self.drafts.all().refresh_copied()
+
 
 
 class CatalogImport(models.Model):

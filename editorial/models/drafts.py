@@ -2,12 +2,45 @@
 presence, and the audit trail."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from generation.checks import BLOCKING, WARNING
+
+from .. import search
 from .catalog import ContentKind, Product
 from .generation import GenerationJob, ModelVersion
+
+# What a draft copies from its product and current text: saving one of these recomputes it.
+_COPIED_FROM = {"current_revision", "current_revision_id", "product", "product_id"}
+# What decides the review figures a draft keeps (``review_*``).
+_REVIEWED_FROM = {"state", "current_revision", "current_revision_id", "approved_revision",
+                  "approved_revision_id"}
+
+
+class DraftQuerySet(models.QuerySet):
+    def refresh_copied(self) -> int:
+        """Recompute what these drafts copy from their product and current text
+        (``search_text``, ``search_grams``, ``product_brand``) after a write that bypassed
+        ``Draft.save``: products renamed or rebranded in bulk. Returns how many drafts were
+        written."""
+        rows = self.order_by().values_list(
+            "pk", "product__sku", "product__title", "current_revision__text",
+            "product__brand_id")
+        connection = connections[router.db_for_write(Draft)]
+        quote = connection.ops.quote_name
+        sql = (f"UPDATE {quote(Draft._meta.db_table)} SET {quote('search_text')} = %s, "
+               f"{quote('search_grams')} = %s, {quote('product_brand_id')} = %s "
+               f"WHERE {quote('id')} = %s")
+        params = []
+        for pk, sku, title, text, brand_id in rows.iterator(chunk_size=5000):
+            joined = search.search_text(sku=sku, title=title, text=text)
+            params.append((joined, search.search_grams(joined), brand_id, pk))
+        with connection.cursor() as cursor:
+            for start in range(0, len(params), 5000):
+                cursor.executemany(sql, params[start:start + 5000])
+        return len(params)
 
 
 class Draft(models.Model):
@@ -55,11 +88,42 @@ class Draft(models.Model):
     # Whether the best candidate of the draft's latest generation is worth editing (in the
     # product's language, grounded, no error flag); None until a generation stored candidates.
     usable = models.BooleanField(null=True, blank=True, db_index=True)
+    # The product's SKU and title and the current text, for the queue's search (see
+    # editorial/search.py); kept by ``save`` and ``DraftQuerySet.refresh_search``.
+    search_text = models.TextField(blank=True, default="", db_default="", editable=False)
+    search_grams = models.TextField(blank=True, default="", db_default="", editable=False)
+    # The product's brand, so the queue filters and counts a brand's drafts from one index.
+    product_brand = models.ForeignKey(
+        "Brand", null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,  # draft_brand_state leads with it
+    )
+    # A reviewed draft (approved, exported, rejected) as the dashboard counts it: the model
+    # version of the candidate its judged revision (the approved one; a rejected draft's
+    # current one) started from, when that candidate was made, and whether the approved text
+    # is that candidate's unchanged. Empty for drafts not reviewed; kept by ``save``.
+    review_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+", db_index=False,  # draft_review_figures leads with it
+    )
+    review_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    review_unchanged = models.BooleanField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = DraftQuerySet.as_manager()
+
     class Meta:
         ordering = ["product__sku", "kind__position"]
+        indexes = [
+            # The queue: a brand's drafts per state; the most recently updated first.
+            models.Index(fields=["product_brand", "state"], name="draft_brand_state"),
+            models.Index(fields=["updated_at", "id"], name="draft_updated"),
+            # The dashboard's figures per model version, from the index alone.
+            models.Index(
+                fields=["review_version", "state", "id", "review_unchanged", "approved_at",
+                        "review_started_at"],
+                condition=Q(review_version__isnull=False), name="draft_review_figures"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["product", "kind"], name="one_draft_per_product_kind"),
             models.CheckConstraint(
@@ -73,6 +137,38 @@ class Draft(models.Model):
     def __str__(self) -> str:
         return f"{self.product.sku} · {self.kind_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or not _COPIED_FROM.isdisjoint(update_fields):
+            text = self.current_revision.text if self.current_revision_id else ""
+            self.search_text = search.search_text(
+                sku=self.product.sku, title=self.product.title, text=text)
+            self.search_grams = search.search_grams(self.search_text)
+            self.product_brand_id = self.product.brand_id
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "search_text", "search_grams",
+                                           "product_brand"}
+        if update_fields is None or not _REVIEWED_FROM.isdisjoint(update_fields):
+            self._set_review_figures()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "review_version",
+                                           "review_started_at", "review_unchanged"}
+        super().save(*args, **kwargs)
+
+    def _set_review_figures(self) -> None:
+        approved = self.state in {self.State.APPROVED, self.State.EXPORTED}
+        judged_id = (self.approved_revision_id if approved
+                     else self.current_revision_id if self.state == self.State.REJECTED
+                     else None)
+        origin = None
+        if judged_id is not None:
+            judged = Revision.objects.select_related("origin_candidate").get(pk=judged_id)
+            origin = judged.origin_candidate
+        self.review_version_id = origin.model_version_id if origin else None
+        self.review_started_at = origin.created_at if origin else None
+        self.review_unchanged = (approved and origin.text.strip() == judged.text.strip()
+                                 if origin else None)
+
     def get_state_display(self):
         # Django's version rebuilds a dict of every choice per call: ~70 µs, on each queue row.
         return self.State(self.state).label
@@ -80,6 +176,8 @@ class Draft(models.Model):
 
 
 class Candidate(models.Model):
+    FLAGGED_SEVERITIES = (BLOCKING, WARNING)
+
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="candidates")
     job = models.ForeignKey(
         GenerationJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
@@ -101,6 +199,10 @@ class Candidate(models.Model):
     completion_tokens = models.PositiveIntegerField(default=0)
     generation_ms = models.PositiveIntegerField(default=0)
     flags = models.JSONField(default=list, blank=True)
+    # Whether ``flags`` holds a blocking or a warning flag, so the queue's flag filter and the
+    # dashboard's flag rate read a boolean instead of parsing JSON; kept by ``save`` and set
+    # by ``flagged_by`` where candidates are inserted in bulk.
+    flagged = models.BooleanField(default=False)
     usable = models.BooleanField(null=True, blank=True)
     score = models.FloatField(default=0)
     rank = models.PositiveSmallIntegerField(default=0)
@@ -108,6 +210,13 @@ class Candidate(models.Model):
 
     class Meta:
         ordering = ["draft", "rank", "index"]
+        indexes = [
+            # The queue's flag filter; the dashboard's counts per model version, read from the
+            # index alone.
+            models.Index(fields=["draft"], condition=Q(flagged=True), name="candidate_flagged"),
+            models.Index(fields=["model_version", "flagged", "draft"],
+                         name="candidate_version_counts"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["draft", "job", "index"], name="one_candidate_per_draft_job_index"
@@ -116,6 +225,19 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"Candidate {self.index} of {self.draft}"
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        self.flagged = self.flagged_by(self.flags)
+        if update_fields is not None and "flags" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "flagged"}
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def flagged_by(cls, flags) -> bool:
+        return isinstance(flags, list) and any(
+            isinstance(flag, dict) and flag.get("severity") in cls.FLAGGED_SEVERITIES
+            for flag in flags)
 
 
 
@@ -136,6 +258,16 @@ class Revision(models.Model):
     candidate = models.ForeignKey(
         Candidate, null=True, blank=True, on_delete=models.SET_NULL, related_name="revisions"
     )
+    # The candidate this line of revisions started from: ``candidate``, or the parent's origin
+    # (editorial/metrics.py, "starting candidate"). Revisions never change, so it is set once,
+    # by ``save``; the dashboard reads it instead of walking every reviewed draft's history.
+    origin_candidate = models.ForeignKey(
+        Candidate, null=True, blank=True, editable=False, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The normalised edit distance from the origin candidate's text to this text, stored the
+    # first time an approval of this revision needs it (metrics.revision_origin_distances).
+    origin_distance = models.FloatField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -146,6 +278,12 @@ class Revision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.draft} r{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.origin_candidate_id is None:
+            self.origin_candidate_id = self.candidate_id or (
+                self.parent.origin_candidate_id if self.parent_id else None)
+        super().save(*args, **kwargs)
 
     @property
     def author_name(self) -> str:

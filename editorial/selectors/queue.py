@@ -6,27 +6,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import NotSupportedError
+from django.db import NotSupportedError, connections
 from django.db.models import (
     BooleanField,
     Case,
     Count,
     Exists,
+    ExpressionWrapper,
+    F,
     Func,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
 from django.db.models.functions import Substr
+from django.db.models.lookups import IsNull
 
-from generation.checks import (
-    BLOCKING,
-    WARNING,
-)
-
+from .. import search
 from ..models import (
     Candidate,
     Draft,
@@ -44,7 +44,7 @@ class StateCount:
 
 def dashboard_counts() -> list[StateCount]:
     """Drafts per state, every state listed (zero included), in workflow order."""
-    rows = Draft.objects.order_by().values("state").annotate(n=Count("pk"))
+    rows = Draft.objects.order_by().values("state").annotate(n=Count("*"))
     counts = {row["state"]: row["n"] for row in rows}
     return [
         StateCount(state=value, label=str(label), count=counts.get(value, 0))
@@ -53,45 +53,29 @@ def dashboard_counts() -> list[StateCount]:
 
 
 
-class _FlagsWithSeverity(Func):
-    """True where a JSON list of check flags (``Candidate.flags``: ``[{"severity": ...}]``)
-    holds a flag of one of ``severities``. Django's JSON ``contains`` lookup does not exist on
-    SQLite, so the SQL is written per backend."""
+class _GramsMatch(Func):
+    """True where a draft's ``search_grams`` hold every word of ``words``
+    (``editorial.search.query_grams``), answered by the GIN index over the column's
+    ``tsvector`` (migration 0013). PostgreSQL only: elsewhere the ``icontains`` alone runs."""
 
-    arity = 1
     output_field = BooleanField()
 
-    def __init__(self, expression, *, severities: tuple[str, ...]) -> None:
-        super().__init__(expression)
-        self.severities = tuple(severities)
-
-    def _marks(self) -> str:
-        return ", ".join(["%s"] * len(self.severities))
+    def __init__(self, words: list[str]) -> None:
+        super().__init__(F("search_grams"))
+        self.words = list(words)
 
     def as_sql(self, compiler, connection, **extra_context):
-        raise NotSupportedError(f"Flag filters are not written for {connection.vendor}.")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return (
-            f"EXISTS (SELECT 1 FROM json_each({sql}) AS flag "
-            f"WHERE json_extract(flag.value, '$.severity') IN ({self._marks()}))",
-            (*params, *self.severities),
-        )
+        raise NotSupportedError(f"Gram search is not written for {connection.vendor}.")
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return (
-            f"EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({sql}) = 'array' "
-            f"THEN {sql} ELSE '[]'::jsonb END) AS flag "
-            f"WHERE flag ->> 'severity' IN ({self._marks()}))",
-            (*params, *params, *self.severities),
-        )
+        return (f"to_tsvector('simple'::regconfig, {sql}) @@ "
+                f"to_tsquery('simple'::regconfig, %s)", (*params, " & ".join(self.words)))
 
 
 
 # A draft "has flags" when one of its candidates has a blocking or a warning flag.
-QUEUE_FLAG_SEVERITIES = (BLOCKING, WARNING)
+QUEUE_FLAG_SEVERITIES = Candidate.FLAGGED_SEVERITIES
 
 
 
@@ -122,9 +106,20 @@ QUEUE_DEFAULT_SORT = "sku"
 
 
 def _flagged_candidates() -> QuerySet[Candidate]:
-    return Candidate.objects.filter(draft=OuterRef("pk")).filter(
-        _FlagsWithSeverity("flags", severities=QUEUE_FLAG_SEVERITIES)
-    )
+    return Candidate.objects.filter(draft=OuterRef("pk"), flagged=True)
+
+
+def _search(qs: QuerySet[Draft], q: str) -> QuerySet[Draft]:
+    """Drafts whose product's SKU or title or whose current text contains ``q``, ignoring
+    case, read from the draft's own ``search_text`` (editorial/search.py)."""
+    if not search.can_use_search_text(q):
+        return qs.filter(Q(product__sku__icontains=q) | Q(product__title__icontains=q)
+                         | Q(current_revision__text__icontains=q))
+    qs = qs.filter(search_text__icontains=q)
+    words = search.query_grams(q)
+    if words and connections[qs.db].vendor == "postgresql":
+        qs = qs.filter(_GramsMatch(words))
+    return qs
 
 
 
@@ -142,7 +137,7 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
     if state := filters.get("state"):
         qs = qs.filter(state=state)
     if brand := filters.get("brand"):
-        qs = qs.filter(product__brand=brand)
+        qs = qs.filter(product_brand=brand)
     if category := filters.get("category"):
         qs = qs.filter(product__category=category)
     if kind := filters.get("kind"):
@@ -167,11 +162,7 @@ def draft_queue_filtered(*, user, filters: dict[str, Any] | None = None) -> Quer
     if usable in {"usable", "unusable"}:
         qs = qs.filter(usable=usable == "usable")
     if q := (filters.get("q") or "").strip():
-        qs = qs.filter(
-            Q(product__sku__icontains=q)
-            | Q(product__title__icontains=q)
-            | Q(current_revision__text__icontains=q)
-        )
+        qs = _search(qs, q)
     if job := filters.get("job"):
         qs = qs.filter(job_items__job_id=job)
     return qs
@@ -193,7 +184,11 @@ def draft_queue(
                "product__brand__voice", "product__brand__banned_terms",
                "product__brand__required_terms", "kind__instructions")
         .annotate(
-            flagged=Exists(_flagged_candidates()),
+            # A probe per row of the page: PostgreSQL turns an EXISTS here into a hash of
+            # every flagged candidate before the LIMIT.
+            flagged=ExpressionWrapper(
+                ~Q(IsNull(Subquery(_flagged_candidates().order_by().values("pk")[:1]), True)),
+                output_field=BooleanField()),
             excerpt=Substr("current_revision__text", 1, 160),
         )
         .order_by(*order)
@@ -207,7 +202,8 @@ def draft_queue_state_counts(*, user, filters: dict[str, Any] | None = None) -> 
     others = {key: value for key, value in (filters or {}).items() if key != "state"}
     rows = (
         draft_queue_filtered(user=user, filters=others)
-        .order_by().values("state").annotate(n=Count("pk"))
+        # COUNT(*), not COUNT(id): the state index alone can answer it.
+        .order_by().values("state").annotate(n=Count("*"))
     )
     counts = {row["state"]: row["n"] for row in rows}
     return [

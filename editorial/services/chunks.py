@@ -189,6 +189,7 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
     ):
         flags = check_text(text, facts=facts, kind=spec, brand=rules,
                            examples=outcome.example_facts)
+        flag_dicts = [f.to_dict() for f in flags]
         rows.append(
             Candidate(
                 draft=draft,
@@ -203,7 +204,8 @@ def _candidates_create(*, job: GenerationJob, draft: Draft, outcome: ItemOutcome
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=completion_tokens,
                 generation_ms=int(outcome.seconds * 1000 / max(len(outcome.texts), 1)),
-                flags=[f.to_dict() for f in flags],
+                flags=flag_dicts,
+                flagged=Candidate.flagged_by(flag_dicts),
                 usable=is_usable(flags),
                 score=rank_score(flags),
             )

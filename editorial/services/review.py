@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .. import policies, selectors, workflow
+from .. import metrics, policies, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import BlockingFlags, StaleRevision, WorkflowError
 from ..models import (
@@ -114,6 +114,9 @@ def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str
             fields += ["approved_revision", "approved_at", "approved_by"]
             # The API's copy feed; its sequence lock is held only until this commit.
             copy_feed_publish(draft=locked, revision=revision, approved_at=now)
+            if revision.origin_distance is None:
+                # Stored now, so the dashboard's edit distances need no text comparison.
+                metrics.revision_origin_distances([revision.pk])
         locked.save(update_fields=fields)
         audit_log(actor=user, verb=f"draft.{decision}", obj=locked, revision=revision.pk,
                   comment=comment)

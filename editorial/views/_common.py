@@ -12,6 +12,7 @@ from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -76,6 +77,19 @@ def member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 def paginate(request: HttpRequest, object_list, per_page: int) -> Page:
     return Paginator(object_list, per_page).get_page(request.GET.get("page"))
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its total, for a page that has counted its rows already (the queue's
+    state counts): ``Paginator`` would count them again."""
+
+    def __init__(self, object_list, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
 
 
 def product_facts_context(product) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,7 +15,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import policies, selectors, services
 from ..forms import QueueActionForm, QueueFilterForm
-from ._common import HtmxHttpRequest, member_required, render_page, wants_fragment
+from ._common import (
+    CountedPaginator,
+    HtmxHttpRequest,
+    member_required,
+    render_page,
+    wants_fragment,
+)
 
 Action = QueueActionForm
 
@@ -98,8 +103,13 @@ def _queue(
     filters = filter_form.filters()
     sort = filter_form.sort_key()
     drafts = selectors.draft_queue(user=user, filters=filters, sort=sort)
-    page_obj = Paginator(drafts, filter_form.page_size()).get_page(query.get("page"))
     state_counts = selectors.draft_queue_state_counts(user=user, filters=filters)
+    current_state = filters.get("state", "")
+    total_count = sum(item.count for item in state_counts)
+    matching = total_count if not current_state else sum(
+        item.count for item in state_counts if item.state == current_state)
+    page_obj = CountedPaginator(drafts, filter_form.page_size(), count=matching).get_page(
+        query.get("page"))
     selected: set[int] = set()
     if action_form is None:
         action_form = QueueActionForm(user=user, assignees=assignees,
@@ -112,9 +122,9 @@ def _queue(
         "page_obj": page_obj,
         "query": query,
         "sort": sort,
-        "current_state": filters.get("state", ""),
+        "current_state": current_state,
         "state_counts": state_counts,
-        "total_count": sum(item.count for item in state_counts),
+        "total_count": total_count,
         "selected_ids": selected,
         "report": report,
         "can_assign_others": policies.can_assign_others(user),

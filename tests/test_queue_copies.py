@@ -1,0 +1,199 @@
+"""What drafts and candidates copy for the queue at catalog size (the product's SKU, title and
+brand and the current text on each draft; a flag boolean on each candidate; the origin of each
+revision) stays right after every kind of write: imports, the API, edits, generation results,
+the admin, the migration's backfill. Checked on the pages: the rows the queue shows."""
+
+import importlib
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from editorial import metrics, services
+from editorial.catalog import products_import
+from editorial.models import Candidate, Draft, ModelVersion, Product, Revision
+from editorial.search import query_grams, search_grams
+from editorial.services import model_version_register
+from editorial.workers.generation import run_job_inline
+from tests.factories import BrandFactory, DraftFactory, ProductFactory, draft_with_text
+from tests.test_api import client_for
+from tests.test_queue import skus as queue_skus
+
+pytestmark = pytest.mark.django_db
+
+
+def skus(client, **params) -> list[str]:
+    """The SKUs of the queue's rows for ``params``, sorted."""
+    return sorted(set(queue_skus(client.get("/drafts/", params).content.decode())))
+
+
+def total(client, **params) -> int:
+    html = client.get("/drafts/", params).content.decode()
+    return int(re.search(r'>All <span class="tab-count">(\d+)</span>', html)[1])
+
+
+def test_a_csv_import_that_renames_and_rebrands_a_product_moves_its_drafts(client, editor):
+    products_import(data=b"sku,title,brand\nK-1,Copper kettle,Acme\n", filename="a.csv")
+    product = Product.objects.get(sku="K-1")
+    DraftFactory(product=product)
+    client.force_login(editor)
+    acme = product.brand
+    assert skus(client, q="copper") == ["K-1"] and skus(client, brand=acme.pk) == ["K-1"]
+    products_import(data=b"sku,title,brand\nK-1,Steel kettle,Zenith\n", filename="b.csv")
+    zenith = Product.objects.get(sku="K-1").brand
+    assert skus(client, q="copper") == [] and skus(client, q="steel") == ["K-1"]
+    assert skus(client, brand=acme.pk) == [] and skus(client, brand=zenith.pk) == ["K-1"]
+
+
+def test_an_api_upsert_that_renames_a_product_moves_its_drafts(client, editor):
+    draft = DraftFactory(product__sku="API-1", product__title="Old name")
+    api = client_for(editor)
+    response = api.post("/api/v1/products/", [{"sku": "API-1", "title": "新款茶杯"}],
+                        format="json")
+    assert response.status_code in (200, 201, 207), response.content
+    client.force_login(editor)
+    assert skus(client, q="old name") == []
+    assert skus(client, q="茶杯") == [draft.product.sku]
+
+
+def test_an_edit_and_a_restore_change_what_search_finds(client, editor):
+    draft = draft_with_text("A plain model sentence.")
+    first = draft.current_revision
+    services.revision_save(draft=draft, user=editor, text="一把好用的菜刀",
+                           base_revision_id=first.pk)
+    client.force_login(editor)
+    assert skus(client, q="plain model") == [] and skus(client, q="菜刀") == [draft.product.sku]
+    draft.refresh_from_db()
+    services.revision_restore(draft=draft, revision=first, user=editor,
+                              base_revision_id=draft.current_revision_id)
+    assert skus(client, q="plain model") == [draft.product.sku] and skus(client, q="菜刀") == []
+
+
+def test_the_admin_renaming_a_product_moves_its_drafts(client, admin_user, editor):
+    draft = DraftFactory(product__sku="ADM-1", product__title="Walnut board")
+    client.force_login(admin_user)
+    url = reverse("admin:editorial_product_change", args=[draft.product.pk])
+    response = client.post(url, {
+        "sku": "ADM-2", "title": "Oak board", "category": "", "locale": "en",
+        "source_format": "manual", "attributes": "{}", "source_text": "", "raw": "{}",
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    client.force_login(editor)
+    assert skus(client, q="walnut") == [] and skus(client, q="ADM-1") == []
+    assert skus(client, q="oak board") == ["ADM-2"]
+
+
+def test_a_new_job_makes_drafts_the_queue_finds_by_product(client, editor):
+    ModelVersion.objects.create(name="m", source="local", path="/x", is_default=True,
+                                status=ModelVersion.Status.READY)
+    brand = BrandFactory()
+    product = ProductFactory(sku="NEW-1", title="竹制砧板", brand=brand)
+    services.generation_job_request(products=[product], kinds=["description", "title"],
+                                    params={}, user=editor)
+    client.force_login(editor)
+    assert total(client, q="砧板") == 2 and total(client, q="new-1") == 2
+    assert total(client, brand=brand.pk) == 2
+
+
+def test_generation_results_are_searchable_and_flag_filtered(client, editor, tiny_model_dir):
+    model_version_register(name="tiny", path=str(tiny_model_dir),
+                           source=ModelVersion.Source.LOCAL, make_default=True)
+    product = ProductFactory(sku="GEN-1", title="Linen towel")
+    job = services.generation_job_request(
+        products=[product], kinds=["description"],
+        params={"candidates": 3, "max_new_tokens": 8, "seed": 5}, user=editor)
+    run_job_inline(job_id=job.pk)
+    draft = Draft.objects.get(product=product)
+    candidates = list(Candidate.objects.filter(draft=draft))
+    assert candidates and all(c.flagged == Candidate.flagged_by(c.flags) for c in candidates)
+    client.force_login(editor)
+    word = max(re.findall(r"\w{3,}", draft.current_revision.text) or ["Linen"], key=len)
+    assert skus(client, q=word) == ["GEN-1"]
+    flagged = any(c.flagged for c in candidates)
+    assert skus(client, flags="flagged") == (["GEN-1"] if flagged else [])
+    assert skus(client, flags="clean") == ([] if flagged else ["GEN-1"])
+
+
+@pytest.mark.parametrize("query", ["茶", "茶杯", "瓷茶杯", "茶杯 ", "TEA", "tea cup", "杯X"])
+def test_chinese_and_english_search_finds_what_a_substring_match_finds(client, editor, query):
+    texts = ["青瓷茶杯，一套四只", "Tea cup of fine bone china", "一只茶壶", "杯Xian 款",
+             "白瓷茶杯", "茶"]
+    drafts = [draft_with_text(text) for text in texts]
+    client.force_login(editor)
+    expected = sorted(d.product.sku for d in drafts
+                      if query.strip().lower() in d.current_revision.text.lower())
+    assert skus(client, q=query) == expected
+
+
+def test_grams_of_a_query_are_in_every_text_containing_it():
+    text = "青瓷茶杯，一套四只。Tea"
+    for start in range(len(text)):
+        for end in range(start + 1, len(text) + 1):
+            assert set(query_grams(text[start:end])) <= set(search_grams(text).split())
+
+
+def test_a_query_holding_the_separator_matches_each_part_alone(client, editor):
+    draft = DraftFactory(product__sku="SEP-1", product__title="Mug")
+    client.force_login(editor)
+    assert skus(client, q="SEP-1\x1fMug") == []
+    assert skus(client, q="SEP-1") == [draft.product.sku]
+
+
+def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
+    draft = draft_with_text("Hand-thrown 陶瓷 mug")
+    services.revision_save(draft=draft, user=editor, text="Hand-thrown 陶瓷 mug, edited",
+                           base_revision_id=draft.current_revision_id)
+    candidate = Candidate.objects.create(
+        draft=draft, index=9, text="x", model_version=draft.candidates.first().model_version,
+        flags=[{"code": "c", "severity": "warning", "message": "m"}])
+    Draft.objects.update(search_text="", search_grams="", product_brand=None)
+    Candidate.objects.update(flagged=False)
+    Revision.objects.update(origin_candidate=None)
+    editor_state = SimpleNamespace(connection=connection)
+    for name in ("0013_queue_at_catalog_size", "0014_revision_origin"):
+        importlib.import_module(f"editorial.migrations.{name}").backfill(None, editor_state)
+    client.force_login(editor)
+    assert skus(client, q="陶瓷") == [draft.product.sku]
+    assert skus(client, brand=draft.product.brand_id) == [draft.product.sku]
+    candidate.refresh_from_db()
+    assert candidate.flagged
+    origins = set(Revision.objects.filter(draft=draft).values_list("origin_candidate", flat=True))
+    assert origins == {draft.current_revision.candidate_id
+                       or Revision.objects.get(draft=draft, number=1).candidate_id}
+
+
+def test_approving_stores_the_edit_distance_the_dashboard_reads(editor, reviewer):
+    draft = draft_with_text("one two three four")
+    services.revision_save(draft=draft, user=editor, text="one two three five",
+                           base_revision_id=draft.current_revision_id)
+    draft.refresh_from_db()
+    services.draft_submit(draft=draft, user=editor)
+    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
+    revision = Revision.objects.get(pk=draft.current_revision_id)
+    assert revision.origin_distance == pytest.approx(0.25)
+    [figures] = metrics.model_version_metrics()
+    assert figures.approved == 1 and figures.edit_distance.value == pytest.approx(0.25)
+
+
+def test_a_reviewed_draft_edited_again_leaves_the_figures_until_approved_again(
+        editor, reviewer):
+    draft = draft_with_text("one two three four")
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
+    [figures] = metrics.model_version_metrics()
+    assert (figures.approved, figures.approved_unchanged) == (1, 1)
+    draft.refresh_from_db()
+    services.revision_save(draft=draft, user=editor, text="one two three five",
+                           base_revision_id=draft.current_revision_id)
+    [figures] = metrics.model_version_metrics()
+    assert figures.approved == 0 and figures.reviewed == 0
+    draft.refresh_from_db()
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    services.draft_reject(draft=draft, user=reviewer, revision_id=draft.current_revision_id,
+                          comment="No.")
+    [figures] = metrics.model_version_metrics()
+    assert (figures.approved, figures.rejected) == (0, 1)
