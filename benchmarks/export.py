@@ -95,14 +95,7 @@ def make_drafts(count: int, brand_name: str) -> float:
     from django.db.models import OuterRef, Subquery
     from django.utils import timezone
 
-    from editorial.models import (
-        Brand,
-        Candidate,
-        Draft,
-        ModelVersion,
-        Product,
-        Revision,
-    )
+    from editorial.models import Brand, Candidate, Draft, ModelVersion, Product, Revision
 
     started = time.perf_counter()
     brand = Brand.objects.get_or_create(name=brand_name)[0]

@@ -6,9 +6,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from . import diffing
-from .models import (
-    Revision,
-)
+from .models import Revision
 
 
 class WorkflowError(Exception):

@@ -34,12 +34,7 @@ from .openmp import choose_wait_policy
 choose_wait_policy()  # before torch loads
 
 import torch  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GenerationConfig,
-    LogitsProcessorList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
 from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402

@@ -2,15 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from editorial.models import (
-    Brand,
-    Candidate,
-    ContentKind,
-    Draft,
-    ModelVersion,
-    Product,
-    Revision,
-)
+from editorial.models import Brand, Candidate, ContentKind, Draft, ModelVersion, Product, Revision
 
 
 class UserFactory(factory.django.DjangoModelFactory):

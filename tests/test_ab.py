@@ -6,15 +6,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from editorial.models import (
-    ABTest,
-    Candidate,
-    Draft,
-    GenerationJob,
-    JobItem,
-    Product,
-    Revision,
-)
+from editorial.models import ABTest, Candidate, Draft, GenerationJob, JobItem, Product, Revision
 from editorial.services import ab_assign, ab_test_request
 from tests.factories import DraftFactory, ModelVersionFactory, ProductFactory
 

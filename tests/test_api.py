@@ -24,12 +24,7 @@ from editorial.models import (
     Product,
     Revision,
 )
-from tests.factories import (
-    BrandFactory,
-    ModelVersionFactory,
-    ProductFactory,
-    draft_with_text,
-)
+from tests.factories import BrandFactory, ModelVersionFactory, ProductFactory, draft_with_text
 
 pytestmark = pytest.mark.django_db
 

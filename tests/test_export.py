@@ -15,13 +15,7 @@ from editorial.exporters import EXPORT_COLUMNS, approved_copy_rows, copy_export
 from editorial.exporters import files as export_files
 from editorial.exporters import rows as export_rows
 from editorial.models import AuditEvent, CatalogImport, Draft, ExportBatch, Product, Revision
-from tests.factories import (
-    BrandFactory,
-    ModelVersionFactory,
-    ProductFactory,
-    draft_with_text,
-    kind,
-)
+from tests.factories import BrandFactory, ModelVersionFactory, ProductFactory, draft_with_text, kind
 
 pytestmark = pytest.mark.django_db
 

@@ -15,13 +15,7 @@ from rest_framework.test import APIClient
 
 from editorial import selectors, services
 from editorial.models import Candidate, ContentKind, Draft, GenerationJob, JobItem
-from tests.factories import (
-    DraftFactory,
-    ModelVersionFactory,
-    ProductFactory,
-    draft_with_text,
-    kind,
-)
+from tests.factories import DraftFactory, ModelVersionFactory, ProductFactory, draft_with_text, kind
 
 pytestmark = pytest.mark.django_db
 

@@ -16,10 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import policies, services
-from ..models import (
-    ApiToken,
-    AuditEvent,
-)
+from ..models import ApiToken, AuditEvent
 from ._common import HistoryAdmin, pretty_json, preview
 
 

@@ -6,13 +6,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from ..models import (
-    Brand,
-    CatalogImport,
-    ContentKind,
-    ExportBatch,
-    Product,
-)
+from ..models import Brand, CatalogImport, ContentKind, ExportBatch, Product
 from ._common import PRETTY_JSON, HistoryAdmin, pretty_json
 
 

@@ -15,14 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import services
-from ..models import (
-    Candidate,
-    Draft,
-    DraftComment,
-    DraftPresence,
-    ReviewDecision,
-    Revision,
-)
+from ..models import Candidate, Draft, DraftComment, DraftPresence, ReviewDecision, Revision
 from ._common import HistoryAdmin, ReadOnlyInline, pretty_json, preview
 
 

@@ -10,13 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .. import services
-from ..models import (
-    ABTest,
-    FineTuneRun,
-    GenerationJob,
-    JobItem,
-    ModelVersion,
-)
+from ..models import ABTest, FineTuneRun, GenerationJob, JobItem, ModelVersion
 from ._common import PRETTY_JSON, HistoryAdmin, pretty_json, preview
 
 

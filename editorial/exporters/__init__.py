@@ -60,13 +60,7 @@ from .options import (
     csv_cell,
     export_filters_clean,
 )
-from .rows import (
-    PAGE_SIZE,
-    approved_copy_rows,
-    export_count,
-    export_options_clean,
-    html_paragraphs,
-)
+from .rows import PAGE_SIZE, approved_copy_rows, export_count, export_options_clean, html_paragraphs
 
 __all__ = [
     "ArchiveRequired",

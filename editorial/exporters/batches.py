@@ -18,17 +18,10 @@ from django.utils.translation import gettext as _
 
 from .. import broker, policies
 from ..audit import audit_log
-from ..models import (
-    ExportBatch,
-)
+from ..models import ExportBatch
 from ..services import WorkflowError
 from .files import _archive_entries, _chunks, _Ledger, _mark_exported, _output
-from .options import (
-    EXPORT_FORMATS,
-    ZIP_CONTENT_TYPE,
-    ArchiveRequired,
-    ExportOptions,
-)
+from .options import EXPORT_FORMATS, ZIP_CONTENT_TYPE, ArchiveRequired, ExportOptions
 from .rows import _options_resolve, export_count, export_options_clean
 
 logger = logging.getLogger(__name__)

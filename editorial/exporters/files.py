@@ -14,10 +14,7 @@ from collections.abc import Iterator
 
 from django.db.models import Case, F, Q, Value, When
 
-from ..models import (
-    Draft,
-    ExportBatch,
-)
+from ..models import Draft, ExportBatch
 from .options import (
     BOM,
     EXPORT_COLUMNS,

@@ -9,13 +9,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from ..models import (
-    Brand,
-    CatalogImport,
-    ContentKind,
-    ExportBatch,
-    Locale,
-)
+from ..models import Brand, CatalogImport, ContentKind, ExportBatch, Locale
 from ..services import WorkflowError
 
 logger = logging.getLogger(__name__)

@@ -15,13 +15,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from ..models import (
-    CatalogImport,
-    Draft,
-    ExportBatch,
-    Product,
-    Revision,
-)
+from ..models import CatalogImport, Draft, ExportBatch, Product, Revision
 from ..services import WorkflowError
 from .options import (
     CSV_FORMATS,

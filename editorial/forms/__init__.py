@@ -10,31 +10,11 @@ from .drafts import (
     RevisionForm,
     RevisionRestoreForm,
 )
-from .generation import (
-    DecodingParamsForm,
-    GenerateForm,
-    ProductFilterForm,
-    RegenerateForm,
-)
-from .messages import (
-    TOO_LONG,
-    text_too_long_message,
-    upload_too_large_message,
-)
-from .queue import (
-    QueueActionForm,
-    QueueFilterForm,
-)
-from .training import (
-    FineTuneForm,
-    TrainingDataForm,
-)
-from .transfer import (
-    CatalogImportChoiceField,
-    CopyExportForm,
-    ExportForm,
-    ImportForm,
-)
+from .generation import DecodingParamsForm, GenerateForm, ProductFilterForm, RegenerateForm
+from .messages import TOO_LONG, text_too_long_message, upload_too_large_message
+from .queue import QueueActionForm, QueueFilterForm
+from .training import FineTuneForm, TrainingDataForm
+from .transfer import CatalogImportChoiceField, CopyExportForm, ExportForm, ImportForm
 
 __all__ = [
     "CandidateChooseForm",

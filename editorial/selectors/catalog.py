@@ -5,24 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
-from django.db.models import (
-    Count,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-)
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from ..models import (
-    Brand,
-    CatalogImport,
-    ContentKind,
-    Draft,
-    ExportBatch,
-    Product,
-)
+from ..models import Brand, CatalogImport, ContentKind, Draft, ExportBatch, Product
 
 
 def brand_list() -> QuerySet[Brand]:

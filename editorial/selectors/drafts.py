@@ -6,34 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import (
-    F,
-)
+from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from generation.checks import (
-    BLOCKING,
-    ERROR,
-    check_length,
-    check_text,
-    is_usable,
-    max_text_chars,
-)
+from generation.checks import BLOCKING, ERROR, check_length, check_text, is_usable, max_text_chars
 from generation.prompts import effective_max_chars
 
 from ..diffing import flag_message
 from ..examples import house_example_index
 from ..facts import brand_rules, kind_spec, product_facts
-from ..models import (
-    Candidate,
-    Draft,
-    DraftComment,
-    DraftPresence,
-    ReviewDecision,
-    Revision,
-)
+from ..models import Candidate, Draft, DraftComment, DraftPresence, ReviewDecision, Revision
 
 
 def draft_blocking_flags(*, draft: Draft, text: str) -> list[dict[str, Any]]:

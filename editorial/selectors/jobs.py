@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from ..models import (
-    ABTest,
-    ContentKind,
-    Draft,
-    GenerationJob,
-    ModelVersion,
-)
+from ..models import ABTest, ContentKind, Draft, GenerationJob, ModelVersion
 
 
 def model_version_ready_list() -> QuerySet[ModelVersion]:

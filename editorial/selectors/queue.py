@@ -27,10 +27,7 @@ from django.db.models.functions import Substr
 from django.db.models.lookups import IsNull
 
 from .. import search
-from ..models import (
-    Candidate,
-    Draft,
-)
+from ..models import Candidate, Draft
 from ..policies import EDITOR
 
 

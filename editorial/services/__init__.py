@@ -6,27 +6,10 @@ One module per noun; this package re-exports their names, so callers import from
 ``editorial.exceptions``."""
 
 from ..exceptions import BlockingFlags, RevisionConflict, StaleRevision, WorkflowError
-from .ab_tests import (
-    ab_assign,
-    ab_test_request,
-)
-from .api_tokens import (
-    api_token_authenticate,
-    api_token_create,
-    api_token_revoke,
-)
-from .assignment import (
-    BulkResult,
-    draft_assign,
-    draft_bulk_assign,
-    draft_claim,
-    draft_unassign,
-)
-from .catalog import (
-    UpsertItemError,
-    UpsertResult,
-    product_bulk_upsert,
-)
+from .ab_tests import ab_assign, ab_test_request
+from .api_tokens import api_token_authenticate, api_token_create, api_token_revoke
+from .assignment import BulkResult, draft_assign, draft_bulk_assign, draft_claim, draft_unassign
+from .catalog import UpsertItemError, UpsertResult, product_bulk_upsert
 from .chunks import (
     ChunkClaim,
     ItemOutcome,
@@ -74,10 +57,7 @@ from .revisions import (
     revision_restore,
     revision_save,
 )
-from .sweeper import (
-    ResumeReport,
-    generation_jobs_resume,
-)
+from .sweeper import ResumeReport, generation_jobs_resume
 
 __all__ = [
     "BlockingFlags",

@@ -7,10 +7,7 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 from django.db.models import QuerySet
 
-from ..models import (
-    Draft,
-    Product,
-)
+from ..models import Draft, Product
 
 
 def locked_draft(draft: Draft) -> Draft:

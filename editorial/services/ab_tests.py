@@ -10,12 +10,7 @@ from django.utils.translation import gettext
 
 from ..audit import audit_log
 from ..exceptions import WorkflowError
-from ..models import (
-    ABTest,
-    GenerationJob,
-    ModelVersion,
-    Product,
-)
+from ..models import ABTest, GenerationJob, ModelVersion, Product
 from ._rows import product_ids_of
 from .generation_jobs import generation_job_request
 

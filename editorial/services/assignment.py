@@ -11,9 +11,7 @@ from django.utils.translation import gettext
 from .. import policies, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
-from ..models import (
-    Draft,
-)
+from ..models import Draft
 from ._rows import locked_draft
 
 State = Draft.State

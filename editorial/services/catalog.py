@@ -11,9 +11,7 @@ from django.utils.translation import gettext
 from .. import policies
 from ..audit import audit_log
 from ..catalog import ImportReport, Record, RowError, locale_for, validate, write
-from ..models import (
-    Product,
-)
+from ..models import Product
 from ._rows import in_batches
 
 

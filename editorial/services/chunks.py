@@ -19,13 +19,7 @@ from generation.prompts import ProductFacts
 from .. import workflow
 from ..audit import audit_log
 from ..facts import brand_rules, kind_spec, product_facts
-from ..models import (
-    Candidate,
-    Draft,
-    GenerationJob,
-    JobChunk,
-    JobItem,
-)
+from ..models import Candidate, Draft, GenerationJob, JobChunk, JobItem
 from .revisions import revision_create
 
 State = Draft.State

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import (
-    CopyFeedCounter,
-    CopyFeedEntry,
-    Draft,
-    Revision,
-)
+from ..models import CopyFeedCounter, CopyFeedEntry, Draft, Revision
 
 
 def copy_feed_publish(*, draft: Draft, revision: Revision, approved_at) -> None:

@@ -20,10 +20,7 @@ from generation.params import (
 from .. import broker, policies
 from ..audit import audit_log
 from ..exceptions import WorkflowError
-from ..models import (
-    FineTuneRun,
-    ModelVersion,
-)
+from ..models import FineTuneRun, ModelVersion
 from .model_versions import model_version_register
 
 logger = logging.getLogger(__name__)

@@ -18,15 +18,7 @@ from generation.params import GenerationParams
 from .. import broker, policies, search, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import WorkflowError
-from ..models import (
-    ContentKind,
-    Draft,
-    GenerationJob,
-    JobChunk,
-    JobItem,
-    ModelVersion,
-    Product,
-)
+from ..models import ContentKind, Draft, GenerationJob, JobChunk, JobItem, ModelVersion, Product
 from ._rows import in_batches, insert_rows, locked_draft, product_ids_of
 from .model_versions import ready_model_version
 

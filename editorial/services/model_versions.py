@@ -7,9 +7,7 @@ from django.utils.translation import gettext
 
 from ..audit import audit_log
 from ..exceptions import WorkflowError
-from ..models import (
-    ModelVersion,
-)
+from ..models import ModelVersion
 
 
 def model_version_default() -> ModelVersion:

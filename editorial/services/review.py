@@ -13,11 +13,7 @@ from django.utils.translation import gettext
 from .. import metrics, policies, selectors, workflow
 from ..audit import audit_log
 from ..exceptions import BlockingFlags, StaleRevision, WorkflowError
-from ..models import (
-    Draft,
-    ReviewDecision,
-    Revision,
-)
+from ..models import Draft, ReviewDecision, Revision
 from ._rows import locked_draft
 from .assignment import BulkResult
 from .copy_feed import copy_feed_publish

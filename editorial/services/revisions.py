@@ -14,13 +14,7 @@ from generation.text import plain_text
 from .. import policies, workflow
 from ..audit import audit_log
 from ..exceptions import RevisionConflict, WorkflowError
-from ..models import (
-    Candidate,
-    Draft,
-    DraftComment,
-    DraftPresence,
-    Revision,
-)
+from ..models import Candidate, Draft, DraftComment, DraftPresence, Revision
 from ._rows import locked_draft
 
 State = Draft.State

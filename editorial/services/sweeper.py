@@ -14,12 +14,7 @@ from django.utils.translation import gettext_noop
 
 from .. import broker
 from ..audit import audit_log
-from ..models import (
-    FineTuneRun,
-    GenerationJob,
-    JobChunk,
-    JobItem,
-)
+from ..models import FineTuneRun, GenerationJob, JobChunk, JobItem
 from .chunks import ItemOutcome, generation_job_finish_if_complete, generation_results_store
 from .finetune import enqueue_finetune
 from .generation_jobs import enqueue_chunks

@@ -8,13 +8,7 @@ from generation.params import GenerationParams, InvalidParams
 
 from .. import policies, selectors, services
 from ..forms import GenerateForm, ProductFilterForm
-from ._common import (
-    HtmxHttpRequest,
-    member_required,
-    paginate,
-    product_facts_context,
-    render_page,
-)
+from ._common import HtmxHttpRequest, member_required, paginate, product_facts_context, render_page
 
 PRODUCTS_PER_PAGE = 50
 

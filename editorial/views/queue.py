@@ -15,13 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import policies, selectors, services
 from ..forms import QueueActionForm, QueueFilterForm
-from ._common import (
-    CountedPaginator,
-    HtmxHttpRequest,
-    member_required,
-    render_page,
-    wants_fragment,
-)
+from ._common import CountedPaginator, HtmxHttpRequest, member_required, render_page, wants_fragment
 
 Action = QueueActionForm
 

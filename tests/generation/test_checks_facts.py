@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generation.checks import (
-    ERROR,
-    INFO,
-    WARNING,
-    Flag,
-    check_text,
-    coverage,
-    rank,
-    rank_score,
-)
+from generation.checks import ERROR, INFO, WARNING, Flag, check_text, coverage, rank, rank_score
 from generation.prompts import KindSpec, ProductFacts
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "demo" / "catalog.jsonl"
