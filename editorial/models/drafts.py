@@ -89,7 +89,7 @@ class Draft(models.Model):
     # product's language, grounded, no error flag); None until a generation stored candidates.
     usable = models.BooleanField(null=True, blank=True, db_index=True)
     # The product's SKU and title and the current text, for the queue's search (see
-    # editorial/search.py); kept by ``save`` and ``DraftQuerySet.refresh_search``.
+    # editorial/search.py); kept by ``save`` and ``DraftQuerySet.refresh_copied``.
     search_text = models.TextField(blank=True, default="", db_default="", editable=False)
     search_grams = models.TextField(blank=True, default="", db_default="", editable=False)
     # The product's brand, so the queue filters and counts a brand's drafts from one index.
