@@ -3,7 +3,7 @@ Review actions go through the services, after a confirmation page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import NamedTuple
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 
 from .. import services
 from ..models import Candidate, Draft, DraftComment, DraftPresence, ReviewDecision, Revision
@@ -120,6 +120,28 @@ DECISION_TEMPLATE = """{% extends "admin/base_site.html" %}{% load i18n l10n adm
 
 
 
+class _Decision(NamedTuple):
+    title: str
+    service: str  # the name in ``services``, looked up when deciding
+    comment_required: bool
+    done: str  # the success message, formatted with ``count``
+
+
+DECISIONS = {
+    "approve_current_revision": _Decision(
+        _("Approve"), "draft_approve", False,
+        ngettext_lazy("%(count)d draft approved.", "%(count)d drafts approved.", "count")),
+    "request_changes": _Decision(
+        _("Request changes"), "draft_request_changes", True,
+        ngettext_lazy("Changes requested on %(count)d draft.",
+                      "Changes requested on %(count)d drafts.", "count")),
+    "reject": _Decision(
+        _("Reject"), "draft_reject", True,
+        ngettext_lazy("%(count)d draft rejected.", "%(count)d drafts rejected.", "count")),
+}
+
+
+
 @admin.register(Draft)
 class DraftAdmin(admin.ModelAdmin):
     """Drafts are view-only; review decisions are the actions, which call the services."""
@@ -159,27 +181,37 @@ class DraftAdmin(admin.ModelAdmin):
     # on the draft page) instead of being approved unread. The service checks permission,
     # state, blocking flags and four-eyes per draft; refusals are reported one by one.
 
-    def _decide(self, request, queryset, service, done: Callable[[int], str], *,
-                seen: dict[int, int], comment: str = "") -> None:
-        """``done(count)`` is the success message."""
+    def _each(self, request, drafts, act) -> int:
+        """Run ``act(draft)`` on each draft and report refusals one by one; a permission refusal
+        stops the lot (it would refuse every draft). Returns how many went through."""
         count = 0
-        for draft in queryset:
-            kwargs = {"comment": comment} if comment else {}
-            if draft.pk not in seen:
-                missing = _("It was not on the confirmation page; select it again.")
-                self.message_user(request, f"{draft}: {missing}", messages.ERROR)
-                continue
+        for draft in drafts:
             try:
-                service(draft=draft, user=request.user, revision_id=seen[draft.pk], **kwargs)
+                act(draft)
             except PermissionDenied as exc:
                 self.message_user(request, str(exc) or _("Permission denied."), messages.ERROR)
-                return
+                return count
             except services.WorkflowError as exc:
                 self.message_user(request, f"{draft}: {exc}", messages.ERROR)
             else:
                 count += 1
+        return count
+
+    def _decide(self, request, queryset, decision: _Decision, *, seen: dict[int, int],
+                comment: str = "") -> None:
+        service = getattr(services, decision.service)
+        kwargs = {"comment": comment} if comment else {}
+        missing = _("It was not on the confirmation page; select it again.")
+        confirmed = []
+        for draft in queryset:
+            if draft.pk in seen:
+                confirmed.append(draft)
+            else:
+                self.message_user(request, f"{draft}: {missing}", messages.ERROR)
+        count = self._each(request, confirmed, lambda draft: service(
+            draft=draft, user=request.user, revision_id=seen[draft.pk], **kwargs))
         if count:
-            self.message_user(request, done(count), messages.SUCCESS)
+            self.message_user(request, decision.done % {"count": count}, messages.SUCCESS)
 
     @staticmethod
     def _seen(request) -> dict[int, int]:
@@ -190,25 +222,25 @@ class DraftAdmin(admin.ModelAdmin):
                 seen[int(draft_id)] = int(revision_id)
         return seen
 
-    def _decide_after_confirmation(self, request, queryset, *, action: str, title: str,
-                                   service, done: Callable[[int], str],
-                                   comment_required: bool):
+    def _decide_after_confirmation(self, request, queryset, action: str):
         """Show the selected drafts' texts (and ask for the comment), then decide each on the
         revision that page showed."""
+        decision = DECISIONS[action]
         if request.POST.get("post") == "yes":
-            form = DecisionCommentForm(request.POST, comment_required=comment_required)
+            form = DecisionCommentForm(request.POST,
+                                       comment_required=decision.comment_required)
             if form.is_valid():
-                self._decide(request, queryset, service, done, seen=self._seen(request),
+                self._decide(request, queryset, decision, seen=self._seen(request),
                              comment=form.cleaned_data["comment"])
                 return None
         else:
-            form = DecisionCommentForm(comment_required=comment_required)
+            form = DecisionCommentForm(comment_required=decision.comment_required)
         queryset = queryset.select_related("current_revision", "product", "kind")
         decided = list(queryset.values_list("pk", "current_revision_id"))
         shown = list(queryset[:50])
         context = {
             **self.admin_site.each_context(request),
-            "title": title,
+            "title": str(decision.title),
             "opts": self.model._meta,
             "form": form,
             "action": action,
@@ -224,45 +256,21 @@ class DraftAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve current revision…"), permissions=["change"])
     def approve_current_revision(self, request, queryset):
-        return self._decide_after_confirmation(
-            request, queryset, action="approve_current_revision", title=str(_("Approve")),
-            service=services.draft_approve, comment_required=False,
-            done=lambda n: ngettext("%(count)d draft approved.",
-                                    "%(count)d drafts approved.", n) % {"count": n},
-        )
+        return self._decide_after_confirmation(request, queryset, "approve_current_revision")
 
     @admin.action(description=_("Request changes…"), permissions=["change"])
     def request_changes(self, request, queryset):
-        return self._decide_after_confirmation(
-            request, queryset, action="request_changes", title=str(_("Request changes")),
-            service=services.draft_request_changes, comment_required=True,
-            done=lambda n: ngettext("Changes requested on %(count)d draft.",
-                                    "Changes requested on %(count)d drafts.", n) % {"count": n},
-        )
+        return self._decide_after_confirmation(request, queryset, "request_changes")
 
     @admin.action(description=_("Reject…"), permissions=["change"])
     def reject(self, request, queryset):
-        return self._decide_after_confirmation(
-            request, queryset, action="reject", title=str(_("Reject")),
-            service=services.draft_reject, comment_required=True,
-            done=lambda n: ngettext("%(count)d draft rejected.",
-                                    "%(count)d drafts rejected.", n) % {"count": n},
-        )
+        return self._decide_after_confirmation(request, queryset, "reject")
 
     @admin.action(description=_("Retry generation of failed drafts"), permissions=["change"])
     def retry_generation(self, request, queryset):
         """One job per failed draft, with the parameters of the job that failed."""
-        count = 0
-        for draft in queryset:
-            try:
-                services.draft_retry_generation(draft=draft, user=request.user)
-            except PermissionDenied as exc:
-                self.message_user(request, str(exc) or _("Permission denied."), messages.ERROR)
-                return
-            except services.WorkflowError as exc:
-                self.message_user(request, f"{draft}: {exc}", messages.ERROR)
-            else:
-                count += 1
+        count = self._each(request, queryset, lambda draft: services.draft_retry_generation(
+            draft=draft, user=request.user))
         if count:
             self.message_user(
                 request,
