@@ -3,6 +3,7 @@ one place. Roles are Django groups so admins manage them in the admin."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext
 
 EDITOR = "Editor"
 REVIEWER = "Reviewer"
@@ -96,6 +97,22 @@ def can_unassign(user: User, *, assignee_id: int | None) -> bool:
 def require(allowed: bool, message: str = "You do not have permission to do that.") -> None:
     if not allowed:
         raise PermissionDenied(message)
+
+
+# The refusals pages and services share, with their translated reason: a view checks before it
+# validates a form (a refused user hears why, not what to fix) and the service checks again
+# before it writes.
+
+def check_edit(user: User) -> None:
+    require(can_edit(user), gettext("Only editors can change copy."))
+
+
+def check_review(user: User) -> None:
+    require(can_review(user), gettext("Only reviewers can review drafts."))
+
+
+def check_generate(user: User) -> None:
+    require(can_generate(user), gettext("Only editors can request generation."))
 
 
 def draft_actions(user: User, draft) -> dict[str, bool]:

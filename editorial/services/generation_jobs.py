@@ -45,8 +45,7 @@ def generation_job_request(
     Raises ``generation.params.InvalidParams`` or ``WorkflowError`` before anything is written.
     """
     if user is not None:
-        policies.require(policies.can_generate(user),
-                         gettext("Only editors can request generation."))
+        policies.check_generate(user)
     checked = GenerationParams.from_dict(params)
     kind_rows = list(ContentKind.objects.filter(code__in=kinds))
     unknown = sorted(set(kinds) - {k.code for k in kind_rows})
@@ -208,8 +207,7 @@ def draft_retry_generation(*, draft: Draft, user) -> GenerationJob:
     """Generate a failed draft again, alone: a one-draft job with the parameters and model of
     the job that failed (the default ones if that model is gone or there was no job)."""
     if user is not None:
-        policies.require(policies.can_generate(user),
-                         gettext("Only editors can request generation."))
+        policies.check_generate(user)
     with transaction.atomic():
         locked = locked_draft(draft)
         workflow.check("retry", locked)
@@ -236,7 +234,7 @@ def draft_regenerate(
     text and state; the candidates appear next to the old ones when the job is done.
 
     Raises ``InvalidParams`` or ``WorkflowError`` before anything is written."""
-    policies.require(policies.can_generate(user), gettext("Only editors can request generation."))
+    policies.check_generate(user)
     checked = GenerationParams.from_dict(params)
     model_version = ready_model_version(model_version)
     with transaction.atomic():

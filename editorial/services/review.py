@@ -78,7 +78,7 @@ def draft_submit(*, draft: Draft, user) -> Draft:
 
 def _decide(*, draft: Draft, user, revision_id: int, decision: str, comment: str) -> Draft:
     """Record a review decision on the revision the reviewer saw, and move the draft."""
-    policies.require(policies.can_review(user), gettext("Only reviewers can review drafts."))
+    policies.check_review(user)
     comment = (comment or "").strip()
     if decision != ReviewDecision.Decision.APPROVE and not comment:
         raise WorkflowError(gettext("Say what needs to change: a comment is required."))

@@ -70,7 +70,7 @@ def revision_save(
     current) and ``RevisionConflict`` is raised, so nothing typed is ever lost. Saving an
     approved or exported draft sends it back through review.
     """
-    policies.require(policies.can_edit(user), gettext("Only editors can change copy."))
+    policies.check_edit(user)
     text = plain_text(text)
     if not text:
         raise WorkflowError(gettext("The text is empty; nothing was saved."))
@@ -113,7 +113,7 @@ def revision_restore(*, draft: Draft, user, revision: Revision, base_revision_id
     editor's text, which is stored already) and nothing is written. Restoring an approved or
     exported draft sends it back through review.
     """
-    policies.require(policies.can_edit(user), gettext("Only editors can change copy."))
+    policies.check_edit(user)
     if revision.draft_id != draft.pk:
         raise WorkflowError(gettext("That revision belongs to another draft."))
     conflict = None
@@ -187,6 +187,7 @@ def presence_leave(*, draft: Draft, user) -> None:
 def candidate_choose(*, draft: Draft, candidate: Candidate, user, base_revision_id: int | None
                      ) -> Revision:
     """Start editing from another model candidate: its text becomes a new revision."""
+    policies.check_edit(user)
     if candidate.draft_id != draft.pk:
         raise WorkflowError(gettext("That candidate belongs to another draft."))
     return revision_save(

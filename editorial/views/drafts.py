@@ -250,7 +250,7 @@ def refusals_on_page(view):
 @require_POST
 @refusals_on_page
 def draft_save(request: HtmxHttpRequest, draft_id: int):
-    policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
+    policies.check_edit(request.user)
     draft = selectors.draft_detail(draft_id=draft_id)
     form = RevisionForm(request.POST, max_chars=selectors.draft_text_max_chars(draft=draft))
     if not form.is_valid():
@@ -273,7 +273,7 @@ def draft_save(request: HtmxHttpRequest, draft_id: int):
 @require_POST
 @refusals_on_page
 def candidate_choose(request: HtmxHttpRequest, draft_id: int):
-    policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
+    policies.check_edit(request.user)
     draft = selectors.draft_detail(draft_id=draft_id)
     form = CandidateChooseForm(request.POST)
     if not form.is_valid():
@@ -308,7 +308,7 @@ def draft_claim(request: HtmxHttpRequest, draft_id: int):
 @require_POST
 def draft_check(request: HtmxHttpRequest, draft_id: int):
     """Content checks for the text in the editor, as the editor types (nothing is saved)."""
-    policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
+    policies.check_edit(request.user)
     if not wants_fragment(request):
         return redirect("draft_detail", draft_id=draft_id)
     draft = selectors.draft_detail(draft_id=draft_id)
@@ -335,7 +335,7 @@ _DECIDE = {
 @refusals_on_page
 def draft_review(request: HtmxHttpRequest, draft_id: int):
     """Approve, request changes or reject the revision the reviewer saw (``revision_id``)."""
-    policies.require(policies.can_review(request.user), _("Only reviewers can review drafts."))
+    policies.check_review(request.user)
     draft = selectors.draft_detail(draft_id=draft_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():
@@ -375,7 +375,7 @@ def draft_retry(request: HtmxHttpRequest, draft_id: int):
 @require_POST
 def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
     """New candidates for this draft with the parameters in the form; the text stays."""
-    policies.require(policies.can_generate(request.user), _("Only editors can generate."))
+    policies.check_generate(request.user)
     draft = selectors.draft_detail(draft_id=draft_id)
     form = RegenerateForm(request.POST)
     if form.is_valid():
@@ -398,7 +398,7 @@ def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
 @refusals_on_page
 def revision_restore(request: HtmxHttpRequest, draft_id: int):
     """Make an older revision's text current again, as a new revision."""
-    policies.require(policies.can_edit(request.user), _("Only editors can change copy."))
+    policies.check_edit(request.user)
     draft = selectors.draft_detail(draft_id=draft_id)
     form = RevisionRestoreForm(request.POST)
     if not form.is_valid():

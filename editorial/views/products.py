@@ -74,8 +74,7 @@ def _request_generation(request, form: GenerateForm, products):
 def generate(request: HtmxHttpRequest):
     """Start a generation job for the selected products, or for every product matching the
     list's filters (passed along in the query string)."""
-    policies.require(policies.can_generate(request.user),
-                     _("Only editors can request generation."))
+    policies.check_generate(request.user)
     form = GenerateForm(request.POST)
     if form.is_valid():
         if form.cleaned_data["scope"] == GenerateForm.SCOPE_MATCHING:
