@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -269,39 +270,63 @@ def draft_save(request: HtmxHttpRequest, draft_id: int):
     return _done(request, draft_id, _("Saved revision %(number)d.") % {"number": revision.number})
 
 
+def _checked_post(request: HtmxHttpRequest, draft_id: int, check: Callable[[Any], None],
+                  form_class):
+    """The permission check first (a refused user hears why, not what to fix), then the draft
+    and the posted form."""
+    check(request.user)
+    return selectors.draft_detail(draft_id=draft_id), form_class(request.POST)
+
+
+def _edit_from(request: HtmxHttpRequest, draft_id: int, form_class, model, field: str, *,
+               missing: str, act: Callable[[Draft, Any, int | None], str]):
+    """An edit that starts from one of the draft's own rows (a candidate, an old revision),
+    whose id the form posts as ``field``; ``act(draft, row, base_revision_id)`` returns the
+    notice."""
+    draft, form = _checked_post(request, draft_id, policies.check_edit, form_class)
+    if not form.is_valid():
+        return _workspace(request, draft_id, status=400, error=missing)
+    row = get_object_or_404(model, pk=form.cleaned_data[field], draft=draft)
+    return _done(request, draft_id, act(draft, row, form.cleaned_data["base_revision_id"]))
+
+
 @member_required
 @require_POST
 @refusals_on_page
 def candidate_choose(request: HtmxHttpRequest, draft_id: int):
-    policies.check_edit(request.user)
-    draft = selectors.draft_detail(draft_id=draft_id)
-    form = CandidateChooseForm(request.POST)
-    if not form.is_valid():
-        return _workspace(request, draft_id, status=400, error=_("Choose a candidate."))
-    candidate = get_object_or_404(Candidate, pk=form.cleaned_data["candidate_id"], draft=draft)
-    revision = services.candidate_choose(
-        draft=draft, candidate=candidate, user=request.user,
-        base_revision_id=form.cleaned_data["base_revision_id"],
-    )
-    return _done(request, draft_id,
-                 _("Candidate %(rank)d is now revision %(number)d.")
-                 % {"rank": candidate.rank + 1, "number": revision.number})
+    def choose(draft, candidate, base_revision_id):
+        revision = services.candidate_choose(draft=draft, candidate=candidate, user=request.user,
+                                             base_revision_id=base_revision_id)
+        return (_("Candidate %(rank)d is now revision %(number)d.")
+                % {"rank": candidate.rank + 1, "number": revision.number})
+
+    return _edit_from(request, draft_id, CandidateChooseForm, Candidate, "candidate_id",
+                      act=choose,
+                      missing=_("Choose a candidate."))
 
 
-@member_required
-@require_POST
-@refusals_on_page
-def draft_submit(request: HtmxHttpRequest, draft_id: int):
-    services.draft_submit(draft=selectors.draft_detail(draft_id=draft_id), user=request.user)
-    return _done(request, draft_id, _("Submitted for review."))
+def _one_step(service: Callable[..., Any], notice: Callable[[Any], str], doc: str):
+    """A button on the draft page that calls one service with the draft and the user;
+    ``notice(result)`` says what happened."""
+    @member_required
+    @require_POST
+    @refusals_on_page
+    def view(request: HtmxHttpRequest, draft_id: int):
+        result = service(draft=selectors.draft_detail(draft_id=draft_id), user=request.user)
+        return _done(request, draft_id, notice(result))
+
+    view.__doc__ = doc
+    return view
 
 
-@member_required
-@require_POST
-@refusals_on_page
-def draft_claim(request: HtmxHttpRequest, draft_id: int):
-    services.draft_claim(draft=selectors.draft_detail(draft_id=draft_id), user=request.user)
-    return _done(request, draft_id, _("The draft is assigned to you."))
+draft_submit = _one_step(services.draft_submit, lambda _draft: _("Submitted for review."),
+                         "Send the draft to review.")
+draft_claim = _one_step(services.draft_claim, lambda _draft: _("The draft is assigned to you."),
+                        "Assign the draft to the user.")
+draft_retry = _one_step(
+    services.draft_retry_generation,
+    lambda job: _("Job #%(id)d generates this draft again.") % {"id": job.pk},
+    "Generate a failed draft again, alone, with the parameters of the job that failed.")
 
 
 @member_required
@@ -335,9 +360,7 @@ _DECIDE = {
 @refusals_on_page
 def draft_review(request: HtmxHttpRequest, draft_id: int):
     """Approve, request changes or reject the revision the reviewer saw (``revision_id``)."""
-    policies.check_review(request.user)
-    draft = selectors.draft_detail(draft_id=draft_id)
-    form = ReviewForm(request.POST)
+    draft, form = _checked_post(request, draft_id, policies.check_review, ReviewForm)
     if not form.is_valid():
         return _workspace(request, draft_id, status=400, review_form=form)
     decide, notice = _DECIDE[form.cleaned_data["decision"]]
@@ -363,21 +386,9 @@ def draft_jobs(request: HtmxHttpRequest, draft_id: int):
 
 @member_required
 @require_POST
-@refusals_on_page
-def draft_retry(request: HtmxHttpRequest, draft_id: int):
-    """Generate a failed draft again, alone, with the parameters of the job that failed."""
-    job = services.draft_retry_generation(draft=selectors.draft_detail(draft_id=draft_id),
-                                          user=request.user)
-    return _done(request, draft_id, _("Job #%(id)d generates this draft again.") % {"id": job.pk})
-
-
-@member_required
-@require_POST
 def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
     """New candidates for this draft with the parameters in the form; the text stays."""
-    policies.check_generate(request.user)
-    draft = selectors.draft_detail(draft_id=draft_id)
-    form = RegenerateForm(request.POST)
+    draft, form = _checked_post(request, draft_id, policies.check_generate, RegenerateForm)
     if form.is_valid():
         try:
             job = services.draft_regenerate(
@@ -398,19 +409,15 @@ def draft_regenerate(request: HtmxHttpRequest, draft_id: int):
 @refusals_on_page
 def revision_restore(request: HtmxHttpRequest, draft_id: int):
     """Make an older revision's text current again, as a new revision."""
-    policies.check_edit(request.user)
-    draft = selectors.draft_detail(draft_id=draft_id)
-    form = RevisionRestoreForm(request.POST)
-    if not form.is_valid():
-        return _workspace(request, draft_id, status=400, error=_("Choose a revision to restore."))
-    revision = get_object_or_404(Revision, pk=form.cleaned_data["revision_id"], draft=draft)
-    restored = services.revision_restore(
-        draft=draft, user=request.user, revision=revision,
-        base_revision_id=form.cleaned_data["base_revision_id"],
-    )
-    return _done(request, draft_id,
-                 _("Revision %(old)d restored as revision %(new)d.")
-                 % {"old": revision.number, "new": restored.number})
+    def restore(draft, revision, base_revision_id):
+        restored = services.revision_restore(draft=draft, user=request.user, revision=revision,
+                                             base_revision_id=base_revision_id)
+        return (_("Revision %(old)d restored as revision %(new)d.")
+                % {"old": revision.number, "new": restored.number})
+
+    return _edit_from(request, draft_id, RevisionRestoreForm, Revision, "revision_id",
+                      act=restore,
+                      missing=_("Choose a revision to restore."))
 
 
 @member_required
