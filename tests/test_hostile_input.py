@@ -16,8 +16,9 @@ from editorial import services
 from editorial.diffing import diff_new_text, diff_old_text, mark_flags, text_diff
 from editorial.models import DraftComment, Revision
 from generation.checks import MAX_FLAGS_PER_CODE, check_text, max_text_chars
-from generation.prompts import KindSpec, ProductFacts
+from generation.prompts import KindSpec
 from tests.factories import draft_with_text
+from tests.sample_facts import facts_fixture
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 SECONDS = 1.0  # generous: each of these takes a few hundredths of a second
@@ -65,17 +66,8 @@ def page_text(html: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
-@pytest.fixture
-def bottle():
-    return ProductFacts(sku="BTL-1", title="Steel bottle 500 ml", brand="Northwind",
-                        attributes={"capacity": "500 ml", "material": "stainless steel"},
-                        source_text="A steel bottle that keeps drinks cold for 24 hours.")
-
-
-@pytest.fixture
-def teapot():
-    return ProductFacts(sku="TEA-1", title="玻璃茶壶", attributes={"容量": "600毫升"},
-                        locale="zh-hans", source_text="耐热玻璃茶壶，容量600毫升。")
+bottle = facts_fixture("small_bottle")
+teapot = facts_fixture("small_teapot")
 
 
 DESCRIPTION = KindSpec("description", "product description", "Describe it.", 1000)

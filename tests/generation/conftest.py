@@ -2,7 +2,8 @@
 
 import pytest
 
-from generation.prompts import BrandRules, KindSpec, ProductFacts
+from generation.prompts import BrandRules, KindSpec
+from tests.sample_facts import facts_fixture
 
 SCRIPTED_REPLY = "A light steel bottle for daily use."
 
@@ -44,30 +45,8 @@ def scripted_engine(gen_scripted_model):
     return _engine(gen_scripted_model)
 
 
-@pytest.fixture
-def bottle():
-    return ProductFacts(
-        sku="BTL-500",
-        title="Insulated steel bottle 500 ml",
-        brand="Northwind",
-        category="Drinkware",
-        attributes={"material": "18/8 stainless steel", "capacity": "500 ml", "colour": "sage"},
-        source_text="Double-wall vacuum insulation keeps drinks cold for 24 hours.",
-        locale="en",
-    )
-
-
-@pytest.fixture
-def teapot():
-    return ProductFacts(
-        sku="TEA-1",
-        title="玻璃茶壶 600毫升",
-        brand="青山",
-        category="茶具",
-        attributes={"材质": "高硼硅玻璃", "容量": "600毫升"},
-        source_text="耐热玻璃，可直接明火加热。",
-        locale="zh-hans",
-    )
+bottle = facts_fixture("bottle")
+teapot = facts_fixture("teapot")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from generation.checks import ERROR, INFO, WARNING, Flag, check_text, coverage, rank, rank_score
 from generation.prompts import KindSpec, ProductFacts
+from tests.sample_facts import facts_fixture
 
 CATALOG = Path(__file__).resolve().parents[2] / "data" / "demo" / "catalog.jsonl"
 
@@ -21,39 +22,9 @@ def spans(text, flags):
     return [text[f.start : f.end] for f in flags]
 
 
-@pytest.fixture
-def phone_stand():
-    return ProductFacts(
-        sku="PS-1",
-        title="Aluminium Phone Stand",
-        brand="Northwind",
-        category="phone accessories",
-        attributes={"material": "anodised aluminium", "compatibility": "phones 4 to 7 inches",
-                    "colour": "space grey"},
-        locale="en",
-    )
-
-
-@pytest.fixture
-def case_for_iphone():
-    return ProductFacts(
-        sku="PC-15",
-        title="Leather Phone Case for iPhone 15",
-        attributes={"material": "full-grain leather", "compatibility": "iPhone 15",
-                    "magsafe": "MagSafe compatible"},
-        locale="en",
-    )
-
-
-@pytest.fixture
-def zh_stand():
-    return ProductFacts(
-        sku="PS-ZH",
-        title="铝合金手机支架",
-        brand="青山",
-        attributes={"材质": "铝合金", "适用": "4至7英寸手机", "颜色": "深空灰"},
-        locale="zh-hans",
-    )
+phone_stand = facts_fixture("phone_stand")
+case_for_iphone = facts_fixture("case_for_iphone")
+zh_stand = facts_fixture("zh_stand")
 
 
 # -- materials ------------------------------------------------------------------------------------

