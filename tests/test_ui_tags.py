@@ -27,6 +27,26 @@ def test_no_rows_gets_the_empty_message_escaped_and_no_table():
     assert html == '<p class="muted">No &lt;i&gt;drafts&lt;/i&gt; yet.</p>'
 
 
+def test_rows_as_a_name_render_one_escaped_row_each_and_the_name_goes_out_of_scope():
+    html = render('{% listtable rows as r empty="None" %}{% colheads "SKU" %}{% eachrow %}'
+                  "<td>{{ r }}</td>{% endlisttable %}[{{ r }}]", rows=["A-1", "<b>B</b>"])
+    assert html == (
+        '<div class="table-wrap"><table class="list"><thead><tr><th scope="col">SKU</th></tr>'
+        "</thead><tbody><tr><td>A-1</td></tr><tr><td>&lt;b&gt;B&lt;/b&gt;</td></tr></tbody>"
+        "</table></div>[]"
+    )
+    assert render('{% listtable rows as r empty="None" %}{% eachrow %}<td>{{ r }}</td>'
+                  "{% endlisttable %}", rows=[]) == '<p class="muted">None</p>'
+
+
+def test_eachrow_without_a_row_name_is_a_template_error():
+    import pytest
+    from django.template import TemplateSyntaxError
+
+    with pytest.raises(TemplateSyntaxError, match="eachrow needs"):
+        render("{% listtable rows %}{% eachrow %}<td></td>{% endlisttable %}", rows=[1])
+
+
 def test_headings_are_escaped_and_translated_literals_work():
     html = render('{% colheads heading _("Kind") %}', heading="<script>")
     assert html == ('<thead><tr><th scope="col">&lt;script&gt;</th><th scope="col">Kind</th>'
