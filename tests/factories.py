@@ -86,3 +86,16 @@ def draft_with_text(text: str = "A kettle made of stainless steel.", **kwargs) -
     draft.current_revision = revision
     draft.save()
     return draft
+
+
+def in_review(editor, text: str = "Edited by a person.", **kwargs) -> Draft:
+    """A draft ``editor`` saved ``text`` into (over the model's text) and submitted for review;
+    ``kwargs`` go to the draft's factory."""
+    from editorial import services
+
+    draft = draft_with_text(**kwargs)
+    services.revision_save(draft=draft, user=editor, text=text,
+                           base_revision_id=draft.current_revision_id)
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    return draft

@@ -24,7 +24,13 @@ from editorial.models import (
     Product,
     Revision,
 )
-from tests.factories import BrandFactory, ModelVersionFactory, ProductFactory, draft_with_text
+from tests.factories import (
+    BrandFactory,
+    ModelVersionFactory,
+    ProductFactory,
+    draft_with_text,
+    in_review,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -60,15 +66,6 @@ def as_role(request, db):
         return client_for(user)
 
     return make
-
-
-def in_review(editor, text="Edited by a person.", **kwargs) -> Draft:
-    draft = draft_with_text(**kwargs)
-    services.revision_save(draft=draft, user=editor, text=text,
-                           base_revision_id=draft.current_revision_id)
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    return draft
 
 
 def approved(editor, reviewer, text="Approved copy.", **kwargs) -> Draft:

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from editorial import services
 from editorial.models import Draft, ReviewDecision
-from tests.factories import UserFactory, draft_with_text
+from tests.factories import UserFactory
+from tests.factories import in_review as submitted
 
 State = Draft.State
 WITH_EMAIL = "A sturdy kettle. Questions? Write to sales@example.com today."
@@ -19,11 +20,7 @@ CLEAN = "A sturdy kettle of stainless steel."
 
 
 def in_review(editor, text=CLEAN, **kwargs) -> Draft:
-    draft = draft_with_text(**kwargs)
-    services.revision_save(draft=draft, user=editor, text=text,
-                           base_revision_id=draft.current_revision_id)
-    services.draft_submit(draft=draft, user=editor)
-    return Draft.objects.get(pk=draft.pk)
+    return submitted(editor, text, **kwargs)
 
 
 def edit_and_resubmit(draft: Draft, user, text: str) -> Draft:

@@ -23,6 +23,7 @@ from tests.factories import (
     draft_with_text,
     kind,
 )
+from tests.factories import in_review as submitted
 
 pytestmark = pytest.mark.django_db
 
@@ -60,13 +61,7 @@ def tab_counts(html: str) -> dict[str, int]:
 
 
 def in_review(editor, text=CLEAN, **kwargs) -> Draft:
-    """A draft an editor saved ``text`` into and submitted."""
-    draft = draft_with_text(**kwargs)
-    services.revision_save(draft=draft, user=editor, text=text,
-                           base_revision_id=draft.current_revision_id)
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    return draft
+    return submitted(editor, text, **kwargs)
 
 
 def flagged(draft: Draft, severity: str) -> Draft:

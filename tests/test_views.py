@@ -2,7 +2,6 @@
 views, conflict handling, htmx fragments, escaping of untrusted text and bounded queries."""
 
 import re
-from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,8 +18,10 @@ from tests.factories import (
     ProductFactory,
     UserFactory,
     draft_with_text,
+    in_review,
     kind,
 )
+from tests.test_editor import hidden_value, textarea_text
 
 pytestmark = pytest.mark.django_db
 
@@ -51,27 +52,6 @@ def page_urls(job):
         reverse("catalog_import"),
         reverse("copy_export"),
     ]
-
-
-def textarea_text(html: str) -> str:
-    match = re.search(r"<textarea[^>]*>(.*?)</textarea>", html, re.S)
-    assert match, "no textarea on the page"
-    return unescape(match.group(1)).strip()
-
-
-def hidden_value(html: str, name: str) -> str:
-    match = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden {name} input"
-    return match.group(1)
-
-
-def in_review(editor, text="Edited by a person."):
-    draft = draft_with_text()
-    services.revision_save(draft=draft, user=editor, text=text,
-                           base_revision_id=draft.current_revision_id)
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    return draft
 
 
 # --- Access ------------------------------------------------------------------------------------

@@ -30,17 +30,9 @@ from editorial.services import (
     revision_save,
 )
 from generation.params import InvalidParams
-from tests.factories import ModelVersionFactory, ProductFactory, draft_with_text
+from tests.factories import ModelVersionFactory, ProductFactory, draft_with_text, in_review
 
 pytestmark = pytest.mark.django_db
-
-
-def in_review(editor, text="Edited by a person."):
-    draft = draft_with_text()
-    revision_save(draft=draft, user=editor, text=text, base_revision_id=draft.current_revision_id)
-    draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    return draft
 
 
 def test_save_creates_a_revision_by_the_editor_and_moves_draft_into_edit(editor):
