@@ -99,3 +99,20 @@ def in_review(editor, text: str = "Edited by a person.", **kwargs) -> Draft:
     services.draft_submit(draft=draft, user=editor)
     draft.refresh_from_db()
     return draft
+
+
+def approve(draft: Draft, *, editor, reviewer, text: str | None = None) -> Draft:
+    """``draft`` taken through review by the services: ``editor`` saves ``text`` as a new
+    revision when given, and submits; ``reviewer`` approves the current revision."""
+    from editorial import services
+
+    if text is not None:
+        draft.refresh_from_db()
+        services.revision_save(draft=draft, user=editor, text=text,
+                               base_revision_id=draft.current_revision_id)
+    draft.refresh_from_db()
+    services.draft_submit(draft=draft, user=editor)
+    draft.refresh_from_db()
+    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
+    draft.refresh_from_db()
+    return draft

@@ -15,22 +15,16 @@ from editorial.exporters import EXPORT_COLUMNS, approved_copy_rows, copy_export
 from editorial.exporters import files as export_files
 from editorial.exporters import rows as export_rows
 from editorial.models import AuditEvent, CatalogImport, Draft, ExportBatch, Product, Revision
-from tests.factories import BrandFactory, ModelVersionFactory, ProductFactory, draft_with_text, kind
+from tests.factories import (
+    BrandFactory,
+    ModelVersionFactory,
+    ProductFactory,
+    approve,
+    draft_with_text,
+    kind,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def approve(draft, *, editor, reviewer, text=None):
-    """Optionally save ``text`` as a new revision, submit, and approve the current revision."""
-    if text is not None:
-        draft.refresh_from_db()
-        services.revision_save(draft=draft, user=editor, text=text,
-                               base_revision_id=draft.current_revision_id)
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
-    draft.refresh_from_db()
-    return draft
 
 
 def approved_draft(editor, reviewer, text="A kettle made of stainless steel.", **kwargs):

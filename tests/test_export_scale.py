@@ -28,7 +28,7 @@ from editorial.exporters import files as export_files
 from editorial.exporters import rows as export_rows
 from editorial.models import ContentKind, Draft, ExportBatch, Product, Revision
 from editorial.workers import exports as export_worker
-from tests.factories import UserFactory, draft_with_text
+from tests.factories import UserFactory, approve, draft_with_text
 from tests.worker import Worker, use_broker_dir
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -59,19 +59,6 @@ def bulk_approved(n: int, *, reviewer, prefix: str = "BULK", kind: str = "descri
         current_revision_id=Subquery(first), approved_revision_id=Subquery(first),
         state=Draft.State.APPROVED, approved_by=reviewer, approved_at=now,
     )
-
-
-def approve(draft, *, editor, reviewer, text=None):
-    if text is not None:
-        draft.refresh_from_db()
-        services.revision_save(draft=draft, user=editor, text=text,
-                               base_revision_id=draft.current_revision_id)
-    draft.refresh_from_db()
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
-    draft.refresh_from_db()
-    return draft
 
 
 class NullStream:

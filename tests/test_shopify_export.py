@@ -17,6 +17,7 @@ from editorial import exporters, services
 from editorial.catalog import products_import
 from editorial.exporters import ArchiveRequired, copy_export, html_paragraphs
 from editorial.models import CatalogImport, Draft, ExportBatch, Product
+from tests import factories
 from tests.factories import ProductFactory, draft_with_text, kind
 
 pytestmark = pytest.mark.django_db
@@ -28,15 +29,8 @@ COPY_COLUMNS = {"Body (HTML)", "SEO Title", "SEO Description"}
 def approve(product, code, text, *, editor, reviewer):
     """A generated draft of ``product`` whose text an editor saved, submitted and a reviewer
     approved, all through the services."""
-    draft = draft_with_text("Model text.", product=product, kind=kind(code))
-    services.revision_save(draft=draft, user=editor, text=text,
-                           base_revision_id=draft.current_revision_id)
-    draft.refresh_from_db()
-    services.draft_submit(draft=draft, user=editor)
-    draft.refresh_from_db()
-    services.draft_approve(draft=draft, user=reviewer, revision_id=draft.current_revision_id)
-    draft.refresh_from_db()
-    return draft
+    return factories.approve(draft_with_text("Model text.", product=product, kind=kind(code)),
+                             editor=editor, reviewer=reviewer, text=text)
 
 
 def shopify_export(**kwargs):
