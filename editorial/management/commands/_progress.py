@@ -1,4 +1,5 @@
-"""Following a worker run (a generation job, a fine-tune) from a command line with ``--wait``."""
+"""Running or following a worker run (a generation job, a fine-tune) from a command line:
+``--inline`` runs it in the command's process, ``--wait`` follows the queued run."""
 
 from __future__ import annotations
 
@@ -22,3 +23,15 @@ def follow(write: Callable[[str], None], load: Callable[[], WorkerRun],
         if run.is_finished:
             return run
         time.sleep(every)
+
+
+def run_or_follow(options: dict, write: Callable[[str], None], *, run_inline: Callable[[], None],
+                  queued: str, follow_run: Callable[[], None]) -> None:
+    """Run it here with ``--inline``, or say it is ``queued`` and return unless ``--wait``;
+    then report the finished run with ``follow_run``."""
+    if options["inline"]:
+        run_inline()
+    elif not options["wait"]:
+        write(queued)
+        return
+    follow_run()

@@ -4,9 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from editorial.models import FineTuneRun, ModelVersion
 from editorial.services import WorkflowError, finetune_run_request
+from editorial.workers.finetune import run_finetune
 from generation.params import FineTuneConfig
 
-from ._progress import follow
+from ._progress import follow, run_or_follow
 
 
 class Command(BaseCommand):
@@ -55,14 +56,9 @@ class Command(BaseCommand):
         except WorkflowError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"fine-tune run {run.pk}: {base.name} -> {run.name}")
-        if options["inline"]:
-            from editorial.workers.finetune import run_finetune
-
-            run_finetune(run_id=run.pk)
-        elif not options["wait"]:
-            self.stdout.write("queued on the gpu queue (follow it with --wait or in the web UI)")
-            return
-        self._follow(run.pk)
+        run_or_follow(options, self.stdout.write, run_inline=lambda: run_finetune(run_id=run.pk),
+                      queued="queued on the gpu queue (follow it with --wait or in the web UI)",
+                      follow_run=lambda: self._follow(run.pk))
 
     def _follow(self, run_id: int) -> None:
         run = follow(self.stdout.write, lambda: FineTuneRun.objects.get(pk=run_id), _progress)

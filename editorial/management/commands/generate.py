@@ -4,9 +4,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from editorial.models import GenerationJob, ModelVersion, Product
 from editorial.services import WorkflowError, generation_job_request
+from editorial.workers.generation import run_job_inline
 from generation.params import GenerationParams, InvalidParams
 
-from ._progress import follow
+from ._progress import follow, run_or_follow
 
 PARAM_OPTIONS = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens",
                  "candidates", "best_of", "seed")
@@ -68,15 +69,10 @@ class Command(BaseCommand):
         except WorkflowError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"job {job.pk}: {job.total} drafts with {job.model_version.name}")
-        if options["inline"]:
-            from editorial.workers.generation import run_job_inline
-
-            run_job_inline(job_id=job.pk)
-        elif not options["wait"]:
-            self.stdout.write("queued; a worker will pick it up (follow it with --wait or in "
-                              "the web UI)")
-            return
-        self._follow(job.pk)
+        run_or_follow(options, self.stdout.write, run_inline=lambda: run_job_inline(job_id=job.pk),
+                      queued="queued; a worker will pick it up (follow it with --wait or in the "
+                             "web UI)",
+                      follow_run=lambda: self._follow(job.pk))
 
     def _follow(self, job_id: int) -> None:
         job = follow(
