@@ -584,15 +584,16 @@ def test_focus_moves_to_the_saved_notice_after_an_htmx_save(client, editor):
     assert "data-focus" not in check(client, draft, "Typing on.")
 
 
-def test_focus_moves_to_the_conflict_view_and_it_shows_both_texts(client, editor):
+def test_a_stale_save_swaps_in_the_conflict_view_with_both_texts_and_the_focus(client, editor):
     draft = draft_with_text("Model text.")
     loaded = draft.current_revision_id
     otto = UserFactory(username="otto", roles=["Editor"])
     services.revision_save(draft=draft, user=otto, text="Otto's text.", base_revision_id=loaded)
     client.force_login(editor)
-    html = client.post(reverse("draft_save", args=[draft.pk]),
-                       {"text": "Edith's text.", "base_revision_id": loaded},
-                       **HTMX).content.decode()
+    response = client.post(reverse("draft_save", args=[draft.pk]),
+                           {"text": "Edith's text.", "base_revision_id": loaded}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 409 and "<html" not in html  # the fragment, swapped in
     conflict = re.search(r'<section class="panel conflict"[^>]*>', html).group(0)
     assert 'tabindex="-1"' in conflict and "data-focus" in conflict
     assert 'class="text-block their-text">Otto&#x27;s text.<' in html

@@ -180,20 +180,6 @@ def test_stale_save_returns_409_with_both_texts_and_keeps_the_editors_text(clien
     assert Draft.objects.get(pk=draft.pk).current_revision.text == "Merged text."
 
 
-def test_stale_htmx_save_swaps_the_conflict_fragment(client, editor):
-    draft = draft_with_text("Model text.")
-    loaded = draft.current_revision_id
-    other = UserFactory(username="otto", roles=["Editor"])
-    services.revision_save(draft=draft, user=other, text="Otto's text.", base_revision_id=loaded)
-    client.force_login(editor)
-    response = client.post(reverse("draft_save", args=[draft.pk]),
-                           {"text": "Edith's text.", "base_revision_id": loaded}, **HTMX)
-    html = response.content.decode()
-    assert response.status_code == 409
-    assert "<html" not in html
-    assert "Otto&#x27;s text." in html and textarea_text(html) == "Edith's text."
-
-
 def test_empty_save_shows_a_field_error(client, editor):
     draft = draft_with_text("Model text.")
     client.force_login(editor)

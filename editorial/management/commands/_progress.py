@@ -25,6 +25,13 @@ def follow(write: Callable[[str], None], load: Callable[[], WorkerRun],
         time.sleep(every)
 
 
+def add_mode_arguments(parser, *, follows: str, inline: str) -> None:
+    """``--wait`` (help: ``follows``) or ``--inline`` (help: ``inline``), not both."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--wait", action="store_true", help=follows)
+    mode.add_argument("--inline", action="store_true", help=inline)
+
+
 def run_or_follow(options: dict, write: Callable[[str], None], *, run_inline: Callable[[], None],
                   queued: str, follow_run: Callable[[], None]) -> None:
     """Run it here with ``--inline``, or say it is ``queued`` and return unless ``--wait``;

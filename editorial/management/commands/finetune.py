@@ -7,7 +7,7 @@ from editorial.services import WorkflowError, finetune_run_request
 from editorial.workers.finetune import run_finetune
 from generation.params import FineTuneConfig
 
-from ._progress import follow, run_or_follow
+from ._progress import add_mode_arguments, follow, run_or_follow
 
 
 class Command(BaseCommand):
@@ -31,11 +31,8 @@ class Command(BaseCommand):
                             help="train LoRA adapters (merged into the saved model)")
         parser.add_argument("--brand", help="only this brand's approved edits")
         parser.add_argument("--kind", help="only this content kind's approved edits")
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--wait", action="store_true",
-                          help="follow the run's progress until it is done")
-        mode.add_argument("--inline", action="store_true",
-                          help="fine-tune in this process instead of on a worker")
+        add_mode_arguments(parser, follows="follow the run's progress until it is done",
+                           inline="fine-tune in this process instead of on a worker")
 
     def handle(self, *args, **options):
         base = ModelVersion.objects.filter(name=options["base"]).first()

@@ -7,7 +7,7 @@ from editorial.services import WorkflowError, generation_job_request
 from editorial.workers.generation import run_job_inline
 from generation.params import GenerationParams, InvalidParams
 
-from ._progress import follow, run_or_follow
+from ._progress import add_mode_arguments, follow, run_or_follow
 
 PARAM_OPTIONS = ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens",
                  "candidates", "best_of", "seed")
@@ -37,11 +37,8 @@ class Command(BaseCommand):
                             default=defaults.repetition_penalty)
         parser.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
         parser.add_argument("--seed", type=int, default=defaults.seed)
-        mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--wait", action="store_true",
-                          help="follow the job's progress until it is done")
-        mode.add_argument("--inline", action="store_true",
-                          help="generate in this process instead of on a worker")
+        add_mode_arguments(parser, follows="follow the job's progress until it is done",
+                           inline="generate in this process instead of on a worker")
 
     def handle(self, *args, **options):
         if options["all"]:
