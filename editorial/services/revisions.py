@@ -39,11 +39,15 @@ def revision_create(
     )
 
 
-def _editable(draft: Draft) -> Draft:
-    """The draft, locked for the rest of the transaction, if its text may change now."""
+def _editable(draft: Draft, base_revision_id: int | None
+              ) -> tuple[Draft, Revision | None, bool]:
+    """The draft, locked for the rest of the transaction, if its text may change now; its
+    current revision; and whether that is not the one the editor loaded (``base_revision_id``):
+    someone saved in the meantime."""
     locked = locked_draft(draft)
     workflow.check("edit", locked)
-    return locked
+    current = locked.current_revision
+    return locked, current, current is not None and current.pk != base_revision_id
 
 
 def _make_current(locked: Draft, revision: Revision, user) -> None:
@@ -76,9 +80,8 @@ def revision_save(
         raise WorkflowError(gettext("The text is empty; nothing was saved."))
     conflict = None
     with transaction.atomic():
-        locked = _editable(draft)
-        current = locked.current_revision
-        if current is not None and current.pk != base_revision_id:
+        locked, current, stale = _editable(draft, base_revision_id)
+        if stale:
             base = locked.revisions.filter(pk=base_revision_id).first()
             kept = revision_create(
                 draft=locked, text=text, author=user, parent=base, candidate=candidate
@@ -118,9 +121,8 @@ def revision_restore(*, draft: Draft, user, revision: Revision, base_revision_id
         raise WorkflowError(gettext("That revision belongs to another draft."))
     conflict = None
     with transaction.atomic():
-        locked = _editable(draft)
-        current = locked.current_revision
-        if current is not None and current.pk != base_revision_id:
+        locked, current, stale = _editable(draft, base_revision_id)
+        if stale:
             audit_log(actor=user, verb="revision.conflict", obj=locked, restore=revision.pk,
                       current=current.pk)
             conflict = RevisionConflict(current=current, revision=revision)
