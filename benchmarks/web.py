@@ -236,7 +236,7 @@ def after_build() -> None:
     from django.db import connection
 
     for name in ("0013_queue_at_catalog_size", "0014_revision_origin",
-                 "0015_draft_review_figures"):
+                 "0015_draft_review_figures", "0016_draft_sort_key"):
         migration = importlib.import_module(f"editorial.migrations.{name}")
         migration.backfill(None, SimpleNamespace(connection=connection))
 

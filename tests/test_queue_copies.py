@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from editorial import metrics, services
 from editorial.catalog import products_import
-from editorial.models import Candidate, Draft, ModelVersion, Product, Revision
+from editorial.models import Candidate, ContentKind, Draft, ModelVersion, Product, Revision
 from editorial.search import query_grams, search_grams
+from editorial.selectors.queue import _STATE_ORDER
 from editorial.services import model_version_register
 from editorial.workers.generation import run_job_inline
 from tests.factories import BrandFactory, DraftFactory, ProductFactory, draft_with_text
@@ -141,6 +142,64 @@ def test_a_query_holding_the_separator_matches_each_part_alone(client, editor):
     assert skus(client, q="SEP-1") == [draft.product.sku]
 
 
+def rows(client, **params) -> list[tuple[int, str]]:
+    """(draft id, SKU) of the queue's rows, in the order shown."""
+    html = client.get("/drafts/", {"per_page": 100, **params}).content.decode()
+    return [(int(pk), sku) for pk, sku in
+            re.findall(r'<a href="/drafts/(\d+)/" data-row-link>([^<]*)</a>', html)]
+
+
+def product_order(*sort) -> list[tuple[int, str]]:
+    """What the queue must show: the drafts sorted through their product and kind."""
+    return list(Draft.objects.order_by(*sort).values_list("pk", "product__sku"))
+
+
+@pytest.mark.parametrize("sort", ["sku", "-sku", "state", "title"])
+def test_the_queue_order_follows_a_renamed_sku_and_a_moved_kind(client, admin_user, editor,
+                                                                 sort):
+    first = DraftFactory(product__sku="B-1", product__title="Board", kind_id="title",
+                         state=Draft.State.READY)
+    DraftFactory(product=first.product, kind_id="description", state=Draft.State.IN_EDIT)
+    DraftFactory(product__sku="C-1", product__title="Board", kind_id="bullets")
+    expected = {
+        "sku": ("product__sku", "kind__position", "pk"),
+        "-sku": ("-product__sku", "-kind__position", "-pk"),
+        "state": (_STATE_ORDER.asc(), "product__sku", "kind__position", "pk"),
+        "title": ("product__title", "product__sku", "kind__position", "pk"),
+    }[sort]
+    client.force_login(editor)
+    assert rows(client, sort=sort) == product_order(*expected)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:editorial_product_change", args=[first.product.pk]),
+        {"sku": "D-1", "title": "Board", "category": "", "locale": "en",
+         "source_format": "manual", "attributes": "{}", "source_text": "", "raw": "{}"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    # Description comes before title until it moves after every kind.
+    kind = ContentKind.objects.get(code="description")
+    assert kind.position < first.kind.position
+    kind.position = 99
+    kind.save()
+    client.force_login(editor)
+    shown = rows(client, sort=sort)
+    assert shown == product_order(*expected)
+    assert [sku for _, sku in shown if sku != "C-1"] == ["D-1", "D-1"]
+    assert shown[-1 if sort == "-sku" else 0][1] == "C-1"
+    assert [pk for pk, sku in shown if sku == "D-1"] == (
+        [first.pk, first.pk + 1] if sort != "-sku" else [first.pk + 1, first.pk])
+
+
+def test_drafts_of_a_new_job_sort_with_their_product_and_kind(client, editor):
+    ModelVersion.objects.create(name="m", source="local", path="/x", is_default=True,
+                                status=ModelVersion.Status.READY)
+    products = [ProductFactory(sku=sku) for sku in ("Z-9", "A-1", "M-5")]
+    services.generation_job_request(products=products, kinds=["bullets", "description"],
+                                    params={}, user=editor)
+    client.force_login(editor)
+    assert rows(client) == product_order("product__sku", "kind__position", "pk")
+    assert [sku for _, sku in rows(client)] == ["A-1", "A-1", "M-5", "M-5", "Z-9", "Z-9"]
+
+
 def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
     draft = draft_with_text("Hand-thrown 陶瓷 mug")
     services.revision_save(draft=draft, user=editor, text="Hand-thrown 陶瓷 mug, edited",
@@ -148,15 +207,20 @@ def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
     candidate = Candidate.objects.create(
         draft=draft, index=9, text="x", model_version=draft.candidates.first().model_version,
         flags=[{"code": "c", "severity": "warning", "message": "m"}])
-    Draft.objects.update(search_text="", search_grams="", product_brand=None)
+    other = DraftFactory(product__sku="AAA-1", kind_id="bullets")
+    Draft.objects.update(search_text="", search_grams="", product_brand=None, product_sku="",
+                         kind_position=0)
     Candidate.objects.update(flagged=False)
     Revision.objects.update(origin_candidate=None)
     editor_state = SimpleNamespace(connection=connection)
-    for name in ("0013_queue_at_catalog_size", "0014_revision_origin"):
+    for name in ("0013_queue_at_catalog_size", "0014_revision_origin", "0016_draft_sort_key"):
         importlib.import_module(f"editorial.migrations.{name}").backfill(None, editor_state)
     client.force_login(editor)
     assert skus(client, q="陶瓷") == [draft.product.sku]
     assert skus(client, brand=draft.product.brand_id) == [draft.product.sku]
+    assert [sku for _, sku in rows(client, sort="-sku")] == [draft.product.sku, "AAA-1"]
+    assert set(Draft.objects.values_list("product_sku", "kind_position")) == {
+        (draft.product.sku, draft.kind.position), ("AAA-1", other.kind.position)}
     candidate.refresh_from_db()
     assert candidate.flagged
     origins = set(Revision.objects.filter(draft=draft).values_list("origin_candidate", flat=True))

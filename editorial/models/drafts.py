@@ -21,22 +21,23 @@ _REVIEWED_FROM = {"state", "current_revision", "current_revision_id", "approved_
 
 class DraftQuerySet(models.QuerySet):
     def refresh_copied(self) -> int:
-        """Recompute what these drafts copy from their product and current text
-        (``search_text``, ``search_grams``, ``product_brand``) after a write that bypassed
-        ``Draft.save``: products renamed or rebranded in bulk. Returns how many drafts were
-        written."""
+        """Recompute what these drafts copy from their product, kind and current text
+        (``search_text``, ``search_grams``, ``product_brand``, ``product_sku``,
+        ``kind_position``) after a write that bypassed ``Draft.save``: products renamed or
+        rebranded in bulk. Returns how many drafts were written."""
         rows = self.order_by().values_list(
             "pk", "product__sku", "product__title", "current_revision__text",
-            "product__brand_id")
+            "product__brand_id", "kind__position")
         connection = connections[router.db_for_write(Draft)]
         quote = connection.ops.quote_name
         sql = (f"UPDATE {quote(Draft._meta.db_table)} SET {quote('search_text')} = %s, "
-               f"{quote('search_grams')} = %s, {quote('product_brand_id')} = %s "
+               f"{quote('search_grams')} = %s, {quote('product_brand_id')} = %s, "
+               f"{quote('product_sku')} = %s, {quote('kind_position')} = %s "
                f"WHERE {quote('id')} = %s")
         params = []
-        for pk, sku, title, text, brand_id in rows.iterator(chunk_size=5000):
+        for pk, sku, title, text, brand_id, position in rows.iterator(chunk_size=5000):
             joined = search.search_text(sku=sku, title=title, text=text)
-            params.append((joined, search.search_grams(joined), brand_id, pk))
+            params.append((joined, search.search_grams(joined), brand_id, sku, position, pk))
         with connection.cursor() as cursor:
             for start in range(0, len(params), 5000):
                 cursor.executemany(sql, params[start:start + 5000])
@@ -105,6 +106,12 @@ class Draft(models.Model):
         ModelVersion, null=True, blank=True, editable=False, on_delete=models.SET_NULL,
         related_name="+", db_index=False,  # draft_review_figures leads with it
     )
+    # The queue's default order (product SKU, kind position), so a page of a filtered or
+    # searched queue is read in order from one index instead of sorting every match through
+    # the product and kind joins; kept like ``search_text``.
+    product_sku = models.CharField(max_length=255, blank=True, default="", db_default="",
+                                   editable=False)
+    kind_position = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
     review_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     review_unchanged = models.BooleanField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -118,6 +125,7 @@ class Draft(models.Model):
             # The queue: a brand's drafts per state; the most recently updated first.
             models.Index(fields=["product_brand", "state"], name="draft_brand_state"),
             models.Index(fields=["updated_at", "id"], name="draft_updated"),
+            models.Index(fields=["product_sku", "kind_position", "id"], name="draft_sku_order"),
             # The dashboard's figures per model version, from the index alone.
             models.Index(
                 fields=["review_version", "state", "id", "review_unchanged", "approved_at",
@@ -145,9 +153,14 @@ class Draft(models.Model):
                 sku=self.product.sku, title=self.product.title, text=text)
             self.search_grams = search.search_grams(self.search_text)
             self.product_brand_id = self.product.brand_id
+            self.product_sku = self.product.sku
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "search_text", "search_grams",
-                                           "product_brand"}
+                                           "product_brand", "product_sku"}
+        if update_fields is None or not {"kind", "kind_id"}.isdisjoint(update_fields):
+            self.kind_position = self.kind.position
+            if update_fields is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "kind_position"}
         if update_fields is None or not _REVIEWED_FROM.isdisjoint(update_fields):
             self._set_review_figures()
             if kwargs.get("update_fields") is not None:

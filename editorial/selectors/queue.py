@@ -85,15 +85,17 @@ _STATE_ORDER = Case(
 
 
 
+# Product SKU and kind position are the draft's own copies (``Draft.product_sku``,
+# ``kind_position``): the same order as the product's and kind's, from the draft_sku_order index.
 QUEUE_SORTS: dict[str, tuple] = {
-    "sku": ("product__sku", "kind__position", "pk"),
-    "-sku": ("-product__sku", "-kind__position", "-pk"),
-    "title": ("product__title", "product__sku", "kind__position", "pk"),
-    "-title": ("-product__title", "product__sku", "kind__position", "pk"),
+    "sku": ("product_sku", "kind_position", "pk"),
+    "-sku": ("-product_sku", "-kind_position", "-pk"),
+    "title": ("product__title", "product_sku", "kind_position", "pk"),
+    "-title": ("-product__title", "product_sku", "kind_position", "pk"),
     "updated": ("updated_at", "pk"),
     "-updated": ("-updated_at", "-pk"),
-    "state": (_STATE_ORDER.asc(), "product__sku", "kind__position", "pk"),
-    "-state": (_STATE_ORDER.desc(), "product__sku", "kind__position", "pk"),
+    "state": (_STATE_ORDER.asc(), "product_sku", "kind_position", "pk"),
+    "-state": (_STATE_ORDER.desc(), "product_sku", "kind_position", "pk"),
 }
 
 
