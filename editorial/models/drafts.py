@@ -131,6 +131,11 @@ class Draft(models.Model):
                 fields=["review_version", "state", "id", "review_unchanged", "approved_at",
                         "review_started_at"],
                 condition=Q(review_version__isnull=False), name="draft_review_figures"),
+            # Each version's approved drafts in id order: the edit distance sample's positions.
+            models.Index(
+                fields=["review_version", "id"],
+                condition=Q(review_version__isnull=False, state__in=["approved", "exported"]),
+                name="draft_review_order"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["product", "kind"], name="one_draft_per_product_kind"),
