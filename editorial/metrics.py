@@ -468,7 +468,7 @@ def model_version_metrics(
     )
     from django.db.models.functions import RowNumber
 
-    from .models import Candidate, Draft, ModelVersion
+    from .models import Candidate, Draft, ModelVersion, VersionCandidateCount
 
     state = Draft.State
     if model_versions is None:
@@ -490,17 +490,26 @@ def model_version_metrics(
         candidates = candidates.filter(draft_id__in=draft_ids)
         reviewed = reviewed.filter(pk__in=draft_ids)
 
-    # From the (model_version, flagged, draft) index alone: no candidate row is read.
-    counts = {
-        row["model_version_id"]: row
-        for row in candidates.order_by()
-        .values("model_version_id")
-        .annotate(
-            n=Count("draft_id"),
-            drafts=Count("draft_id", distinct=True),
-            flagged=Count("draft_id", filter=Q(flagged=True)),
-        )
-    }
+    if drafts is None:
+        # Kept by triggers as candidates are written (VersionCandidateCount): counting them
+        # read every candidate's index entry, 150 ms at 570,000.
+        counts = {
+            row.model_version_id: {"n": row.candidates, "drafts": row.drafts,
+                                   "flagged": row.flagged}
+            for row in VersionCandidateCount.objects.filter(model_version__in=version_ids)
+        }
+    else:
+        # From the (model_version, flagged, draft) index alone: no candidate row is read.
+        counts = {
+            row["model_version_id"]: row
+            for row in candidates.order_by()
+            .values("model_version_id")
+            .annotate(
+                n=Count("draft_id"),
+                drafts=Count("draft_id", distinct=True),
+                flagged=Count("draft_id", filter=Q(flagged=True)),
+            )
+        }
 
     # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
     # its approved revision, or of a rejected draft's current one); these read the draft rows

@@ -9,11 +9,20 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.db.models import Count, F, Q
 from django.urls import reverse
 
 from editorial import metrics, services
 from editorial.catalog import products_import
-from editorial.models import Candidate, ContentKind, Draft, ModelVersion, Product, Revision
+from editorial.models import (
+    Candidate,
+    ContentKind,
+    Draft,
+    ModelVersion,
+    Product,
+    Revision,
+    VersionCandidateCount,
+)
 from editorial.search import query_grams, search_grams
 from editorial.selectors.queue import _STATE_ORDER
 from editorial.services import model_version_register
@@ -113,6 +122,7 @@ def test_generation_results_are_searchable_and_flag_filtered(client, editor, tin
     word = max(re.findall(r"\w{3,}", draft.current_revision.text) or ["Linen"], key=len)
     assert skus(client, q=word) == ["GEN-1"]
     flagged = any(c.flagged for c in candidates)
+    assert_version_counts_are_right()
     assert skus(client, flags="flagged") == (["GEN-1"] if flagged else [])
     assert skus(client, flags="clean") == ([] if flagged else ["GEN-1"])
 
@@ -226,6 +236,78 @@ def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
     origins = set(Revision.objects.filter(draft=draft).values_list("origin_candidate", flat=True))
     assert origins == {draft.current_revision.candidate_id
                        or Revision.objects.get(draft=draft, number=1).candidate_id}
+
+
+def assert_version_counts_are_right() -> None:
+    """The per-version counts the triggers keep are the ones a scan of the candidates gives."""
+    truth = {
+        row["model_version_id"]: (row["n"], row["flagged"], row["drafts"])
+        for row in Candidate.objects.order_by().values("model_version_id").annotate(
+            n=Count("pk"), flagged=Count("pk", filter=Q(flagged=True)),
+            drafts=Count("draft", distinct=True))
+    }
+    kept = {row.model_version_id: (row.candidates, row.flagged, row.drafts)
+            for row in VersionCandidateCount.objects.all()
+            if (row.candidates, row.flagged, row.drafts) != (0, 0, 0)}
+    assert kept == truth
+
+
+def test_version_counts_follow_every_way_candidates_are_written_and_deleted():
+    warning = [{"code": "c", "severity": "warning", "message": "m"}]
+    a = draft_with_text("first")
+    version = a.candidates.get().model_version
+    other = ModelVersion.objects.create(name="other", source="local", path="/x")
+    b, c = DraftFactory(), DraftFactory()
+    assert_version_counts_are_right()
+    # Several candidates of one draft in one statement count the draft once.
+    Candidate.objects.bulk_create([
+        Candidate(draft=draft, index=i, text="t", model_version=version, flags=flags,
+                  flagged=Candidate.flagged_by(flags))
+        for draft in (b, c) for i, flags in enumerate([[], warning, warning])])
+    assert_version_counts_are_right()
+    assert VersionCandidateCount.objects.get(model_version=version).drafts == 3
+    # A redelivered chunk inserts nothing.
+    Candidate.objects.bulk_create(
+        [Candidate(draft=b, index=0, text="t", model_version=version)], ignore_conflicts=True)
+    single = Candidate.objects.create(draft=c, index=7, text="t", model_version=other,
+                                      flags=warning)
+    assert_version_counts_are_right()
+    single.flags = []
+    single.save()
+    Candidate.objects.filter(draft=b, index=1).update(flagged=False)
+    assert_version_counts_are_right()
+    # Moved to another version and another draft, one by one and in one statement.
+    Candidate.objects.filter(draft=c, index=0).update(model_version=other)
+    Candidate.objects.filter(draft=b).update(draft=c, index=F("index") + 10)
+    assert_version_counts_are_right()
+    Candidate.objects.filter(draft=c, model_version=version).delete()
+    assert_version_counts_are_right()
+    a.product.delete()
+    c.delete()
+    assert_version_counts_are_right()
+    assert not Candidate.objects.exists()
+
+
+def test_the_dashboard_counts_from_the_triggers_are_the_scanned_ones(editor, reviewer):
+    drafts = [draft_with_text(text) for text in ("one", "two", "three")]
+    Candidate.objects.create(draft=drafts[0], index=5, text="x",
+                             model_version=drafts[0].candidates.first().model_version,
+                             flags=[{"code": "c", "severity": "error", "message": "m"}])
+    kept = metrics.model_version_metrics()
+    scanned = metrics.model_version_metrics(drafts=Draft.objects.all())
+    assert [(m.drafts_generated, m.candidates, m.flag_rate) for m in kept] == [
+        (m.drafts_generated, m.candidates, m.flag_rate) for m in scanned]
+    assert (kept[0].drafts_generated, kept[0].candidates, kept[0].flag_rate.hits) == (3, 4, 1)
+
+
+def test_the_migration_counts_the_candidates_there_are():
+    for text in ("one", "two"):
+        draft_with_text(text)
+    VersionCandidateCount.objects.all().delete()
+    importlib.import_module("editorial.migrations.0018_version_candidate_counts").backfill(
+        None, SimpleNamespace(connection=connection))
+    assert_version_counts_are_right()
+    assert VersionCandidateCount.objects.get().drafts == 2
 
 
 def test_approving_stores_the_edit_distance_the_dashboard_reads(editor, reviewer):

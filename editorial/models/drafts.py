@@ -259,6 +259,23 @@ class Candidate(models.Model):
 
 
 
+class VersionCandidateCount(models.Model):
+    """How many candidates a model version made, how many are flagged, and for how many
+    drafts: the dashboard's per-version counts, which cost a scan of every candidate. Written
+    only by database triggers on the candidate table (migration 0018), so every write path
+    keeps it right: bulk inserts, cascaded deletions, raw SQL, COPY and TRUNCATE."""
+
+    model_version = models.OneToOneField(
+        ModelVersion, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    candidates = models.BigIntegerField(default=0)
+    flagged = models.BigIntegerField(default=0)
+    drafts = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}: {self.candidates} candidates"
+
+
+
 class Revision(models.Model):
     """An immutable snapshot of a draft's text. ``author`` is empty for the model's starting
     point."""
