@@ -112,7 +112,10 @@ def _slices(data: bytes, offset: int) -> Iterator[tuple[int, memoryview]]:
 
 
 class _ChineseTally:
-    """Whether a whole text is clearly Chinese (see ``_clearly_chinese``), told slice by slice."""
+    """Whether a whole text, told slice by slice, is clearly Chinese. Other 8-bit encodings
+    (Latin-1, Windows-1252) often decode as GB18030 too, into rare or traditional characters
+    that GB2312, the common simplified set, does not have. Real Chinese text is nearly all
+    GB2312."""
 
     def __init__(self) -> None:
         self.odd = self.han = False
@@ -184,16 +187,6 @@ def decode(data: bytes, filename: str) -> tuple[str, str]:
     """The file's whole text and the encoding it was read with (``encoding_of``)."""
     encoding = encoding_of(data, filename)
     return str(data.removeprefix(_BOM), encoding), encoding
-
-
-
-def _clearly_chinese(text: str) -> bool:
-    """Other 8-bit encodings (Latin-1, Windows-1252) often decode as GB18030 too, into rare or
-    traditional characters that GB2312, the common simplified set, does not have. Real Chinese
-    text is nearly all GB2312."""
-    tally = _ChineseTally()
-    tally.add(text)
-    return tally.clearly_chinese()
 
 
 
