@@ -1,7 +1,9 @@
 """What drafts and candidates copy for the queue at catalog size (the product's SKU, title and
-brand and the current text on each draft; a flag boolean on each candidate; the origin of each
-revision) stays right after every kind of write: imports, the API, edits, generation results,
-the admin, the migration's backfill. Checked on the pages: the rows the queue shows."""
+brand, the kind's position and the current text on each draft; a flag boolean on each
+candidate; the origin of each revision; the per-version candidate counts the triggers keep)
+stays right after every kind of write: imports, the API, edits, generation results, the admin,
+bulk updates and deletions, the migrations' backfills. Checked on the pages where it shows: the
+rows the queue shows, in its order."""
 
 import importlib
 import re
