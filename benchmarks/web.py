@@ -179,7 +179,7 @@ def build(count: int, seed: int = 7) -> dict:
                     candidates.append((candidate_id, draft_id, index, body, prompt, "[]", "{}",
                                        version, 300, 80, 900, json.dumps(flags),
                                        not flags or flags[0]["severity"] != "error",
-                                       -len(flags), index, created))
+                                       -len(flags), index, created, bool(flags)))
                 usable = True
                 revision_id += 1
                 base_text = _copy_text(kind, title, locale, kind_word, adjective, 0)
@@ -214,7 +214,7 @@ def build(count: int, seed: int = 7) -> dict:
             "candidates": _copy(cursor, "editorial_candidate", [
                 "id", "draft_id", "index", "text", "prompt", "examples", "params",
                 "model_version_id", "prompt_tokens", "completion_tokens", "generation_ms",
-                "flags", "usable", "score", "rank", "created_at"], candidates),
+                "flags", "usable", "score", "rank", "created_at", "flagged"], candidates),
             "revisions": _copy(cursor, "editorial_revision", [
                 "id", "draft_id", "number", "parent_id", "text", "author_id", "candidate_id",
                 "created_at"], revisions),
@@ -235,7 +235,8 @@ def after_build() -> None:
 
     from django.db import connection
 
-    for name in ("0013_queue_at_catalog_size", "0014_revision_origin"):
+    for name in ("0013_queue_at_catalog_size", "0014_revision_origin",
+                 "0015_draft_review_figures", "0016_draft_sort_key"):
         migration = importlib.import_module(f"editorial.migrations.{name}")
         migration.backfill(None, SimpleNamespace(connection=connection))
 

@@ -190,6 +190,84 @@ def test_shopify_export_becomes_one_product_per_handle_with_variants_folded():
     }
 
 
+def test_shopify_rows_of_one_handle_apart_in_the_file_still_make_one_product():
+    text = ("Handle,Title,Body (HTML),Vendor,Option1 Name,Option1 Value\n"
+            "cup,青瓷茶杯,,New Vendor,Size,S\n"
+            "mug,Mug,,New Vendor,Size,S\n"
+            "cup,,,,,M\n"
+            "jug,Jug,,,Size,S\n"
+            "cup,,,,,L\n")
+
+    report = import_text(text, filename="shop.csv")
+
+    assert report.summary() == "imported 3, updated 0, failed 0"
+    cup = Product.objects.get(sku="cup")
+    assert cup.attributes == {"Size": "S, M, L"}
+    assert [row[0] for row in cup.raw["rows"]] == ["cup", "cup", "cup"]
+    # Products are written in the order of their first rows: the brand is the cup's first.
+    assert Brand.objects.get(name="New Vendor").locale == "zh-hans"
+    assert list(Product.objects.order_by("pk").values_list("sku", flat=True)) == [
+        "cup", "mug", "jug"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "shopify", "jsonl"])
+def test_products_are_written_while_the_file_is_still_being_read(monkeypatch, fmt):
+    from editorial.catalog import importing, writer
+
+    read, written_after = [0], []
+    parse = importing.PARSERS[fmt]
+
+    def counting(source, filename):
+        for record in parse(source, filename):
+            read[0] += 1
+            yield record
+
+    def write_batch(batch, **kwargs):
+        written_after.append(read[0])
+        return original(batch, **kwargs)
+
+    original = writer._write_batch
+    monkeypatch.setattr(writer, "BATCH_SIZE", 10)
+    monkeypatch.setitem(importing.PARSERS, fmt, counting)
+    monkeypatch.setattr(writer, "_write_batch", write_batch)
+    lines = {
+        "csv": ["sku,title"] + [f"S-{n},Product {n}" for n in range(45)],
+        "shopify": ["Handle,Title,Body (HTML),Option1 Name,Option1 Value"]
+        + [f"s-{n},Product {n},,Size,{size}" for n in range(45) for size in "SM"],
+        "jsonl": [json.dumps({"sku": f"S-{n}", "title": f"Product {n}"}) for n in range(45)],
+    }[fmt]
+
+    filename = "p.jsonl" if fmt == "jsonl" else "p.csv"
+    report = import_text("\n".join(lines) + "\n", filename=filename)
+
+    assert report.summary() == "imported 45, updated 0, failed 0"
+    # Each batch of 10 is written as soon as its records are read, before the next ones.
+    assert written_after == [10, 20, 30, 40, 45]
+
+
+def test_a_bad_byte_far_into_a_large_file_refuses_it_before_anything_is_written():
+    rows = "".join(f"BIG-{n:06d},Product {n},{'x' * 60}\n" for n in range(20000))
+    data = ("sku,title,description\n" + rows).encode() + b"LAST,Caf\xe9,\n"
+    assert len(data) > 1.5 * 2**20
+
+    with pytest.raises(CatalogImportError, match=r"byte 0xe9 at line 20002\)"):
+        products_import(data=data, filename="big.csv")
+    assert not Product.objects.exists()
+    assert not Brand.objects.exists()
+
+
+def test_a_large_gb18030_file_is_read_as_chinese_whatever_slice_a_character_falls_in():
+    rows = "".join(f"ZH-{n:05d},青瓷茶杯{n}号,山水家居\n" for n in range(60000))
+    data = ("sku,title,brand\n" + rows).encode("gb18030")
+    assert len(data) > 2**20
+
+    report = products_import(data=data, filename="zh.csv")
+
+    assert report.encoding == "gb18030" and report.summary() == (
+        "imported 60000, updated 0, failed 0")
+    assert Product.objects.get(sku="ZH-59999").title == "青瓷茶杯59999号"
+
+
 def test_shopify_single_variant_products_have_no_placeholder_option():
     import_fixture("shopify.csv")
 

@@ -1,7 +1,9 @@
 """What drafts and candidates copy for the queue at catalog size (the product's SKU, title and
-brand and the current text on each draft; a flag boolean on each candidate; the origin of each
-revision) stays right after every kind of write: imports, the API, edits, generation results,
-the admin, the migration's backfill. Checked on the pages: the rows the queue shows."""
+brand, the kind's position and the current text on each draft; a flag boolean on each
+candidate; the origin of each revision; the per-version candidate counts the triggers keep)
+stays right after every kind of write: imports, the API, edits, generation results, the admin,
+bulk updates and deletions, the migrations' backfills. Checked on the pages where it shows: the
+rows the queue shows, in its order."""
 
 import importlib
 import re
@@ -9,12 +11,22 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.db.models import Count, F, Q
 from django.urls import reverse
 
 from editorial import metrics, services
 from editorial.catalog import products_import
-from editorial.models import Candidate, Draft, ModelVersion, Product, Revision
+from editorial.models import (
+    Candidate,
+    ContentKind,
+    Draft,
+    ModelVersion,
+    Product,
+    Revision,
+    VersionCandidateCount,
+)
 from editorial.search import query_grams, search_grams
+from editorial.selectors.queue import _STATE_ORDER
 from editorial.services import model_version_register
 from editorial.workers.generation import run_job_inline
 from tests.factories import BrandFactory, DraftFactory, ProductFactory, draft_with_text
@@ -112,6 +124,7 @@ def test_generation_results_are_searchable_and_flag_filtered(client, editor, tin
     word = max(re.findall(r"\w{3,}", draft.current_revision.text) or ["Linen"], key=len)
     assert skus(client, q=word) == ["GEN-1"]
     flagged = any(c.flagged for c in candidates)
+    assert_version_counts_are_right()
     assert skus(client, flags="flagged") == (["GEN-1"] if flagged else [])
     assert skus(client, flags="clean") == ([] if flagged else ["GEN-1"])
 
@@ -141,6 +154,64 @@ def test_a_query_holding_the_separator_matches_each_part_alone(client, editor):
     assert skus(client, q="SEP-1") == [draft.product.sku]
 
 
+def rows(client, **params) -> list[tuple[int, str]]:
+    """(draft id, SKU) of the queue's rows, in the order shown."""
+    html = client.get("/drafts/", {"per_page": 100, **params}).content.decode()
+    return [(int(pk), sku) for pk, sku in
+            re.findall(r'<a href="/drafts/(\d+)/" data-row-link>([^<]*)</a>', html)]
+
+
+def product_order(*sort) -> list[tuple[int, str]]:
+    """What the queue must show: the drafts sorted through their product and kind."""
+    return list(Draft.objects.order_by(*sort).values_list("pk", "product__sku"))
+
+
+@pytest.mark.parametrize("sort", ["sku", "-sku", "state", "title"])
+def test_the_queue_order_follows_a_renamed_sku_and_a_moved_kind(client, admin_user, editor,
+                                                                 sort):
+    first = DraftFactory(product__sku="B-1", product__title="Board", kind_id="title",
+                         state=Draft.State.READY)
+    DraftFactory(product=first.product, kind_id="description", state=Draft.State.IN_EDIT)
+    DraftFactory(product__sku="C-1", product__title="Board", kind_id="bullets")
+    expected = {
+        "sku": ("product__sku", "kind__position", "pk"),
+        "-sku": ("-product__sku", "-kind__position", "-pk"),
+        "state": (_STATE_ORDER.asc(), "product__sku", "kind__position", "pk"),
+        "title": ("product__title", "product__sku", "kind__position", "pk"),
+    }[sort]
+    client.force_login(editor)
+    assert rows(client, sort=sort) == product_order(*expected)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:editorial_product_change", args=[first.product.pk]),
+        {"sku": "D-1", "title": "Board", "category": "", "locale": "en",
+         "source_format": "manual", "attributes": "{}", "source_text": "", "raw": "{}"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    # Description comes before title until it moves after every kind.
+    kind = ContentKind.objects.get(code="description")
+    assert kind.position < first.kind.position
+    kind.position = 99
+    kind.save()
+    client.force_login(editor)
+    shown = rows(client, sort=sort)
+    assert shown == product_order(*expected)
+    assert [sku for _, sku in shown if sku != "C-1"] == ["D-1", "D-1"]
+    assert shown[-1 if sort == "-sku" else 0][1] == "C-1"
+    assert [pk for pk, sku in shown if sku == "D-1"] == (
+        [first.pk, first.pk + 1] if sort != "-sku" else [first.pk + 1, first.pk])
+
+
+def test_drafts_of_a_new_job_sort_with_their_product_and_kind(client, editor):
+    ModelVersion.objects.create(name="m", source="local", path="/x", is_default=True,
+                                status=ModelVersion.Status.READY)
+    products = [ProductFactory(sku=sku) for sku in ("Z-9", "A-1", "M-5")]
+    services.generation_job_request(products=products, kinds=["bullets", "description"],
+                                    params={}, user=editor)
+    client.force_login(editor)
+    assert rows(client) == product_order("product__sku", "kind__position", "pk")
+    assert [sku for _, sku in rows(client)] == ["A-1", "A-1", "M-5", "M-5", "Z-9", "Z-9"]
+
+
 def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
     draft = draft_with_text("Hand-thrown 陶瓷 mug")
     services.revision_save(draft=draft, user=editor, text="Hand-thrown 陶瓷 mug, edited",
@@ -148,20 +219,97 @@ def test_the_migrations_backfill_rebuilds_every_copied_column(client, editor):
     candidate = Candidate.objects.create(
         draft=draft, index=9, text="x", model_version=draft.candidates.first().model_version,
         flags=[{"code": "c", "severity": "warning", "message": "m"}])
-    Draft.objects.update(search_text="", search_grams="", product_brand=None)
+    other = DraftFactory(product__sku="AAA-1", kind_id="bullets")
+    Draft.objects.update(search_text="", search_grams="", product_brand=None, product_sku="",
+                         kind_position=0)
     Candidate.objects.update(flagged=False)
     Revision.objects.update(origin_candidate=None)
     editor_state = SimpleNamespace(connection=connection)
-    for name in ("0013_queue_at_catalog_size", "0014_revision_origin"):
+    for name in ("0013_queue_at_catalog_size", "0014_revision_origin", "0016_draft_sort_key"):
         importlib.import_module(f"editorial.migrations.{name}").backfill(None, editor_state)
     client.force_login(editor)
     assert skus(client, q="陶瓷") == [draft.product.sku]
     assert skus(client, brand=draft.product.brand_id) == [draft.product.sku]
+    assert [sku for _, sku in rows(client, sort="-sku")] == [draft.product.sku, "AAA-1"]
+    assert set(Draft.objects.values_list("product_sku", "kind_position")) == {
+        (draft.product.sku, draft.kind.position), ("AAA-1", other.kind.position)}
     candidate.refresh_from_db()
     assert candidate.flagged
     origins = set(Revision.objects.filter(draft=draft).values_list("origin_candidate", flat=True))
     assert origins == {draft.current_revision.candidate_id
                        or Revision.objects.get(draft=draft, number=1).candidate_id}
+
+
+def assert_version_counts_are_right() -> None:
+    """The per-version counts the triggers keep are the ones a scan of the candidates gives."""
+    truth = {
+        row["model_version_id"]: (row["n"], row["flagged"], row["drafts"])
+        for row in Candidate.objects.order_by().values("model_version_id").annotate(
+            n=Count("pk"), flagged=Count("pk", filter=Q(flagged=True)),
+            drafts=Count("draft", distinct=True))
+    }
+    kept = {row.model_version_id: (row.candidates, row.flagged, row.drafts)
+            for row in VersionCandidateCount.objects.all()
+            if (row.candidates, row.flagged, row.drafts) != (0, 0, 0)}
+    assert kept == truth
+
+
+def test_version_counts_follow_every_way_candidates_are_written_and_deleted():
+    warning = [{"code": "c", "severity": "warning", "message": "m"}]
+    a = draft_with_text("first")
+    version = a.candidates.get().model_version
+    other = ModelVersion.objects.create(name="other", source="local", path="/x")
+    b, c = DraftFactory(), DraftFactory()
+    assert_version_counts_are_right()
+    # Several candidates of one draft in one statement count the draft once.
+    Candidate.objects.bulk_create([
+        Candidate(draft=draft, index=i, text="t", model_version=version, flags=flags,
+                  flagged=Candidate.flagged_by(flags))
+        for draft in (b, c) for i, flags in enumerate([[], warning, warning])])
+    assert_version_counts_are_right()
+    assert VersionCandidateCount.objects.get(model_version=version).drafts == 3
+    # A redelivered chunk inserts nothing.
+    Candidate.objects.bulk_create(
+        [Candidate(draft=b, index=0, text="t", model_version=version)], ignore_conflicts=True)
+    single = Candidate.objects.create(draft=c, index=7, text="t", model_version=other,
+                                      flags=warning)
+    assert_version_counts_are_right()
+    single.flags = []
+    single.save()
+    Candidate.objects.filter(draft=b, index=1).update(flagged=False)
+    assert_version_counts_are_right()
+    # Moved to another version and another draft, one by one and in one statement.
+    Candidate.objects.filter(draft=c, index=0).update(model_version=other)
+    Candidate.objects.filter(draft=b).update(draft=c, index=F("index") + 10)
+    assert_version_counts_are_right()
+    Candidate.objects.filter(draft=c, model_version=version).delete()
+    assert_version_counts_are_right()
+    a.product.delete()
+    c.delete()
+    assert_version_counts_are_right()
+    assert not Candidate.objects.exists()
+
+
+def test_the_dashboard_counts_from_the_triggers_are_the_scanned_ones(editor, reviewer):
+    drafts = [draft_with_text(text) for text in ("one", "two", "three")]
+    Candidate.objects.create(draft=drafts[0], index=5, text="x",
+                             model_version=drafts[0].candidates.first().model_version,
+                             flags=[{"code": "c", "severity": "error", "message": "m"}])
+    kept = metrics.model_version_metrics()
+    scanned = metrics.model_version_metrics(drafts=Draft.objects.all())
+    assert [(m.drafts_generated, m.candidates, m.flag_rate) for m in kept] == [
+        (m.drafts_generated, m.candidates, m.flag_rate) for m in scanned]
+    assert (kept[0].drafts_generated, kept[0].candidates, kept[0].flag_rate.hits) == (3, 4, 1)
+
+
+def test_the_migration_counts_the_candidates_there_are():
+    for text in ("one", "two"):
+        draft_with_text(text)
+    VersionCandidateCount.objects.all().delete()
+    importlib.import_module("editorial.migrations.0018_version_candidate_counts").backfill(
+        None, SimpleNamespace(connection=connection))
+    assert_version_counts_are_right()
+    assert VersionCandidateCount.objects.get().drafts == 2
 
 
 def test_approving_stores_the_edit_distance_the_dashboard_reads(editor, reviewer):

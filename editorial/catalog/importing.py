@@ -3,6 +3,8 @@ how)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import PurePath
 
 from django.conf import settings
@@ -17,8 +19,9 @@ from .parsers import (
     CatalogImportError,
     Record,
     RowError,
-    decode,
+    Source,
     detect_format,
+    encoding_of,
     locale_normalize,
 )
 from .validation import DEFAULT_MAX_FIELD_CHARS, MAX_LENGTH, locale_for, validate
@@ -60,19 +63,51 @@ def products_import(
                                      % {"locale": repr(locale)})
 
     report = ImportReport()
-    text, report.encoding = decode(data, filename)
+    report.encoding = encoding_of(data, filename)
     if report.encoding != "utf-8":
         report.notices.append(
             gettext("%(file)s is not UTF-8; it was read as %(encoding)s (Chinese).")
             % {"file": filename, "encoding": report.encoding.upper()}
         )
-    report.detected_format = fmt if fmt != "auto" else detect_format(text, filename)
-    parse = PARSERS
+    source = Source(data, report.encoding)
+    report.detected_format = fmt if fmt != "auto" else detect_format(source, filename)
     limit = int(getattr(settings, "COPYDESK_MAX_IMPORT_FIELD_CHARS", DEFAULT_MAX_FIELD_CHARS))
 
-    valid: list[tuple[Record, str]] = []
+    # Records are checked and written as they are read, a batch at a time: memory stays flat
+    # whatever the file's size. Whole-file problems (encoding, header) are all found before
+    # the first record, so such a file still writes nothing.
+    valid = _checked(PARSERS[report.detected_format](source, filename), report=report,
+                     limit=limit, brand_name=brand_name, default_locale=default_locale)
+    first = next(valid, None)
+    catalog_import = None
+    if first is not None:
+        # Recorded on every product the file wrote, so an export can take this file's products.
+        catalog_import = CatalogImport.objects.create(
+            filename=PurePath(filename).name[:255], format=report.detected_format,
+            columns=first[0].raw.get("columns", []),
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+    last = write(itertools.chain([first], valid) if first is not None else [], report=report,
+                 source_format=report.detected_format, brand_name=brand_name,
+                 catalog_import=catalog_import)
+    report.errors.sort(key=lambda error: error.line)
+    if last is not None:
+        audit_log(
+            actor=user, verb="catalog.import", obj=last, filename=filename,
+            format=report.detected_format, encoding=report.encoding, created=report.created,
+            updated=report.updated, failed=report.failed,
+            catalog_import=catalog_import.pk if catalog_import else None,
+        )
+    return report
+
+
+def _checked(
+    records: Iterator[Record | RowError], *, report: ImportReport, limit: int,
+    brand_name: str | None, default_locale: str | None,
+) -> Iterator[tuple[Record, str]]:
+    """The valid records and their locales; parse and check errors go to ``report``."""
     first_line: dict[str, int] = {}
-    for record in parse[report.detected_format](text, filename):
+    for record in records:
         if isinstance(record, RowError):
             report.errors.append(record)
             continue
@@ -90,25 +125,4 @@ def products_import(
             report.errors.append(error)
             continue
         first_line[record.sku] = record.line
-        valid.append((record, locale_for(record, default_locale)))
-
-    catalog_import = None
-    if valid:
-        # Recorded on every product the file wrote, so an export can take this file's products.
-        catalog_import = CatalogImport.objects.create(
-            filename=PurePath(filename).name[:255], format=report.detected_format,
-            columns=valid[0][0].raw.get("columns", []),
-            created_by=user if user is not None and user.is_authenticated else None,
-        )
-    last = write(valid, report=report, source_format=report.detected_format,
-                  brand_name=brand_name, catalog_import=catalog_import)
-    report.errors.sort(key=lambda error: error.line)
-    if last is not None:
-        audit_log(
-            actor=user, verb="catalog.import", obj=last, filename=filename,
-            format=report.detected_format, encoding=report.encoding, created=report.created,
-            updated=report.updated, failed=report.failed,
-            catalog_import=catalog_import.pk if catalog_import else None,
-        )
-    return report
-
+        yield record, locale_for(record, default_locale)

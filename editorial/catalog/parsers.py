@@ -89,51 +89,104 @@ class Record:
 
 
 
-def decode(data: bytes, filename: str) -> tuple[str, str]:
-    """The file's text and the encoding it was read with. UTF-8 (a BOM is dropped); failing
-    that GB18030 (what Chinese Excel writes) but only if the result is clearly Chinese;
-    otherwise the file is refused, so nothing is ever stored as mojibake."""
-    if not data.strip():
+_BOM = b"\xef\xbb\xbf"
+
+
+
+# Checked and read in slices of about this many bytes, each ending after a newline byte: no
+# UTF-8 or GB18030 character contains one, so every slice decodes on its own.
+_SLICE_BYTES = 1 << 20
+
+
+
+def _slices(data: bytes, offset: int) -> Iterator[tuple[int, memoryview]]:
+    """(position after ``offset``, slice) of ``data[offset:]``, without copying it."""
+    view = memoryview(data)
+    start = offset
+    while start < len(data):
+        end = data.find(b"\n", start + _SLICE_BYTES)
+        end = len(data) if end < 0 else end + 1
+        yield start - offset, view[start:end]
+        start = end
+
+
+
+class _ChineseTally:
+    """Whether a whole text, told slice by slice, is clearly Chinese. Other 8-bit encodings
+    (Latin-1, Windows-1252) often decode as GB18030 too, into rare or traditional characters
+    that GB2312, the common simplified set, does not have. Real Chinese text is nearly all
+    GB2312."""
+
+    def __init__(self) -> None:
+        self.odd = self.han = False
+        self.wide = self.common = 0
+
+    def add(self, text: str) -> None:
+        if self.odd:
+            return
+        if "\ufffd" in text or any(_is_odd(ch) for ch in text):
+            self.odd = True
+            return
+        self.han = self.han or any(is_han(ch) for ch in text)
+        for ch in text:
+            if ch.isascii():
+                continue
+            self.wide += 1
+            try:
+                ch.encode("gb2312")
+            except UnicodeEncodeError:
+                continue
+            self.common += 1
+
+    def clearly_chinese(self) -> bool:
+        return not self.odd and self.han and self.common >= 0.9 * self.wide
+
+
+
+def encoding_of(data: bytes, filename: str) -> str:
+    """The encoding a catalog file is read with, checked over the whole file without holding
+    its text: UTF-8 (a BOM is dropped); failing that GB18030 (what Chinese Excel writes) but
+    only if the result is clearly Chinese; otherwise the file is refused, so nothing is ever
+    stored as mojibake."""
+    if not data or data.isspace():
         raise CatalogImportError(gettext("%(file)s is empty.") % {"file": filename})
-    body = data.removeprefix(b"\xef\xbb\xbf")
+    offset = len(_BOM) if data.startswith(_BOM) else 0
+    blank = True
+    for start, piece in _slices(data, offset):
+        try:
+            text = str(piece, "utf-8")
+        except UnicodeDecodeError as exc:
+            return _gb18030_or_refuse(data, offset, start + exc.start, filename)
+        blank = blank and (not text or text.isspace())
+    if blank:
+        raise CatalogImportError(gettext("%(file)s is empty.") % {"file": filename})
+    return "utf-8"
+
+
+
+def _gb18030_or_refuse(data: bytes, offset: int, position: int, filename: str) -> str:
+    """A file that is not UTF-8 (from ``position`` on, after ``offset``)."""
+    tally = _ChineseTally()
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        try:
-            text = body.decode("gb18030")
-        except UnicodeDecodeError:
-            text = None
-        if text is not None and _clearly_chinese(text):
-            return text, "gb18030"
-        line = body.count(b"\n", 0, exc.start) + 1
-        raise CatalogImportError(
-            gettext("%(file)s is not UTF-8 (byte 0x%(byte)02x at line %(line)d); save it as CSV "
-                    "UTF-8 and import again.")
-            % {"file": filename, "byte": body[exc.start], "line": line}
-        ) from None
-    if not text.strip():
-        raise CatalogImportError(gettext("%(file)s is empty.") % {"file": filename})
-    return text, "utf-8"
+        for _start, piece in _slices(data, offset):
+            tally.add(str(piece, "gb18030"))
+    except UnicodeDecodeError:
+        tally.odd = True
+    if tally.clearly_chinese():
+        return "gb18030"
+    line = data.count(b"\n", offset, offset + position) + 1
+    raise CatalogImportError(
+        gettext("%(file)s is not UTF-8 (byte 0x%(byte)02x at line %(line)d); save it as CSV "
+                "UTF-8 and import again.")
+        % {"file": filename, "byte": data[offset + position], "line": line}
+    )
 
 
 
-def _clearly_chinese(text: str) -> bool:
-    """Other 8-bit encodings (Latin-1, Windows-1252) often decode as GB18030 too, into rare or
-    traditional characters that GB2312, the common simplified set, does not have. Real Chinese
-    text is nearly all GB2312."""
-    if "\ufffd" in text or not any(is_han(ch) for ch in text):
-        return False
-    wide = [ch for ch in text if not ch.isascii()]
-    if any(_is_odd(ch) for ch in text):
-        return False
-    common = 0
-    for ch in wide:
-        try:
-            ch.encode("gb2312")
-        except UnicodeEncodeError:
-            continue
-        common += 1
-    return common >= 0.9 * len(wide)
+def decode(data: bytes, filename: str) -> tuple[str, str]:
+    """The file's whole text and the encoding it was read with (``encoding_of``)."""
+    encoding = encoding_of(data, filename)
+    return str(data.removeprefix(_BOM), encoding), encoding
 
 
 
@@ -143,29 +196,66 @@ def _is_odd(ch: str) -> bool:
 
 
 
-def detect_format(text: str, filename: str) -> str:
+class Source:
+    """A catalog file's text, read from the start as often as a parser needs (a Shopify file
+    twice) without ever being held whole: a 100,000-product file decoded and parsed at once
+    held ~6 kB per product."""
+
+    def __init__(self, data: bytes | str, encoding: str = "utf-8") -> None:
+        self.data = data
+        self.encoding = encoding
+        self._head: tuple[str, str] | None = None
+
+    def open(self, newline: str) -> io.TextIOBase:
+        if isinstance(self.data, str):
+            return io.StringIO(self.data, newline=newline)
+        buffer = io.BytesIO(self.data)
+        if self.data.startswith(_BOM):
+            buffer.seek(len(_BOM))
+        return io.TextIOWrapper(buffer, encoding=self.encoding, newline=newline)
+
+    def head(self) -> tuple[str, str]:
+        """(the first line that is not blank, the first character that is not whitespace),
+        each as reading the whole text would find them."""
+        if self._head is None:
+            text, line, char = "", None, None
+            with self.open(newline="") as stream:
+                while line is None:
+                    piece = stream.read(1 << 16)
+                    text += piece
+                    lines = text.splitlines()
+                    found = next((i for i, item in enumerate(lines) if item.strip()), None)
+                    if found is not None and (found < len(lines) - 1 or not piece):
+                        line = lines[found]
+                    elif not piece:
+                        line = ""
+                    if char is None and (text.strip() or not piece):
+                        char = text.lstrip()[:1]
+            self._head = (line, char)
+        return self._head
+
+
+
+def _source(text: str | Source) -> Source:
+    return text if isinstance(text, Source) else Source(text)
+
+
+
+def detect_format(text: str | Source, filename: str) -> str:
     suffix = PurePath(filename).suffix.lower()
     if suffix in JSONL_EXTENSIONS:
         return "jsonl"
-    if suffix not in (".csv", ".tsv", ".txt") and text.lstrip().startswith("{"):
+    first_line, first_char = _source(text).head()
+    if suffix not in (".csv", ".tsv", ".txt") and first_char == "{":
         return "jsonl"
-    header = next(csv.reader(io.StringIO(_first_line(text)), delimiter=_delimiter(text)), [])
+    header = next(csv.reader(io.StringIO(first_line), delimiter=_delimiter(first_line)), [])
     names = {name.strip().casefold() for name in header}
     return "shopify" if set(SHOPIFY_SIGNATURE) <= names else "csv"
 
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line
-    return ""
-
-
-
-def _delimiter(text: str) -> str:
+def _delimiter(line: str) -> str:
     """Comma, unless the header line has more semicolons (European Excel) or tabs."""
-    line = _first_line(text)
     return max((",", ";", "\t"), key=line.count) if line else ","
 
 
@@ -174,10 +264,10 @@ _Rows = Iterator[tuple[int, list[str]] | RowError]
 
 
 
-def _csv_rows(text: str, filename: str) -> tuple[list[str], _Rows]:
+def _csv_rows(source: Source, filename: str) -> tuple[list[str], _Rows]:
     """The header and an iterator of (line where the record starts, cells) or RowError.
     Blank rows are skipped."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    reader = csv.reader(source.open(newline=""), delimiter=_delimiter(source.head()[0]))
     header: list[str] | None = None
     previous = 0
     while header is None:
@@ -236,8 +326,8 @@ def _column_index(header: list[str], filename: str, required: Iterable[str]) -> 
 
 
 
-def parse_csv(text: str, filename: str) -> Iterator[Record | RowError]:
-    header, rows = _csv_rows(text, filename)
+def parse_csv(text: str | Source, filename: str) -> Iterator[Record | RowError]:
+    header, rows = _csv_rows(_source(text), filename)
     index = _column_index(header, filename, required=("sku", "title"))
     labels = {key: header[position].strip() for key, position in index.items()}
     attribute_columns = [(header[position].strip(), position) for key, position in index.items()
@@ -279,9 +369,13 @@ def parse_csv(text: str, filename: str) -> Iterator[Record | RowError]:
 
 
 
-def parse_shopify(text: str, filename: str) -> Iterator[Record | RowError]:
-    """One record per Handle; variant and image rows fold into the first row's product."""
-    header, rows = _csv_rows(text, filename)
+def parse_shopify(text: str | Source, filename: str) -> Iterator[Record | RowError]:
+    """One record per Handle; variant and image rows fold into the first row's product, in
+    the order of the handles' first rows. The file is read twice: first for the last row of
+    each handle, so a product is handed on as soon as its rows are read (at once where they
+    follow each other, as in Shopify's exports) instead of after the whole file."""
+    source = _source(text)
+    header, rows = _csv_rows(source, filename)
     index = _column_index(header, filename, required=("handle", "title"))
     labels = {key: header[position].strip() for key, position in index.items()}
     options = sorted(
@@ -290,8 +384,14 @@ def parse_shopify(text: str, filename: str) -> Iterator[Record | RowError]:
     metafields = [(header[position].split("(product.metafields", 1)[0].strip(), key)
                   for key, position in index.items() if "(product.metafields." in key]
 
-    groups: dict[str, list[tuple[int, list[str]]]] = {}
-    for item in rows:
+    # By hash, not by handle: two handles with one hash only keep a product waiting longer.
+    last: dict[int, int] = {}
+    for position, item in enumerate(_csv_rows(source, filename)[1]):
+        if not isinstance(item, RowError) and (handle := _cell(item[1], index, "handle")):
+            last[hash(handle)] = position
+
+    waiting: dict[str, list[tuple[int, list[str]]]] = {}
+    for position, item in enumerate(rows):
         if isinstance(item, RowError):
             yield item
             continue
@@ -301,55 +401,67 @@ def parse_shopify(text: str, filename: str) -> Iterator[Record | RowError]:
             yield RowError(line, gettext("missing %(field)s") % {"field": labels["handle"]},
                            field=labels["handle"])
             continue
-        groups.setdefault(handle, []).append((line, cells))
+        waiting.setdefault(handle, []).append((line, cells))
+        while waiting and last[hash(oldest := next(iter(waiting)))] <= position:
+            yield _shopify_record(oldest, waiting.pop(oldest), header=header, index=index,
+                                  labels=labels, options=options, metafields=metafields)
+    for handle, group in waiting.items():
+        yield _shopify_record(handle, group, header=header, index=index, labels=labels,
+                              options=options, metafields=metafields)
 
-    for handle, group in groups.items():
-        def first(key: str, group: list[tuple[int, list[str]]] = group) -> str | None:
-            """The first non-empty value of a column; None when there is no such column."""
-            if key not in index:
-                return None
-            return next((v for _, cells in group if (v := _cell(cells, index, key))), "")
 
-        def distinct(key: str, group: list[tuple[int, list[str]]] = group) -> list[str]:
-            values = (_cell(cells, index, key) for _, cells in group)
-            return list(dict.fromkeys(value for value in values if value))
 
-        attributes: dict[str, str] = {}
-        for number, name_key in options:
-            name = first(name_key)
-            values = distinct(f"option{number} value")
-            if name and values and (name, values) != (SHOPIFY_PLACEHOLDER_OPTION[0],
-                                                      [SHOPIFY_PLACEHOLDER_OPTION[1]]):
-                attributes.setdefault(name, ", ".join(values))
-        tags = [tag.strip() for value in distinct("tags") for tag in value.split(",")]
-        if any(tags):
-            attributes["tags"] = ", ".join(dict.fromkeys(tag for tag in tags if tag))
-        for name, key in metafields:
-            value = first(key)
-            if name and value and not value.startswith("gid://"):
-                attributes.setdefault(name, value)
+def _shopify_record(
+    handle: str, group: list[tuple[int, list[str]]], *, header: list[str],
+    index: dict[str, int], labels: dict[str, str], options: list[tuple[int, str]],
+    metafields: list[tuple[str, str]],
+) -> Record:
+    def first(key: str, group: list[tuple[int, list[str]]] = group) -> str | None:
+        """The first non-empty value of a column; None when there is no such column."""
+        if key not in index:
+            return None
+        return next((v for _, cells in group if (v := _cell(cells, index, key))), "")
 
-        category_key = "type" if first("type") or "product category" not in index \
-            else "product category"
-        body = first("body (html)")
-        record_labels = dict(labels)
-        record_labels.update(sku=labels["handle"], source_text=labels.get("body (html)", ""),
-                             brand=labels.get("vendor", "brand"),
-                             category=labels.get(category_key, "category"))
-        yield Record(
-            line=group[0][0],
-            sku=handle,
-            title=first("title") or "",
-            brand=first("vendor"),
-            category=first(category_key),
-            locale=first("locale") or None,
-            source_text=html_to_text(body) if body is not None else None,
-            attributes=attributes,
-            raw={"columns": header, "rows": [cells for _, cells in group]},
-            labels=record_labels,
-            cells=[(header[i].strip() if i < len(header) else f"column {i + 1}", value)
-                   for _, cells in group for i, value in enumerate(cells)],
-        )
+    def distinct(key: str, group: list[tuple[int, list[str]]] = group) -> list[str]:
+        values = (_cell(cells, index, key) for _, cells in group)
+        return list(dict.fromkeys(value for value in values if value))
+
+    attributes: dict[str, str] = {}
+    for number, name_key in options:
+        name = first(name_key)
+        values = distinct(f"option{number} value")
+        if name and values and (name, values) != (SHOPIFY_PLACEHOLDER_OPTION[0],
+                                                  [SHOPIFY_PLACEHOLDER_OPTION[1]]):
+            attributes.setdefault(name, ", ".join(values))
+    tags = [tag.strip() for value in distinct("tags") for tag in value.split(",")]
+    if any(tags):
+        attributes["tags"] = ", ".join(dict.fromkeys(tag for tag in tags if tag))
+    for name, key in metafields:
+        value = first(key)
+        if name and value and not value.startswith("gid://"):
+            attributes.setdefault(name, value)
+
+    category_key = "type" if first("type") or "product category" not in index \
+        else "product category"
+    body = first("body (html)")
+    record_labels = dict(labels)
+    record_labels.update(sku=labels["handle"], source_text=labels.get("body (html)", ""),
+                         brand=labels.get("vendor", "brand"),
+                         category=labels.get(category_key, "category"))
+    return Record(
+        line=group[0][0],
+        sku=handle,
+        title=first("title") or "",
+        brand=first("vendor"),
+        category=first(category_key),
+        locale=first("locale") or None,
+        source_text=html_to_text(body) if body is not None else None,
+        attributes=attributes,
+        raw={"columns": header, "rows": [cells for _, cells in group]},
+        labels=record_labels,
+        cells=[(header[i].strip() if i < len(header) else f"column {i + 1}", value)
+               for _, cells in group for i, value in enumerate(cells)],
+    )
 
 
 
@@ -364,10 +476,11 @@ def _reject_constant(name: str) -> Any:
 
 
 
-def parse_jsonl(text: str, filename: str) -> Iterator[Record | RowError]:
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends, and line numbers
-    # must match what an editor shows.
-    for number, line in enumerate(text.split("\n"), start=1):
+def parse_jsonl(text: str | Source, filename: str) -> Iterator[Record | RowError]:
+    # Lines end at "\n" only, not as splitlines() has it: JSON strings may hold U+2028 and
+    # friends, and line numbers must match what an editor shows.
+    for number, line in enumerate(_source(text).open(newline="\n"), start=1):
+        line = line.removesuffix("\n")
         if not line.strip():
             continue
         try:

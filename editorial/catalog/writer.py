@@ -4,6 +4,8 @@ when a batch fails, so the failing product is reported and the rest are kept."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +100,7 @@ def _update_rows(products: list[Product]) -> None:
 
 
 def write(
-    items: list[tuple[Record, str | None]], *, report: ImportReport, source_format: str,
+    items: Iterable[tuple[Record, str | None]], *, report: ImportReport, source_format: str,
     brand_name: str | None, keep_origin: bool = False,
     catalog_import: CatalogImport | None = None,
 ) -> Product | None:
@@ -112,9 +114,13 @@ def write(
     unchanged ones included; without it a product keeps the import it came from."""
     brands = _Brands()
     last: Product | None = None
-    pending = [items[start:start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
-    while pending:
-        batch = pending.pop(0)
+    # Batches are taken from ``items`` as they are written, so a file is never held whole.
+    source = iter(items)
+    pending: list[list[tuple[Record, str | None]]] = []
+    while True:
+        batch = pending.pop(0) if pending else list(itertools.islice(source, BATCH_SIZE))
+        if not batch:
+            break
         try:
             with transaction.atomic():
                 created, updated, unchanged, written = _write_batch(

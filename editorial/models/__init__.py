@@ -11,6 +11,7 @@ from .drafts import (
     DraftPresence,
     ReviewDecision,
     Revision,
+    VersionCandidateCount,
 )
 from .generation import (
     ABTest,
@@ -26,5 +27,6 @@ __all__ = [
     "SHIPPED_KIND_LABELS", "ABTest", "ApiToken", "AuditEvent", "Brand", "Candidate",
     "CatalogImport", "ContentKind", "CopyFeedCounter", "CopyFeedEntry", "Draft", "DraftComment",
     "DraftPresence", "ExportBatch", "FineTuneRun", "GenerationJob", "JobChunk", "JobItem",
-    "Locale", "ModelVersion", "Product", "ReviewDecision", "Revision", "WorkerRun",
+    "Locale", "ModelVersion", "Product", "ReviewDecision", "Revision", "VersionCandidateCount",
+    "WorkerRun",
 ]

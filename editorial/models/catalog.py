@@ -52,6 +52,14 @@ class ContentKind(models.Model):
     def __str__(self) -> str:
         return str(self.display_label)
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "position" in update_fields:
+            # Drafts keep their kind's position for the queue's order.
+            self.drafts.exclude(kind_position=self.position).update(
+                kind_position=self.position)
+
     @property
     def display_label(self):
         """The label in the reader's language: a kind the desk ships with is translated while

@@ -81,11 +81,18 @@ def paginate(request: HttpRequest, object_list, per_page: int) -> Page:
 
 class CountedPaginator(Paginator):
     """A paginator told its total, for a page that has counted its rows already (the queue's
-    state counts): ``Paginator`` would count them again."""
+    state counts): ``Paginator`` would count them again. With ``rows``, ``object_list`` is a
+    list of ids and a page's objects are ``rows(ids of the page)``."""
 
-    def __init__(self, object_list, per_page: int, *, count: int) -> None:
+    def __init__(self, object_list, per_page: int, *, count: int, rows=None) -> None:
         super().__init__(object_list, per_page)
         self.known_count = count
+        self.rows = rows
+
+    def _get_page(self, object_list, number, paginator):
+        if self.rows is not None:
+            object_list = self.rows(list(object_list))
+        return super()._get_page(object_list, number, paginator)
 
     @cached_property
     def count(self) -> int:

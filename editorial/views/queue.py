@@ -102,8 +102,8 @@ def _queue(
     total_count = sum(item.count for item in state_counts)
     matching = total_count if not current_state else sum(
         item.count for item in state_counts if item.state == current_state)
-    page_obj = CountedPaginator(drafts, filter_form.page_size(), count=matching).get_page(
-        query.get("page"))
+    page_obj = CountedPaginator(drafts, filter_form.page_size(), count=matching,
+                                rows=selectors.draft_queue_rows).get_page(query.get("page"))
     selected: set[int] = set()
     if action_form is None:
         action_form = QueueActionForm(user=user, assignees=assignees,
