@@ -34,23 +34,14 @@ Rules worth knowing:
   in the file that uses it.
 
 The pieces are public, for the import service, the API's bulk upsert and the benchmarks:
-``parsers`` (decoding, format detection, a ``Record`` per product), ``validation`` (``validate``,
-``locale_for``) and ``writer`` (``write``, ``ImportReport``).
+``parsers`` (decoding, format detection, a ``Record`` per product), ``text`` (HTML bodies as
+text, locales), ``validation`` (``validate``, ``locale_for``) and ``writer`` (``write``,
+``ImportReport``).
 """
 
 from .importing import products_import
-from .parsers import (
-    FORMATS,
-    PARSERS,
-    CatalogImportError,
-    Record,
-    RowError,
-    decode,
-    detect_format,
-    html_to_text,
-    locale_detect,
-    locale_normalize,
-)
+from .parsers import FORMATS, PARSERS, CatalogImportError, Record, RowError, decode, detect_format
+from .text import html_to_text, locale_detect, locale_normalize
 from .validation import locale_for, validate
 from .writer import ImportReport, write
 

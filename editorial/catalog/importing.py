@@ -22,8 +22,8 @@ from .parsers import (
     Source,
     detect_format,
     encoding_of,
-    locale_normalize,
 )
+from .text import locale_normalize
 from .validation import DEFAULT_MAX_FIELD_CHARS, MAX_LENGTH, locale_for, validate
 from .writer import ImportReport, write
 

@@ -9,7 +9,8 @@ from typing import Any
 from django.utils.translation import gettext
 
 from ..models import Brand, Locale, Product
-from .parsers import Record, RowError, locale_detect, locale_normalize
+from .parsers import Record, RowError
+from .text import locale_detect, locale_normalize
 
 DEFAULT_MAX_FIELD_CHARS = 20000
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from ..models import Brand, CatalogImport, Draft, Product
-from .parsers import Record, RowError, locale_detect
+from .parsers import Record, RowError
+from .text import locale_detect
 
 BATCH_SIZE = 500
 
