@@ -37,6 +37,7 @@ choose_wait_policy()  # before torch loads
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
+from .attention import ATTENTION, SharedPrompt  # noqa: E402
 from .columns import Columns  # noqa: E402
 from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
@@ -145,6 +146,9 @@ class Engine:
             self.dtype = dtype or (cpu_dtype() if kind == "cpu" else torch.float32)
             if kind == "cpu":
                 torch.set_num_threads(cpu_threads())
+                # transformers' SDPA, but decode steps read each request's prompt once for all
+                # its candidates (``generation.attention``).
+                load_kwargs["attn_implementation"] = ATTENTION
         self.max_batch_rows = max_batch_rows or DEFAULT_MAX_BATCH_ROWS.get(kind, 32)
         self.share_prefixes = share_prefixes
         # Decode in a trimmed head's columns (False: widen its scores to the vocabulary, the
@@ -469,7 +473,7 @@ class Engine:
         widths = [self._prefill_width(group) for group in groups]
         cached = max(widths)
         cache = self._decode_cache(sum(item.candidates for item in batch), cached + 1 + max_new)
-        input_rows, mask_rows, seeds, row_rules = [], [], [], []
+        input_rows, mask_rows, seeds, row_rules, row_requests = [], [], [], [], []
         for group, group_width in zip(groups, widths, strict=True):
             lead = cached - group_width
             first = len(input_rows)
@@ -482,6 +486,7 @@ class Engine:
                     mask_rows.append([0] * lead + mask)
                     seeds.append(row_seed(item.seed, candidate))
                     row_rules.append(item.rules)
+                    row_requests.append(item.index)
             if group_width:
                 # Prefilled in place, one row per request, a few rows at a time (a prompt's
                 # activations are the peak of a batch's memory); then copied to its candidates'
@@ -520,7 +525,9 @@ class Engine:
         new_tokens = decode(self.model, input_ids, attention_mask, cache, processors,
                             eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                             max_new=max_new, min_new=max_new if ignore_eos else 0,
-                            columns=columns)
+                            columns=columns,
+                            shared=SharedPrompt(row_requests, cached)
+                            if len(row_requests) > len(batch) else None)
         seconds = time.perf_counter() - started
         total_rows = len(new_tokens)
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from transformers import LogitsProcessor
 
+from .attention import SharedPrompt, set_shared_prompt, shared_prompt
 from .columns import Columns
 from .kvcache import PreallocatedCache
 from .sampling import SeededSampler
@@ -50,12 +51,15 @@ class RepetitionPenalty(LogitsProcessor):
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
            cache: PreallocatedCache, processors: Sequence[LogitsProcessor], *,
            eos_token_ids: Sequence[int], pad_token_id: int, max_new: int,
-           min_new: int, columns: Columns | None = None) -> list[list[int]]:
+           min_new: int, columns: Columns | None = None,
+           shared: SharedPrompt | None = None) -> list[list[int]]:
     """Each row's new tokens (up to and with its EOS), decoding from its last prompt token
     (``cache`` holds the rest): the processors shape the scores, then a ``SeededSampler`` at
     their end draws each row's token, or else the top score wins. ``min_new`` steps cannot
     choose EOS. With ``columns`` the model's logits are those columns of the vocabulary (a
     trimmed head inside ``TrimmedHead.narrow``), and the processors were built with them.
+    ``shared``: which rows share their prompt's cache positions (candidates of one request),
+    for attention that reads them once per request (``generation.attention``).
 
     A row leaves the batch once it has finished (its cache row, ids and processor state are
     dropped), as soon as finished rows are an eighth of the batch: the steps after go only to
@@ -74,37 +78,41 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     ids, mask = input_ids, attention_mask
     positions = mask.sum(-1, keepdim=True) - 1
     tokens = ids[:, -1:]
-    for step in range(max_new):
-        logits = model(input_ids=tokens, attention_mask=mask, position_ids=positions,
-                       cache=cache, use_cache=True, logits_to_keep=1).logits
-        scores = logits[:, -1, :].float()
-        if step < min_new:
-            scores[:, no_eos] = float("-inf")
-        for processor in processors:
-            scores = processor(ids, scores)
-        chosen = scores.argmax(dim=-1) if sampler is None else sampler.choose(scores)
-        if columns is not None:
-            chosen = columns.token_ids(chosen)
-        chosen = chosen.masked_fill(done, pad_token_id)
-        tokens = chosen.unsqueeze(-1)
-        ids = torch.cat([ids, tokens], dim=-1)
-        mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
-        positions = positions + 1
-        for row, token, finished in zip(alive, chosen.tolist(), done.tolist(), strict=True):
-            if not finished:
-                out[row].append(token)
-        done = done | torch.isin(chosen, eos)
-        finished = int(done.sum())
-        if finished == len(alive):
-            break
-        if finished and finished * 8 >= len(alive):
-            keep = (~done).nonzero().squeeze(-1)
-            kept = keep.tolist()
-            ids, mask, positions, tokens = ids[keep], mask[keep], positions[keep], tokens[keep]
-            cache.batch_select_indices(keep)
-            for processor in [*processors, sampler]:
-                if hasattr(processor, "select_rows"):
-                    processor.select_rows(kept)
-            alive = [alive[i] for i in kept]
-            done = done[keep]
+    with shared_prompt(shared):
+        for step in range(max_new):
+            logits = model(input_ids=tokens, attention_mask=mask, position_ids=positions,
+                           cache=cache, use_cache=True, logits_to_keep=1).logits
+            scores = logits[:, -1, :].float()
+            if step < min_new:
+                scores[:, no_eos] = float("-inf")
+            for processor in processors:
+                scores = processor(ids, scores)
+            chosen = scores.argmax(dim=-1) if sampler is None else sampler.choose(scores)
+            if columns is not None:
+                chosen = columns.token_ids(chosen)
+            chosen = chosen.masked_fill(done, pad_token_id)
+            tokens = chosen.unsqueeze(-1)
+            ids = torch.cat([ids, tokens], dim=-1)
+            mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
+            positions = positions + 1
+            for row, token, finished in zip(alive, chosen.tolist(), done.tolist(), strict=True):
+                if not finished:
+                    out[row].append(token)
+            done = done | torch.isin(chosen, eos)
+            finished = int(done.sum())
+            if finished == len(alive):
+                break
+            if finished and finished * 8 >= len(alive):
+                keep = (~done).nonzero().squeeze(-1)
+                kept = keep.tolist()
+                ids, mask, positions, tokens = ids[keep], mask[keep], positions[keep], tokens[keep]
+                cache.batch_select_indices(keep)
+                for processor in [*processors, sampler]:
+                    if hasattr(processor, "select_rows"):
+                        processor.select_rows(kept)
+                if shared is not None:
+                    shared = shared.select_rows(kept)
+                    set_shared_prompt(shared)
+                alive = [alive[i] for i in kept]
+                done = done[keep]
     return out
