@@ -10,7 +10,9 @@ after it go only to rows still writing.
 
 On CPU the weights are bf16 where the CPU multiplies bf16 natively, else fp32 (``cpu_dtype``),
 and a large multilingual vocabulary's output layer is cut to the tokens of English and Chinese
-copy (``TrimmedHead``).
+copy (``TrimmedHead``); decoding samples in its columns (``generation.columns``) and each decode
+step reads a request's prompt keys and values once for all its candidates
+(``generation.attention``).
 
 Determinism: sampling never touches torch's global RNG. ``SeededSampler`` applies temperature /
 top-k / top-p itself, draws one uniform number per row and step from a counter-based stream
@@ -526,8 +528,9 @@ class Engine:
                             eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                             max_new=max_new, min_new=max_new if ignore_eos else 0,
                             columns=columns,
-                            shared=SharedPrompt(row_requests, cached)
-                            if len(row_requests) > len(batch) else None)
+                            # Every batch, even one candidate per request: a request's attention
+                            # is then computed the same way whatever batch it is in.
+                            shared=SharedPrompt(row_requests, cached))
         seconds = time.perf_counter() - started
         total_rows = len(new_tokens)
 
