@@ -163,7 +163,12 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
         or kwargs.get("softcap") is not None
         or (
             attention_mask is not None
-            and (attention_mask.dtype != torch.bool or attention_mask.shape[-1] != key.shape[2])
+            # Only a boolean mask with a row per query row and a column per position is split.
+            and (
+                attention_mask.dtype != torch.bool
+                or attention_mask.shape[0] != query.shape[0]
+                or attention_mask.shape[-1] != key.shape[2]
+            )
         )
     ):
         return sdpa_attention_forward(
