@@ -3,8 +3,11 @@ is written in."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
+from .columns import Columns
 from .openmp import choose_wait_policy
 
 choose_wait_policy()  # before torch loads
@@ -51,10 +54,16 @@ def cpu_dtype() -> torch.dtype:
     return torch.bfloat16 if native else torch.float32
 
 
+# Set while a thread decodes in a trimmed head's columns (``TrimmedHead.narrow``): per thread, so
+# a plain ``model.generate`` elsewhere in the process still gets full-width logits.
+_NARROW = threading.local()
+
+
 class TrimmedHead(torch.nn.Module):
-    """An output layer that scores only ``keep`` (token ids) and gives every other token -inf:
-    such a token can never be chosen, and the matrix product reads a third less for Gemma 3
-    (whose 262k x 640 output layer costs more per step than the rest of the model)."""
+    """An output layer that scores only ``keep`` (token ids, increasing) and gives every other
+    token -inf: such a token can never be chosen, and the matrix product reads a third less for
+    Gemma 3 (whose 262k x 640 output layer costs more per step than the rest of the model).
+    Inside ``narrow()`` it returns only the kept columns (see ``generation.columns``)."""
 
     def __init__(self, head: torch.nn.Linear, keep: torch.Tensor):
         super().__init__()
@@ -64,6 +73,18 @@ class TrimmedHead(torch.nn.Module):
                                          requires_grad=False)
         self.bias = (None if head.bias is None else
                      torch.nn.Parameter(head.bias.detach()[self.keep].clone(), requires_grad=False))
+        self.columns = Columns(self.keep, self.vocab_size)
+
+    @contextlib.contextmanager
+    def narrow(self):
+        """Within this block (in this thread) ``forward`` returns the scores of the kept
+        columns only, in the weight's dtype; yields the ``Columns`` that map them to ids."""
+        previous = getattr(_NARROW, "active", False)
+        _NARROW.active = True
+        try:
+            yield self.columns
+        finally:
+            _NARROW.active = previous
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         # A flat, contiguous input keeps this a plain matrix product: the last position of a
@@ -72,6 +93,8 @@ class TrimmedHead(torch.nn.Module):
         # (4.5 s for two Gemma rows, more than the prefill itself).
         scores = torch.nn.functional.linear(hidden.reshape(-1, hidden.shape[-1]), self.weight,
                                             self.bias)
+        if getattr(_NARROW, "active", False):
+            return scores.view(*hidden.shape[:-1], scores.shape[-1])
         # Scores come out in fp32 (what sampling reads), written once at full width.
         full = scores.new_full((scores.shape[0], self.vocab_size), float("-inf"),
                                dtype=torch.float32)

@@ -10,7 +10,9 @@ after it go only to rows still writing.
 
 On CPU the weights are bf16 where the CPU multiplies bf16 natively, else fp32 (``cpu_dtype``),
 and a large multilingual vocabulary's output layer is cut to the tokens of English and Chinese
-copy (``TrimmedHead``).
+copy (``TrimmedHead``); decoding samples in its columns (``generation.columns``) and each decode
+step reads a request's prompt keys and values once for all its candidates
+(``generation.attention``).
 
 Determinism: sampling never touches torch's global RNG. ``SeededSampler`` applies temperature /
 top-k / top-p itself, draws one uniform number per row and step from a counter-based stream
@@ -22,6 +24,7 @@ exactly.)"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -36,6 +39,8 @@ choose_wait_policy()  # before torch loads
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
+from .attention import ATTENTION, SharedPrompt  # noqa: E402
+from .columns import Columns  # noqa: E402
 from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
 from .kvcache import PreallocatedCache  # noqa: E402
@@ -143,8 +148,14 @@ class Engine:
             self.dtype = dtype or (cpu_dtype() if kind == "cpu" else torch.float32)
             if kind == "cpu":
                 torch.set_num_threads(cpu_threads())
+                # transformers' SDPA, but decode steps read each request's prompt once for all
+                # its candidates (``generation.attention``).
+                load_kwargs["attn_implementation"] = ATTENTION
         self.max_batch_rows = max_batch_rows or DEFAULT_MAX_BATCH_ROWS.get(kind, 32)
         self.share_prefixes = share_prefixes
+        # Decode in a trimmed head's columns (False: widen its scores to the vocabulary, the
+        # reference the column path is tested against).
+        self.column_scores = True
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
@@ -378,11 +389,20 @@ class Engine:
         """
         prepared = self._prepare(requests, params)
         results: list[GenerationResult | None] = [None] * len(prepared)
-        for batch in self._batches(prepared):
-            outcome = self._run_batch(batch, params, ignore_eos=ignore_eos)
-            for item, result in zip(batch, outcome, strict=True):
-                results[item.index] = result
+        with self._score_columns() as columns:
+            for batch in self._batches(prepared):
+                outcome = self._run_batch(batch, params, ignore_eos=ignore_eos, columns=columns)
+                for item, result in zip(batch, outcome, strict=True):
+                    results[item.index] = result
         return [r for r in results if r is not None]
+
+    def _score_columns(self):
+        """A trimmed head's ``narrow()`` (decoding then works on its columns, yielded as a
+        ``Columns``), else a block yielding None (full-width scores)."""
+        head = self.model.get_output_embeddings()
+        if self.column_scores and isinstance(head, TrimmedHead):
+            return head.narrow()
+        return contextlib.nullcontext()
 
     @staticmethod
     def _prefill_groups(batch: list[Prepared]) -> list[list[Prepared]]:
@@ -443,7 +463,8 @@ class Engine:
 
     @torch.inference_mode()
     def _run_batch(
-        self, batch: list[Prepared], params: GenerationParams, *, ignore_eos: bool = False
+        self, batch: list[Prepared], params: GenerationParams, *, ignore_eos: bool = False,
+        columns: Columns | None = None,
     ) -> list[GenerationResult]:
         """Prefill each prefix group of ``batch`` apart, right-aligned in place into one cache
         sized for the whole batch (decoding then writes each token in place too), and decode
@@ -454,7 +475,7 @@ class Engine:
         widths = [self._prefill_width(group) for group in groups]
         cached = max(widths)
         cache = self._decode_cache(sum(item.candidates for item in batch), cached + 1 + max_new)
-        input_rows, mask_rows, seeds, row_rules = [], [], [], []
+        input_rows, mask_rows, seeds, row_rules, row_requests = [], [], [], [], []
         for group, group_width in zip(groups, widths, strict=True):
             lead = cached - group_width
             first = len(input_rows)
@@ -467,6 +488,7 @@ class Engine:
                     mask_rows.append([0] * lead + mask)
                     seeds.append(row_seed(item.seed, candidate))
                     row_rules.append(item.rules)
+                    row_requests.append(item.index)
             if group_width:
                 # Prefilled in place, one row per request, a few rows at a time (a prompt's
                 # activations are the peak of a batch's memory); then copied to its candidates'
@@ -489,12 +511,12 @@ class Engine:
 
         processors = LogitsProcessorList()
         if params.repetition_penalty != 1.0:
-            processors.append(RepetitionPenalty(params.repetition_penalty))
+            processors.append(RepetitionPenalty(params.repetition_penalty, columns))
         if any(rules is not None for rules in row_rules):
             # Before sampling, so the sampler draws among the tokens the rules allow.
             processors.append(GroundedDecoding(
                 vocabulary_for(self.tokenizer), row_rules, prompt_width=width,
-                eos_token_ids=self.eos_token_ids,
+                eos_token_ids=self.eos_token_ids, columns=columns,
             ))
         if params.do_sample:
             processors.append(
@@ -504,7 +526,11 @@ class Engine:
             )
         new_tokens = decode(self.model, input_ids, attention_mask, cache, processors,
                             eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
-                            max_new=max_new, min_new=max_new if ignore_eos else 0)
+                            max_new=max_new, min_new=max_new if ignore_eos else 0,
+                            columns=columns,
+                            # Every batch, even one candidate per request: a request's attention
+                            # is then computed the same way whatever batch it is in.
+                            shared=SharedPrompt(row_requests, cached))
         seconds = time.perf_counter() - started
         total_rows = len(new_tokens)
 

@@ -51,6 +51,37 @@ def seeded_uniform(keys: torch.Tensor, step: int) -> torch.Tensor:
     return (x >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 
+# Columns per block of the two-stage top-k (``top_k``); measured on 48 x 176k fp32 scores, one
+# thread: torch.topk 33 ms, blocks of 64 12.6 ms, 128 10.9 ms, 256 30 ms.
+TOP_K_BLOCK = 128
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(scores, k, dim=-1)`` over ``[rows, width]`` scores: the same values (which
+    of several equal scores at the k-th place is taken is unspecified in both), cheaper for a
+    wide row. The k blocks of ``TOP_K_BLOCK`` columns with the highest maxima hold all of the k
+    highest scores (a block holding one of them has a maximum at least as high as the k-th
+    score, and fewer than k blocks have a higher one), so topk runs over the blocks' maxima
+    and then over the k chosen blocks: one reading pass over the scores instead of topk's
+    selection over all of them."""
+    rows, width = scores.shape
+    blocks = width // TOP_K_BLOCK
+    if blocks < 4 * k:
+        return torch.topk(scores, k, dim=-1)
+    scores = scores.contiguous()
+    body = scores[:, : blocks * TOP_K_BLOCK].view(rows, blocks, TOP_K_BLOCK)
+    chosen = torch.topk(body.amax(dim=-1), k, dim=-1).indices
+    values = body.gather(1, chosen.unsqueeze(-1).expand(-1, -1, TOP_K_BLOCK)).view(rows, -1)
+    offsets = torch.arange(TOP_K_BLOCK, device=scores.device)
+    columns = (chosen.unsqueeze(-1) * TOP_K_BLOCK + offsets).view(rows, -1)
+    if width > blocks * TOP_K_BLOCK:  # the last, partial block is always a candidate
+        values = torch.cat([values, scores[:, blocks * TOP_K_BLOCK:]], dim=-1)
+        tail = torch.arange(blocks * TOP_K_BLOCK, width, device=scores.device)
+        columns = torch.cat([columns, tail.expand(rows, -1)], dim=-1)
+    values, picked = torch.topk(values, k, dim=-1)
+    return values, columns.gather(1, picked)
+
+
 class SeededSampler(LogitsProcessor):
     """Per-row seeded temperature / top-k / top-p sampling inside a greedy ``generate``.
 
@@ -90,7 +121,7 @@ class SeededSampler(LogitsProcessor):
         vocab = logits.shape[-1]
         if 0 < self.top_k < vocab:
             k = self.top_k
-            values, ids = torch.topk(logits, k, dim=-1)
+            values, ids = top_k(logits, k)
             values = values / self.temperature
             norm = torch.logsumexp(values, dim=-1, keepdim=True)
         elif self.top_p < 1.0:
@@ -98,7 +129,7 @@ class SeededSampler(LogitsProcessor):
             norm = torch.logsumexp(logits, dim=-1, keepdim=True)
             k = min(64, vocab)
             while True:
-                values, ids = torch.topk(logits, k, dim=-1)
+                values, ids = top_k(logits, k)
                 mass = torch.exp(values - norm).sum(dim=-1)
                 if k >= vocab or bool((mass >= self.top_p).all()):
                     break

@@ -10,6 +10,7 @@ import torch
 from transformers import LogitsProcessor
 
 from ..checks.facts import _mentions, _text_index
+from ..columns import Columns
 from .rules import RowRules, _is_zh
 from .vocabulary import DecodingVocabulary, _is_word, _keep, _last_char, _norm, _rules_terms
 
@@ -73,7 +74,11 @@ class GroundedDecoding(LogitsProcessor):
     each step; a processor that meets a sequence it has not followed (a fresh one, or a
     restart) rebuilds the state from all generated tokens. Scores are changed in place. A row
     left with no allowed token gets EOS. Put it before the sampler, so sampling picks among the
-    allowed tokens. One host sync per step (the last token ids)."""
+    allowed tokens. One host sync per step (the last token ids).
+
+    ``columns``: the scores are those columns of the vocabulary (a trimmed output layer's, see
+    ``generation.columns``); every id the rules name is looked up there, and one without a
+    column is left out (it cannot be chosen anyway)."""
 
     def __init__(
         self,
@@ -81,8 +86,10 @@ class GroundedDecoding(LogitsProcessor):
         rows: Sequence[RowRules | None],
         prompt_width: int,
         eos_token_ids: Sequence[int],
+        columns: Columns | None = None,
     ):
         self.vocabulary = vocabulary
+        self.columns = columns
         self.rows = list(rows)
         self.prompt_width = int(prompt_width)
         self.eos_token_ids = sorted({int(i) for i in eos_token_ids})
@@ -157,6 +164,12 @@ class GroundedDecoding(LogitsProcessor):
 
     # -- masks --------------------------------------------------------------------------------
 
+    def _columns(self, ids: np.ndarray, width: int) -> np.ndarray:
+        """Where ``ids`` are among ``width`` scores (those that are there)."""
+        if self.columns is not None:
+            return self.columns.of(ids)
+        return ids if self.vocabulary.size <= width else ids[ids < width]
+
     def _static_index(self, width: int, device: torch.device) -> torch.Tensor:
         """Flat indices (``row * width + id``) of the tokens each row may never produce: those
         containing a banned term, special tokens (with ``block_markup``) and ids the tokenizer
@@ -172,11 +185,12 @@ class GroundedDecoding(LogitsProcessor):
             row = self._row_rules[r]
             ids = per_rules.get(id(row))
             if ids is None:
-                banned = [row.terms.always, np.arange(vocab.size, width, dtype=np.int64)]
+                full = width if self.columns is None else self.columns.vocab_size
+                banned = [row.terms.always, np.arange(vocab.size, full, dtype=np.int64)]
                 if row.rules.block_markup:
                     banned.append(vocab.special_ids)
                 ids = np.setdiff1d(np.concatenate(banned), eos)
-                ids = per_rules[id(row)] = ids[ids < width]
+                ids = per_rules[id(row)] = self._columns(ids, width)
             flat.append(ids + r * width)
         self._static = torch.from_numpy(np.concatenate(flat)).to(device)
         self._static_key = key
@@ -224,7 +238,6 @@ class GroundedDecoding(LogitsProcessor):
         kept_flat: list[np.ndarray] = []
         kept: list[int] = []
         forced: list[int] = []
-        clip = self.vocabulary.size > width
         for r in self._active:
             if self._states[r].finished:
                 continue
@@ -232,9 +245,8 @@ class GroundedDecoding(LogitsProcessor):
             if force:
                 forced.append(r)
                 continue
-            if clip:
-                banned = [ids[ids < width] for ids in banned]
-                allowed = allowed[allowed < width] if allowed is not None else None
+            banned = [self._columns(ids, width) for ids in banned]
+            allowed = self._columns(allowed, width) if allowed is not None else None
             for ids in banned:
                 banned_flat.append(ids + r * width)
             if allowed is not None:
@@ -244,7 +256,8 @@ class GroundedDecoding(LogitsProcessor):
         if banned_flat:
             index = torch.from_numpy(np.concatenate(banned_flat)).to(device)
             flat.index_fill_(0, index, _NEG_INF)
-        eos = torch.tensor([i for i in self.eos_token_ids if i < width], device=device)
+        eos = torch.from_numpy(self._columns(np.array(self.eos_token_ids, dtype=np.int64),
+                                             width)).to(device)
         if kept:
             # Only the allowed ids keep their (already masked) scores.
             index = torch.from_numpy(np.concatenate(kept_flat)).to(device)
@@ -275,8 +288,7 @@ class GroundedDecoding(LogitsProcessor):
             state.pending = [v for v in state.pending if not _mentions(v, words, normalized)]
             zh = _is_zh(self._row_rules[r].rules.locale)
             for value in state.pending:
-                ids = self.vocabulary.starting_tokens(value, zh=zh)
-                ids = ids[ids < width]
+                ids = self._columns(self.vocabulary.starting_tokens(value, zh=zh), width)
                 if len(ids):
                     boosted.append(ids + r * width)
         if boosted:

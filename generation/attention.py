@@ -1,0 +1,183 @@
+"""Decode attention that reads a request's prompt once for all of its candidates.
+
+With best of 6 a request's rows hold six copies of the same prompt keys and values (the engine
+prefills once and copies the row), and with ~800-token prompts and 64 new tokens attention over
+the prompt is most of what a decode step reads: for 48 Gemma rows, 18 layers x 40 MB of bf16 keys
+and values per step, more than the weights. Inside ``shared_prompt`` each decode step attends in
+two parts: every request's queries (all its rows and heads) against its prompt's keys, read from
+one of its rows, and each row against its own tokens after the prompt; the two softmax parts are
+then merged through their log-sum-exps. Measured for one such layer, 48 rows, one thread:
+7-10 ms as one attention, 1.4 ms in two parts.
+
+The model is loaded with ``attn_implementation=ATTENTION`` (registered here); outside
+``shared_prompt``, for prompt steps and off the CPU it is transformers' SDPA attention as it is.
+The result equals the one-part attention up to rounding (the parts are merged in fp32).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+
+import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+__all__ = ["ATTENTION", "SharedPrompt", "shared_prompt"]
+
+ATTENTION = "copydesk_sdpa"
+
+_ACTIVE = threading.local()
+# The CPU flash-attention kernel, which also returns each query's log-sum-exp (what merging the
+# two parts needs); a torch without it keeps one-part attention.
+_FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+class SharedPrompt:
+    """Which rows belong to which request (``requests[row]``; a request's rows are consecutive)
+    and how many cache positions at the start of every row are its request's prompt
+    (``width``): identical in all of that request's rows."""
+
+    def __init__(self, requests: Sequence[int], width: int):
+        self.requests = list(requests)
+        self.width = int(width)
+        starts = [
+            r
+            for r in range(len(self.requests))
+            if r == 0 or self.requests[r] != self.requests[r - 1]
+        ]
+        sizes = [b - a for a, b in zip(starts, [*starts[1:], len(self.requests)], strict=True)]
+        self.groups, self.size = len(starts), max(sizes)
+        # Same-sized groups are strided views of the rows; otherwise rows are gathered into
+        # ``size`` slots per request (a short request repeats its last row) and scattered back.
+        self.uniform = all(s == self.size for s in sizes)
+        self.firsts = torch.tensor(starts)
+        self.slots = torch.tensor(
+            [
+                start + min(i, s - 1)
+                for start, s in zip(starts, sizes, strict=True)
+                for i in range(self.size)
+            ]
+        )
+        self.rows = torch.tensor(
+            [
+                g * self.size + (r - start)
+                for g, (start, s) in enumerate(zip(starts, sizes, strict=True))
+                for r in range(start, start + s)
+            ]
+        )
+
+    def select_rows(self, keep: Sequence[int]) -> SharedPrompt:
+        return SharedPrompt([self.requests[r] for r in keep], self.width)
+
+    def attend(self, query, key, value, mask, scale):
+        """``[rows, heads, 1, dim]`` queries against ``[rows, kv heads, length, dim]`` keys and
+        values under a ``[rows, 1, 1, length]`` boolean mask (or None): the attention output
+        as ``[rows, heads, 1, dim]``."""
+        rows, heads, _, dim = query.shape
+        kv_heads, width = key.shape[1], self.width
+        # Queries sharing a key head become positions of one query block: [rows, kv, rep, dim].
+        query = query.reshape(rows, kv_heads, heads // kv_heads, dim)
+        additive = (
+            None
+            if mask is None
+            else torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill_(
+                ~mask, float("-inf")
+            )
+        )
+        if self.uniform:
+            prompt = slice(None, None, self.size)
+            keys, values = key[prompt, :, :width], value[prompt, :, :width]
+            mask_p = None if mask is None else additive[prompt, :, :, :width]
+            visible = None if mask is None else mask[prompt, :, :, :width].any(-1)
+            grouped = query.view(self.groups, self.size, *query.shape[1:])
+        else:
+            firsts = self.firsts.to(query.device)
+            keys = key[:, :, :width].index_select(0, firsts)
+            values = value[:, :, :width].index_select(0, firsts)
+            mask_p = None if mask is None else additive[:, :, :, :width].index_select(0, firsts)
+            visible = (
+                None if mask is None else mask[:, :, :, :width].any(-1).index_select(0, firsts)
+            )
+            grouped = query.index_select(0, self.slots.to(query.device)).view(
+                self.groups, self.size, *query.shape[1:]
+            )
+        # [groups, size, kv, rep, dim] -> [groups, kv, size * rep, dim]
+        grouped = grouped.transpose(1, 2).reshape(self.groups, kv_heads, -1, dim)
+        out_p, lse_p = _FLASH(grouped, keys, values, attn_mask=mask_p, scale=scale)
+        if visible is not None:
+            # The kernel gives a query with nothing to see (a sliding window past the whole
+            # prompt) a log-sum-exp of 0, not -inf.
+            lse_p = lse_p.masked_fill(~visible, float("-inf"))
+        out_p = out_p.view(self.groups, kv_heads, self.size, -1, dim).transpose(1, 2)
+        lse_p = lse_p.view(self.groups, kv_heads, self.size, -1).transpose(1, 2)
+        if self.uniform:
+            out_p, lse_p = out_p.reshape(query.shape), lse_p.reshape(query.shape[:-1])
+        else:
+            index = self.rows.to(query.device)
+            out_p = out_p.reshape(-1, *query.shape[1:]).index_select(0, index)
+            lse_p = lse_p.reshape(-1, *query.shape[1:-1]).index_select(0, index)
+        out_t, lse_t = _FLASH(
+            query,
+            key[:, :, width:],
+            value[:, :, width:],
+            attn_mask=None if mask is None else additive[:, :, :, width:],
+            scale=scale,
+        )
+        top = torch.maximum(lse_p, lse_t)  # the row's own tokens are never all masked
+        weight_p = torch.exp(lse_p - top).unsqueeze(-1)
+        weight_t = torch.exp(lse_t - top).unsqueeze(-1)
+        out = (out_p.float() * weight_p + out_t.float() * weight_t) / (weight_p + weight_t)
+        return out.to(query.dtype).reshape(rows, heads, 1, dim)
+
+
+@contextlib.contextmanager
+def shared_prompt(shared: SharedPrompt | None):
+    """Within this block (in this thread) one-token steps attend in two parts per ``shared``;
+    ``None`` leaves attention as it is. The decode loop updates it as rows leave the batch."""
+    previous = getattr(_ACTIVE, "shared", None)
+    _ACTIVE.shared = shared
+    try:
+        yield
+    finally:
+        _ACTIVE.shared = previous
+
+
+def set_shared_prompt(shared: SharedPrompt | None) -> None:
+    """Replace the active ``SharedPrompt`` of this thread (inside ``shared_prompt``)."""
+    _ACTIVE.shared = shared
+
+
+def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    shared = getattr(_ACTIVE, "shared", None)
+    if (
+        shared is None
+        or _FLASH is None
+        or query.shape[2] != 1
+        or dropout
+        or query.device.type != "cpu"
+        or key.shape[2] <= shared.width
+        or query.shape[0] != len(shared.requests)
+        or kwargs.get("softcap") is not None
+        or (
+            attention_mask is not None
+            # Only a boolean mask with a row per query row and a column per position is split.
+            and (
+                attention_mask.dtype != torch.bool
+                or attention_mask.shape[0] != query.shape[0]
+                or attention_mask.shape[-1] != key.shape[2]
+            )
+        )
+    ):
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    out = shared.attend(query, key, value, attention_mask, scale)
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(ATTENTION, _attention)
+AttentionMaskInterface.register(ATTENTION, sdpa_mask)
