@@ -3,12 +3,15 @@ the drafts ticked in it; the keyboard shortcuts' help."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -114,6 +117,7 @@ def _queue(
         "filter_form": filter_form,
         "action_form": action_form,
         "page_obj": page_obj,
+        "rows": _rows(page_obj.object_list, user=user, selected=selected),
         "query": query,
         "sort": sort,
         "current_state": current_state,
@@ -127,6 +131,78 @@ def _queue(
     }
     return render_page(request, "drafts/queue.html", context, fragment="queue-results",
                        status=status)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """What a queue row shows, worked out in Python: the template only prints it. Fifty rows
+    of lookups, filters, includes and per-row translations cost a queue page at 100,000
+    products more than its SQL."""
+
+    pk: int
+    url: str
+    sku: str
+    title: str
+    excerpt: str
+    kind: str
+    brand: str
+    state: str
+    state_label: str
+    flagged: bool
+    usable: bool | None
+    assignee: str
+    # "claim", "unassign" or "" (no button), and the button's accessible name.
+    action: str
+    action_label: str
+    select_label: str
+    # "draft id:revision id", the revision the editor saw when ticking the row.
+    seen: str
+    checked: bool
+    updated_iso: str
+    updated: str
+
+
+def _row_action(draft, *, user, can_edit: bool, can_assign_others: bool) -> str:
+    if not can_edit:
+        return ""
+    if not draft.assignee_id:
+        generated = draft.state not in {draft.State.GENERATING, draft.State.FAILED}
+        return "claim" if generated else ""
+    if draft.assignee_id == user.pk or can_assign_others:
+        return "unassign"
+    return ""
+
+
+def _rows(drafts, *, user, selected: set[int]) -> list[QueueRow]:
+    can_edit = policies.can_edit(user)
+    can_assign_others = policies.can_assign_others(user)
+    detail = reverse("draft_detail", args=[0])
+    head, tail = detail.rsplit("/0/", 1)
+    action_labels = {"claim": _("Claim %(sku)s · %(kind)s"),
+                     "unassign": _("Unassign %(sku)s · %(kind)s"), "": ""}
+    select_label = _("Select %(sku)s · %(kind)s")
+    states = dict(drafts[0].State.choices) if drafts else {}
+    rows = []
+    for draft in drafts:
+        product, kind = draft.product, str(draft.kind.display_label)
+        names = {"sku": product.sku, "kind": kind}
+        action = _row_action(draft, user=user, can_edit=can_edit,
+                             can_assign_others=can_assign_others)
+        updated = timezone.localtime(draft.updated_at)
+        rows.append(QueueRow(
+            pk=draft.pk, url=f"{head}/{draft.pk}/{tail}", sku=product.sku, title=product.title,
+            excerpt=Truncator(draft.excerpt or "").chars(120),
+            kind=kind, brand=product.brand.name if product.brand_id else "—",
+            state=draft.state, state_label=str(states.get(draft.state, draft.state)),
+            flagged=draft.flagged, usable=draft.usable,
+            assignee=draft.assignee.get_username() if draft.assignee_id else "—",
+            action=action, action_label=action_labels[action] % names if action else "",
+            select_label=select_label % names,
+            seen=f"{draft.pk}:{draft.current_revision_id}" if draft.current_revision_id else "",
+            checked=draft.pk in selected, updated_iso=updated.isoformat(),
+            updated=formats.date_format(updated, "SHORT_DATETIME_FORMAT"),
+        ))
+    return rows
 
 
 def _one(service, *, draft, user) -> services.BulkResult:
