@@ -20,18 +20,21 @@ from editorial.models import (
     Candidate,
     ContentKind,
     Draft,
+    DraftStateTally,
     ModelVersion,
     Product,
     Revision,
     VersionCandidateCount,
 )
 from editorial.search import query_grams, search_grams
+from editorial.selectors import queue as queue_selectors
 from editorial.selectors.queue import _STATE_ORDER
 from editorial.services import model_version_register
 from editorial.workers.generation import run_job_inline
 from tests.factories import BrandFactory, DraftFactory, ProductFactory, draft_with_text
 from tests.test_api import client_for
 from tests.test_queue import skus as queue_skus
+from tests.test_queue import tab_counts as queue_tab_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -345,3 +348,79 @@ def test_a_reviewed_draft_edited_again_leaves_the_figures_until_approved_again(
                           comment="No.")
     [figures] = metrics.model_version_metrics()
     assert (figures.approved, figures.rejected) == (0, 1)
+
+
+def scanned_states() -> dict[str, int]:
+    return {row["state"]: row["n"]
+            for row in Draft.objects.order_by().values("state").annotate(n=Count("pk"))}
+
+
+def queue_tabs(client) -> dict[str, int]:
+    """The queue's state tabs without filters (read from the tally), zero tabs left out."""
+    tabs = queue_tab_counts(client.get("/drafts/").content.decode())
+    return {state: n for state, n in tabs.items() if n and state != "all"}
+
+
+def test_the_state_tabs_follow_every_way_drafts_are_written_and_deleted(client, editor):
+    client.force_login(editor)
+    drafts = [DraftFactory() for _ in range(4)]
+    assert queue_tabs(client) == scanned_states() == {"ready": 4}
+    Draft.objects.filter(pk__in=[d.pk for d in drafts[:2]]).update(state=Draft.State.IN_EDIT)
+    drafts[2].state, drafts[3].state = Draft.State.CHANGES_REQUESTED, Draft.State.REJECTED
+    Draft.objects.bulk_update(drafts[2:], ["state"])
+    assert queue_tabs(client) == scanned_states() == {"in_edit": 2, "changes_requested": 1,
+                                                      "rejected": 1}
+    # A write that leaves the state alone moves no count.
+    Draft.objects.filter(pk=drafts[0].pk).update(assignee=editor)
+    Draft.objects.bulk_create([Draft(product=ProductFactory(), kind_id="title", state=state)
+                               for state in ("failed", "failed", "ready")])
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE editorial_draft SET state = 'in_review' WHERE id = %s",
+                       [drafts[1].pk])
+    assert queue_tabs(client) == scanned_states() == {
+        "in_edit": 1, "in_review": 1, "changes_requested": 1, "rejected": 1, "failed": 2,
+        "ready": 1}
+    drafts[0].product.delete()
+    Draft.objects.filter(state="failed").delete()
+    assert queue_tabs(client) == scanned_states() == {
+        "in_review": 1, "changes_requested": 1, "rejected": 1, "ready": 1}
+    assert total(client) == 4
+
+
+def test_folding_the_tally_keeps_the_counts(client, editor, monkeypatch):
+    client.force_login(editor)
+    monkeypatch.setattr(queue_selectors, "TALLY_FOLD_AT", 3)
+    drafts = [DraftFactory() for _ in range(5)]
+    for draft in drafts[:3]:
+        Draft.objects.filter(pk=draft.pk).update(state=Draft.State.CHANGES_REQUESTED)
+    assert DraftStateTally.objects.count() > 3
+    assert queue_tabs(client) == {"ready": 2, "changes_requested": 3}
+    # Folded into a row per state; what was written after the fold adds to them.
+    assert sorted(DraftStateTally.objects.values_list("state", "drafts")) == [
+        ("changes_requested", 3), ("ready", 2)]
+    Draft.objects.filter(pk=drafts[3].pk).update(state=Draft.State.GENERATING)
+    assert queue_tabs(client) == scanned_states() == {
+        "ready": 1, "changes_requested": 3, "generating": 1}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+def test_truncating_the_drafts_empties_the_state_tabs(client, editor):
+    client.force_login(editor)
+    DraftFactory()
+    with connection.cursor() as cursor:
+        # The test's transaction holds the new rows' deferred foreign key checks.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE editorial_draft CASCADE")
+    assert queue_tabs(client) == {}
+    DraftFactory()
+    assert queue_tabs(client) == {"ready": 1}
+
+
+def test_the_migration_tallies_the_drafts_there_are(client, editor):
+    client.force_login(editor)
+    for state in ("ready", "changes_requested", "changes_requested"):
+        DraftFactory(state=state)
+    DraftStateTally.objects.all().delete()
+    importlib.import_module("editorial.migrations.0019_draft_state_tally").backfill(
+        None, SimpleNamespace(connection=connection))
+    assert queue_tabs(client) == {"ready": 1, "changes_requested": 2}

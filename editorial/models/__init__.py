@@ -9,6 +9,7 @@ from .drafts import (
     Draft,
     DraftComment,
     DraftPresence,
+    DraftStateTally,
     ReviewDecision,
     Revision,
     VersionCandidateCount,
@@ -26,7 +27,7 @@ from .generation import (
 __all__ = [
     "SHIPPED_KIND_LABELS", "ABTest", "ApiToken", "AuditEvent", "Brand", "Candidate",
     "CatalogImport", "ContentKind", "CopyFeedCounter", "CopyFeedEntry", "Draft", "DraftComment",
-    "DraftPresence", "ExportBatch", "FineTuneRun", "GenerationJob", "JobChunk", "JobItem",
-    "Locale", "ModelVersion", "Product", "ReviewDecision", "Revision", "VersionCandidateCount",
-    "WorkerRun",
+    "DraftPresence", "DraftStateTally", "ExportBatch", "FineTuneRun", "GenerationJob",
+    "JobChunk", "JobItem", "Locale", "ModelVersion", "Product", "ReviewDecision", "Revision",
+    "VersionCandidateCount", "WorkerRun",
 ]

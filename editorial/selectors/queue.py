@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import NotSupportedError, connections
+from django.db import NotSupportedError, connections, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -20,6 +20,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -27,7 +28,7 @@ from django.db.models.functions import Substr
 from django.db.models.lookups import IsNull
 
 from .. import search
-from ..models import Candidate, Draft
+from ..models import Candidate, Draft, DraftStateTally
 from ..policies import EDITOR
 
 
@@ -39,14 +40,50 @@ class StateCount:
 
 
 
-def dashboard_counts() -> list[StateCount]:
-    """Drafts per state, every state listed (zero included), in workflow order."""
-    rows = Draft.objects.order_by().values("state").annotate(n=Count("*"))
-    counts = {row["state"]: row["n"] for row in rows}
+# Past this many rows the tally is folded into one row per state: summing a few hundred rows
+# costs nothing, and folding on every read would make readers queue on one another's deletes.
+TALLY_FOLD_AT = 200
+
+
+def _state_list(counts: dict[str, int]) -> list[StateCount]:
+    """Every state (zero included) in workflow order."""
     return [
         StateCount(state=value, label=str(label), count=counts.get(value, 0))
         for value, label in Draft.State.choices
     ]
+
+
+def dashboard_counts() -> list[StateCount]:
+    """Drafts per state, every state listed (zero included), in workflow order, from the tally
+    the triggers keep (``DraftStateTally``)."""
+    rows = DraftStateTally.objects.order_by().values("state").annotate(
+        n=Sum("drafts"), rows=Count("*"))
+    counts = {row["state"]: row["n"] for row in rows}
+    if sum(row["rows"] for row in rows) > TALLY_FOLD_AT:
+        _fold_tally()
+    return _state_list(counts)
+
+
+def _fold_tally() -> None:
+    """Replaces the tally's rows by one per state with their sum. On PostgreSQL the rows
+    deleted are exactly the ones summed (one statement, one snapshot), so rows that concurrent
+    transactions add meanwhile stay, and two folds at once each fold only the rows they
+    deleted. SQLite writers take turns, so rows up to the highest id are the whole tally."""
+    table = DraftStateTally._meta.db_table
+    connection = connections[DraftStateTally.objects.db]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} RETURNING state, drafts) "
+                f"INSERT INTO {table} (state, drafts) SELECT state, SUM(drafts) FROM gone "
+                "GROUP BY state HAVING SUM(drafts) <> 0")
+            return
+        cursor.execute(f"SELECT MAX(id) FROM {table}")
+        (last,) = cursor.fetchone()
+        cursor.execute(
+            f"INSERT INTO {table} (state, drafts) SELECT state, SUM(drafts) FROM {table} "
+            "WHERE id <= %s GROUP BY state HAVING SUM(drafts) <> 0", [last])
+        cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])
 
 
 
@@ -211,16 +248,14 @@ def draft_queue_state_counts(*, user, filters: dict[str, Any] | None = None) -> 
     """Drafts per state among those matching every filter but the state (one query), every
     state listed in workflow order, so the state tabs say what choosing one would show."""
     others = {key: value for key, value in (filters or {}).items() if key != "state"}
+    if not others:
+        return dashboard_counts()
     rows = (
         draft_queue_filtered(user=user, filters=others)
         # COUNT(*), not COUNT(id): the state index alone can answer it.
         .order_by().values("state").annotate(n=Count("*"))
     )
-    counts = {row["state"]: row["n"] for row in rows}
-    return [
-        StateCount(state=value, label=str(label), count=counts.get(value, 0))
-        for value, label in Draft.State.choices
-    ]
+    return _state_list({row["state"]: row["n"] for row in rows})
 
 
 
