@@ -441,76 +441,17 @@ def revision_origin_distances(revision_ids) -> dict[int, float]:
     return found
 
 
-def model_version_metrics(
-    model_versions: Iterable[ModelVersion] | QuerySet[ModelVersion] | None = None,
-    *,
-    drafts: QuerySet[Draft] | None = None,
-    edit_distance_sample: int = EDIT_DISTANCE_SAMPLE,
-) -> list[VersionMetrics]:
-    """Figures for ``model_versions`` (default: every version with candidates), newest first,
-    counting only ``drafts`` when given (e.g. the drafts of one A/B job or one brand).
-
-    Five queries and one per version whatever the number of drafts, reading what drafts and
-    revisions keep (``Draft.review_*``, ``Revision.origin_distance``) instead of walking their
-    history: versions, candidate counts, the tallies per version, the edit distance sample,
-    its stored distances (those not stored yet cost one more read and one write), and each
-    version's median. The same figures as ``summarize`` gives from every reviewed
-    draft."""
-    from django.db.models import (
-        Count,
-        DurationField,
-        Exists,
-        ExpressionWrapper,
-        F,
-        OuterRef,
-        Q,
-        Window,
-    )
+def _review_figures(
+    reviewed: QuerySet[Draft], version_ids: list[int], edit_distance_sample: int,
+) -> tuple[dict[int, dict], dict[int, list], dict[int, float | None]]:
+    """Per version: the review tallies, the sampled edit distances and the median seconds to
+    approval, from ``reviewed`` (the drafts counted)."""
+    from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Window
     from django.db.models.functions import RowNumber
 
-    from .models import Candidate, Draft, ModelVersion, VersionCandidateCount
+    from .models import Draft
 
     state = Draft.State
-    if model_versions is None:
-        versions = list(
-            ModelVersion.objects.filter(
-                Exists(Candidate.objects.filter(model_version=OuterRef("pk")))
-            ).order_by("-created_at", "-pk")
-        )
-    else:
-        versions = list(model_versions)
-    if not versions:
-        return []
-    version_ids = [v.pk for v in versions]
-
-    candidates = Candidate.objects.filter(model_version_id__in=version_ids)
-    reviewed = Draft.objects.order_by()
-    if drafts is not None:
-        draft_ids = drafts.order_by().values("pk")
-        candidates = candidates.filter(draft_id__in=draft_ids)
-        reviewed = reviewed.filter(pk__in=draft_ids)
-
-    if drafts is None:
-        # Kept by triggers as candidates are written (VersionCandidateCount): counting them
-        # read every candidate's index entry, 150 ms at 570,000.
-        counts = {
-            row.model_version_id: {"n": row.candidates, "drafts": row.drafts,
-                                   "flagged": row.flagged}
-            for row in VersionCandidateCount.objects.filter(model_version__in=version_ids)
-        }
-    else:
-        # From the (model_version, flagged, draft) index alone: no candidate row is read.
-        counts = {
-            row["model_version_id"]: row
-            for row in candidates.order_by()
-            .values("model_version_id")
-            .annotate(
-                n=Count("draft_id"),
-                drafts=Count("draft_id", distinct=True),
-                flagged=Count("draft_id", filter=Q(flagged=True)),
-            )
-        }
-
     # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
     # its approved revision, or of a rejected draft's current one); these read the draft rows
     # alone, from the draft_review_figures index, and count in the database.
@@ -571,14 +512,111 @@ def model_version_metrics(
         middle = (approved.filter(review_version=version_id, approved_at__isnull=False)
                   .order_by(wait.asc()).values_list(wait, flat=True)[first - 1:last])
         waits[version_id] = [seconds.total_seconds() for seconds in middle]
+    distances = {version_id: [computed.get(stored[pk][0], stored[pk][1])
+                              for pk in pks if pk in stored]
+                 for version_id, pks in sampled.items()}
+    medians = {version_id: statistics.median(found) if found else None
+               for version_id, found in waits.items()}
+    return tallies, distances, medians
+
+
+# The review figures cost four reads of the reviewed drafts (120 ms at 300,000 drafts), yet
+# they change only when a draft changes state (approved, rejected, edited again, exported,
+# deleted), and every such statement adds a row to the state tally: its highest id says whether
+# figures kept in the cache are still the ones. The expiry is a backstop, not the rule.
+REVIEW_FIGURES_SECONDS = 600
+
+
+def _cached_review_figures(reviewed: QuerySet[Draft], version_ids: list[int],
+                           edit_distance_sample: int):
+    from django.core.cache import cache
+    from django.db import connections
+    from django.db.models import Max
+
+    from .models import DraftStateTally
+
+    changed = DraftStateTally.objects.aggregate(last=Max("pk"))["last"]
+    database = connections[reviewed.db].settings_dict["NAME"]
+    key = (f"copydesk:review-figures:{database}:{changed}:{edit_distance_sample}:"
+           + ",".join(map(str, version_ids)))
+    figures = cache.get(key)
+    if figures is None:
+        figures = _review_figures(reviewed, version_ids, edit_distance_sample)
+        cache.set(key, figures, REVIEW_FIGURES_SECONDS)
+    return figures
+
+
+def model_version_metrics(
+    model_versions: Iterable[ModelVersion] | QuerySet[ModelVersion] | None = None,
+    *,
+    drafts: QuerySet[Draft] | None = None,
+    edit_distance_sample: int = EDIT_DISTANCE_SAMPLE,
+) -> list[VersionMetrics]:
+    """Figures for ``model_versions`` (default: every version with candidates), newest first,
+    counting only ``drafts`` when given (e.g. the drafts of one A/B job or one brand).
+
+    Five queries and one per version whatever the number of drafts, reading what drafts and
+    revisions keep (``Draft.review_*``, ``Revision.origin_distance``) instead of walking their
+    history: versions, candidate counts, the tallies per version, the edit distance sample,
+    its stored distances (those not stored yet cost one more read and one write), and each
+    version's median. The same figures as ``summarize`` gives from every reviewed
+    draft. Over all drafts, the review figures are kept in the cache until a draft changes
+    state (``_cached_review_figures``): one more query to know, three queries in all then."""
+    from django.db.models import Count, Exists, OuterRef, Q
+
+    from .models import Candidate, Draft, ModelVersion, VersionCandidateCount
+
+    if model_versions is None:
+        versions = list(
+            ModelVersion.objects.filter(
+                Exists(Candidate.objects.filter(model_version=OuterRef("pk")))
+            ).order_by("-created_at", "-pk")
+        )
+    else:
+        versions = list(model_versions)
+    if not versions:
+        return []
+    version_ids = [v.pk for v in versions]
+
+    candidates = Candidate.objects.filter(model_version_id__in=version_ids)
+    reviewed = Draft.objects.order_by()
+    if drafts is not None:
+        draft_ids = drafts.order_by().values("pk")
+        candidates = candidates.filter(draft_id__in=draft_ids)
+        reviewed = reviewed.filter(pk__in=draft_ids)
+
+    if drafts is None:
+        # Kept by triggers as candidates are written (VersionCandidateCount): counting them
+        # read every candidate's index entry, 150 ms at 570,000.
+        counts = {
+            row.model_version_id: {"n": row.candidates, "drafts": row.drafts,
+                                   "flagged": row.flagged}
+            for row in VersionCandidateCount.objects.filter(model_version__in=version_ids)
+        }
+    else:
+        # From the (model_version, flagged, draft) index alone: no candidate row is read.
+        counts = {
+            row["model_version_id"]: row
+            for row in candidates.order_by()
+            .values("model_version_id")
+            .annotate(
+                n=Count("draft_id"),
+                drafts=Count("draft_id", distinct=True),
+                flagged=Count("draft_id", filter=Q(flagged=True)),
+            )
+        }
+
+    if drafts is None:
+        tallies, distances, medians = _cached_review_figures(reviewed, version_ids,
+                                                             edit_distance_sample)
+    else:
+        tallies, distances, medians = _review_figures(reviewed, version_ids,
+                                                      edit_distance_sample)
     result = []
     for version in versions:
         count = counts.get(version.pk, {})
         tally = tallies.get(version.pk, {})
         n_approved, n_rejected = tally.get("n", 0), tally.get("rejected", 0)
-        median = statistics.median(waits[version.pk]) if waits[version.pk] else None
-        distances = [computed.get(stored[pk][0], stored[pk][1])
-                     for pk in sampled.get(version.pk, []) if pk in stored]
         result.append(VersionMetrics(
             model_version_id=version.pk,
             name=version.name,
@@ -589,8 +627,8 @@ def model_version_metrics(
             acceptance=Rate(tally.get("unchanged", 0), n_approved + n_rejected),
             rejection=Rate(n_rejected, n_approved + n_rejected),
             flag_rate=Rate(count.get("flagged", 0), count.get("n", 0)),
-            edit_distance=Mean.of([d for d in distances if d is not None]),
-            median_seconds_to_approval=median,
+            edit_distance=Mean.of([d for d in distances.get(version.pk, []) if d is not None]),
+            median_seconds_to_approval=medians.get(version.pk),
             model_version=version,
         ))
     return result

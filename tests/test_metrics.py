@@ -334,7 +334,7 @@ def test_metrics_can_be_limited_to_some_drafts_and_versions(planted):
 
 
 @pytest.mark.django_db
-def test_model_version_metrics_uses_five_queries_and_one_per_version_whatever_the_drafts(
+def test_model_version_metrics_uses_six_queries_and_one_per_version_whatever_the_drafts(
     editor, reviewer, django_assert_num_queries
 ):
     versions = [ModelVersionFactory(name="x"), ModelVersionFactory(name="y")]
@@ -342,6 +342,21 @@ def test_model_version_metrics_uses_five_queries_and_one_per_version_whatever_th
         draft = generated(versions[i % 2], f"Text number {i} for the shop")
         if i % 3:
             review(draft, editor, reviewer, text=f"Edited text number {i} for the shop")
-    with django_assert_num_queries(5 + len(versions)):
+    with django_assert_num_queries(6 + len(versions)):
         figures = model_version_metrics()
     assert sum(m.approved for m in figures) == 20
+    # Until a draft changes state the review figures come from the cache: versions, their
+    # candidate counts and the state tally's last change.
+    with django_assert_num_queries(3):
+        assert model_version_metrics() == figures
+
+
+def test_the_kept_review_figures_are_dropped_when_a_draft_changes_state(editor, reviewer):
+    version = ModelVersionFactory(name="x")
+    drafts = [generated(version, f"Text number {i} for the shop") for i in range(3)]
+    review(drafts[0], editor, reviewer, text="Edited text for the shop")
+    assert model_version_metrics()[0].approved == 1
+    review(drafts[1], editor, reviewer, text="Another edited text for the shop")
+    assert model_version_metrics()[0].approved == 2
+    Draft.objects.filter(pk=drafts[0].pk).update(state=Draft.State.IN_EDIT)
+    assert model_version_metrics()[0].approved == 1
