@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from . import _triggers
+
 
 
 COUNTS = "editorial_versioncandidatecount"
@@ -63,9 +65,9 @@ UPDATE {COUNTS} SET candidates = candidates + 1, flagged = flagged + NEW.flagged
 WHERE model_version_id = NEW.model_version_id;
 """
 SQLITE_EVENTS = {
-    "insert": ("INSERT", SQLITE_ENTER),
-    "delete": ("DELETE", SQLITE_LEAVE),
-    "update": ("UPDATE OF model_version_id, draft_id, flagged", SQLITE_LEAVE + SQLITE_ENTER),
+    "insert": ("INSERT", "", SQLITE_ENTER),
+    "delete": ("DELETE", "", SQLITE_LEAVE),
+    "update": ("UPDATE OF model_version_id, draft_id, flagged", "", SQLITE_LEAVE + SQLITE_ENTER),
 }
 
 
@@ -79,43 +81,13 @@ def backfill(apps, schema_editor):
 
 
 def create_triggers(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for event, (referencing, new, old) in PG_EVENTS.items():
-                cursor.execute(
-                    f"CREATE FUNCTION editorial_candidate_counts_{event}() RETURNS trigger "
-                    f"LANGUAGE plpgsql AS $$ BEGIN {PG_DELTA.format(new=new, old=old)}; "
-                    "RETURN NULL; END $$")
-                cursor.execute(
-                    f"CREATE TRIGGER candidate_counts_{event} AFTER {event.upper()} ON "
-                    f"editorial_candidate {referencing} FOR EACH STATEMENT EXECUTE FUNCTION "
-                    f"editorial_candidate_counts_{event}()")
-            cursor.execute(
-                "CREATE FUNCTION editorial_candidate_counts_truncate() RETURNS trigger "
-                f"LANGUAGE plpgsql AS $$ BEGIN DELETE FROM {COUNTS}; RETURN NULL; END $$")
-            cursor.execute(
-                "CREATE TRIGGER candidate_counts_truncate AFTER TRUNCATE ON editorial_candidate "
-                "FOR EACH STATEMENT EXECUTE FUNCTION editorial_candidate_counts_truncate()")
-        elif connection.vendor == "sqlite":
-            for event, (when, body) in SQLITE_EVENTS.items():
-                cursor.execute(
-                    f"CREATE TRIGGER candidate_counts_{event} AFTER {when} ON "
-                    f"editorial_candidate FOR EACH ROW BEGIN {body} END")
-        else:
-            raise NotImplementedError(f"No candidate count triggers for {connection.vendor}.")
+    _triggers.create(schema_editor, name="candidate_counts", table="editorial_candidate",
+                     pg_events=PG_EVENTS, pg_body=PG_DELTA, pg_truncate=f"DELETE FROM {COUNTS}",
+                     sqlite_events=SQLITE_EVENTS)
 
 
 def drop_triggers(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        for event in ("insert", "delete", "update", "truncate"):
-            if connection.vendor == "postgresql":
-                cursor.execute(f"DROP TRIGGER IF EXISTS candidate_counts_{event} "
-                               "ON editorial_candidate")
-                cursor.execute(f"DROP FUNCTION IF EXISTS editorial_candidate_counts_{event}()")
-            else:
-                cursor.execute(f"DROP TRIGGER IF EXISTS candidate_counts_{event}")
+    _triggers.drop(schema_editor, name="candidate_counts", table="editorial_candidate")
 
 
 class Migration(migrations.Migration):

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from . import _triggers
+
 
 TALLY = "editorial_draftstatetally"
 
@@ -38,42 +40,13 @@ def backfill(apps, schema_editor):
 
 
 def create_triggers(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for event, (referencing, new, old) in PG_EVENTS.items():
-                cursor.execute(
-                    f"CREATE FUNCTION editorial_draft_tally_{event}() RETURNS trigger "
-                    f"LANGUAGE plpgsql AS $$ BEGIN {PG_DELTA.format(new=new, old=old)}; "
-                    "RETURN NULL; END $$")
-                cursor.execute(
-                    f"CREATE TRIGGER draft_tally_{event} AFTER {event.upper()} ON "
-                    f"editorial_draft {referencing} FOR EACH STATEMENT EXECUTE FUNCTION "
-                    f"editorial_draft_tally_{event}()")
-            cursor.execute(
-                "CREATE FUNCTION editorial_draft_tally_truncate() RETURNS trigger "
-                f"LANGUAGE plpgsql AS $$ BEGIN DELETE FROM {TALLY}; RETURN NULL; END $$")
-            cursor.execute(
-                "CREATE TRIGGER draft_tally_truncate AFTER TRUNCATE ON editorial_draft "
-                "FOR EACH STATEMENT EXECUTE FUNCTION editorial_draft_tally_truncate()")
-        elif connection.vendor == "sqlite":
-            for event, (on, when, body) in SQLITE_EVENTS.items():
-                cursor.execute(
-                    f"CREATE TRIGGER draft_tally_{event} AFTER {on} ON editorial_draft "
-                    f"FOR EACH ROW {when} BEGIN {body} END")
-        else:
-            raise NotImplementedError(f"No draft tally triggers for {connection.vendor}.")
+    _triggers.create(schema_editor, name="draft_tally", table="editorial_draft",
+                     pg_events=PG_EVENTS, pg_body=PG_DELTA, pg_truncate=f"DELETE FROM {TALLY}",
+                     sqlite_events=SQLITE_EVENTS)
 
 
 def drop_triggers(apps, schema_editor):
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        for event in ("insert", "delete", "update", "truncate"):
-            if connection.vendor == "postgresql":
-                cursor.execute(f"DROP TRIGGER IF EXISTS draft_tally_{event} ON editorial_draft")
-                cursor.execute(f"DROP FUNCTION IF EXISTS editorial_draft_tally_{event}()")
-            else:
-                cursor.execute(f"DROP TRIGGER IF EXISTS draft_tally_{event}")
+    _triggers.drop(schema_editor, name="draft_tally", table="editorial_draft")
 
 
 class Migration(migrations.Migration):
