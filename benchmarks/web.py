@@ -15,8 +15,8 @@ queries of one more request:
 - the queue: unfiltered; state + brand; searched by an English word and a Chinese word;
   sorted by last update;
 - a draft page; a save (a new revision of a draft in edit);
-- the dashboard, viewed again and viewed first after a draft changed state; the products page
-  searched by an English word.
+- the dashboard, viewed again and viewed first after a review (a draft rejected); the products
+  page searched by an English word.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/copydesk_bench \\
         .venv/bin/python benchmarks/web.py [--keep] [--explain]
@@ -279,14 +279,14 @@ def _pages(state: dict) -> list[tuple[str, str, callable]]:
             "text": f"Benchmark edit {turn['save']}: a kettle that boils fast.",
             "base_revision_id": base}
 
-    def dashboard_after_a_change():
-        # A draft changes state before each request (untimed), so the dashboard cannot
-        # answer from the review figures it keeps: what the first view after an approval costs.
+    def dashboard_after_a_review():
+        # A draft is rejected or sent back before each request (untimed), so the dashboard
+        # cannot answer from the review figures it keeps: the first view after a review.
         from editorial.models import Draft
 
         turn["state"] += 1
         Draft.objects.filter(pk=state["ready_draft"]).update(
-            state="changes_requested" if turn["state"] % 2 else "ready")
+            state="rejected" if turn["state"] % 2 else "ready")
         return "get", "/", None
 
     return [
@@ -299,7 +299,7 @@ def _pages(state: dict) -> list[tuple[str, str, callable]]:
         ("draft page", "draft", draft_page),
         ("save", "save", save),
         ("dashboard", "dashboard", lambda: ("get", "/", None)),
-        ("dashboard after a change", "dashboard", dashboard_after_a_change),
+        ("dashboard after a review", "dashboard", dashboard_after_a_review),
         ("products search kettle", "search", lambda: ("get", "/products/?q=kettle", None)),
     ]
 

@@ -521,10 +521,13 @@ def _review_figures(
 
 
 # The review figures cost four reads of the reviewed drafts (120 ms at 300,000 drafts), yet
-# they change only when a draft changes state (approved, rejected, edited again, exported,
-# deleted), and every such statement adds a row to the state tally: its highest id says whether
-# figures kept in the cache are still the ones. The expiry is a backstop, not the rule.
+# they change only when a draft enters or leaves a reviewed state (approved, exported,
+# rejected: approving, rejecting, exporting, editing an approved draft again, deleting one),
+# and every such statement adds a row for that state to the state tally: the highest id among
+# those rows says whether figures kept in the cache are still the ones. The expiry is a
+# backstop, not the rule.
 REVIEW_FIGURES_SECONDS = 600
+REVIEWED_STATES = ("approved", "exported", "rejected")
 
 
 def _cached_review_figures(reviewed: QuerySet[Draft], version_ids: list[int],
@@ -535,7 +538,8 @@ def _cached_review_figures(reviewed: QuerySet[Draft], version_ids: list[int],
 
     from .models import DraftStateTally
 
-    changed = DraftStateTally.objects.aggregate(last=Max("pk"))["last"]
+    changed = DraftStateTally.objects.filter(state__in=REVIEWED_STATES).aggregate(
+        last=Max("pk"))["last"]
     database = connections[reviewed.db].settings_dict["NAME"]
     key = (f"copydesk:review-figures:{database}:{changed}:{edit_distance_sample}:"
            + ",".join(map(str, version_ids)))
@@ -560,8 +564,9 @@ def model_version_metrics(
     history: versions, candidate counts, the tallies per version, the edit distance sample,
     its stored distances (those not stored yet cost one more read and one write), and each
     version's median. The same figures as ``summarize`` gives from every reviewed
-    draft. Over all drafts, the review figures are kept in the cache until a draft changes
-    state (``_cached_review_figures``): one more query to know, three queries in all then."""
+    draft. Over all drafts, the review figures are kept in the cache until a draft enters or
+    leaves a reviewed state (``_cached_review_figures``): one more query to know, three
+    queries in all then."""
     from django.db.models import Count, Exists, OuterRef, Q
 
     from .models import Candidate, Draft, ModelVersion, VersionCandidateCount

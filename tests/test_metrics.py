@@ -351,7 +351,9 @@ def test_model_version_metrics_uses_six_queries_and_one_per_version_whatever_the
         assert model_version_metrics() == figures
 
 
-def test_the_kept_review_figures_are_dropped_when_a_draft_changes_state(editor, reviewer):
+def test_the_kept_review_figures_are_dropped_when_a_draft_enters_or_leaves_review(
+    editor, reviewer, django_assert_num_queries
+):
     version = ModelVersionFactory(name="x")
     drafts = [generated(version, f"Text number {i} for the shop") for i in range(3)]
     review(drafts[0], editor, reviewer, text="Edited text for the shop")
@@ -360,3 +362,11 @@ def test_the_kept_review_figures_are_dropped_when_a_draft_changes_state(editor, 
     assert model_version_metrics()[0].approved == 2
     Draft.objects.filter(pk=drafts[0].pk).update(state=Draft.State.IN_EDIT)
     assert model_version_metrics()[0].approved == 1
+    # A draft moving between states that are not counted keeps the figures.
+    Draft.objects.filter(pk=drafts[2].pk).update(state=Draft.State.CHANGES_REQUESTED)
+    with django_assert_num_queries(3):
+        model_version_metrics()
+    # Rejecting one counts.
+    Draft.objects.filter(pk=drafts[2].pk).update(state=Draft.State.REJECTED,
+                                                 review_version=version)
+    assert model_version_metrics()[0].rejected == 1
