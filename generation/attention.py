@@ -25,11 +25,15 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-__all__ = ["ATTENTION", "SharedPrompt", "shared_prompt"]
+__all__ = ["ATTENTION", "SharedPrompt", "causal_attention", "exact_prefill", "shared_prompt"]
 
 ATTENTION = "copydesk_sdpa"
 
 _ACTIVE = threading.local()
+# Queries per block when a prefill's attention is cut to the keys each block can see (a sliding
+# window, or a prompt continuing a copied prefix): small enough that little outside the window is
+# computed, large enough for the kernel's own blocking.
+PREFILL_BLOCK = 256
 # The CPU flash-attention kernel, which also returns each query's log-sum-exp (what merging the
 # two parts needs); a torch without it keeps one-part attention.
 _FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -134,15 +138,19 @@ class SharedPrompt:
 
 
 @contextlib.contextmanager
-def shared_prompt(shared: SharedPrompt | None):
-    """Within this block (in this thread) one-token steps attend in two parts per ``shared``;
-    ``None`` leaves attention as it is. The decode loop updates it as rows leave the batch."""
-    previous = getattr(_ACTIVE, "shared", None)
-    _ACTIVE.shared = shared
+def _set_active(name: str, value):
+    previous = getattr(_ACTIVE, name, None)
+    setattr(_ACTIVE, name, value)
     try:
         yield
     finally:
-        _ACTIVE.shared = previous
+        setattr(_ACTIVE, name, previous)
+
+
+def shared_prompt(shared: SharedPrompt | None):
+    """Within this block (in this thread) one-token steps attend in two parts per ``shared``;
+    ``None`` leaves attention as it is. The decode loop updates it as rows leave the batch."""
+    return _set_active("shared", shared)
 
 
 def set_shared_prompt(shared: SharedPrompt | None) -> None:
@@ -150,7 +158,55 @@ def set_shared_prompt(shared: SharedPrompt | None) -> None:
     _ACTIVE.shared = shared
 
 
+def causal_attention(query, key, value, *, scale: float, window: int | None = None):
+    """Attention of ``[rows, heads, q, dim]`` queries over ``[rows, kv heads, k, dim]`` keys and
+    values (``k >= q``) of unpadded rows: the queries are the last ``q`` positions, each sees the
+    positions up to its own, and with a ``window`` only the ``window`` last of them (Gemma's
+    sliding layers). Output ``[rows, heads, q, dim]``.
+
+    Where a query block needs no mask (plain causal attention over the whole row) the kernel is
+    told ``is_causal`` and skips the blocks above the diagonal; otherwise the queries go in
+    blocks, each over the keys it can see, so the keys before a block's window are never read.
+    A padding mask would make the kernel compute the full square."""
+    q_len, k_len = query.shape[2], key.shape[2]
+    offset = k_len - q_len
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    if offset == 0 and (window is None or k_len <= window):
+        return sdpa(query, key, value, is_causal=True, scale=scale, enable_gqa=True)
+    out = query.new_empty(query.shape)
+    for start in range(0, q_len, PREFILL_BLOCK):
+        stop = min(q_len, start + PREFILL_BLOCK)
+        last = offset + stop  # keys [low, last) are visible to some query of the block
+        low = 0 if window is None else max(0, offset + start - window + 1)
+        positions = torch.arange(offset + start, offset + stop, device=query.device)[:, None]
+        keys = torch.arange(low, last, device=query.device)[None, :]
+        mask = keys <= positions
+        if window is not None:
+            mask &= keys > positions - window
+        out[:, :, start:stop] = sdpa(query[:, :, start:stop], key[:, :, low:last],
+                                     value[:, :, low:last], attn_mask=mask, scale=scale,
+                                     enable_gqa=True)
+    return out
+
+
+def exact_prefill():
+    """Within this block (in this thread) multi-token steps are prefills of unpadded rows into
+    a cache that holds only their own prompt: attention is ``causal_attention``, computed from
+    the positions, whatever mask transformers built."""
+    return _set_active("exact", True)
+
+
 def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    if (
+        query.shape[2] > 1
+        and getattr(_ACTIVE, "exact", False)
+        and not dropout
+        and kwargs.get("softcap") is None
+    ):
+        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+        out = causal_attention(query, key, value, scale=scale,
+                               window=kwargs.get("sliding_window"))
+        return out.transpose(1, 2).contiguous(), None
     shared = getattr(_ACTIVE, "shared", None)
     if (
         shared is None

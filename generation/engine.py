@@ -39,7 +39,7 @@ choose_wait_policy()  # before torch loads
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
-from .attention import ATTENTION, SharedPrompt  # noqa: E402
+from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
 from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
@@ -156,6 +156,9 @@ class Engine:
         # Decode in a trimmed head's columns (False: widen its scores to the vocabulary, the
         # reference the column path is tested against).
         self.column_scores = True
+        # Prefill each CPU prompt without a shared prefix unpadded, alone (False: padded
+        # together, the reference the exact path is tested against).
+        self.exact_prefill = self.device == "cpu"
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
@@ -450,6 +453,48 @@ class Engine:
         self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                    cache=cache, use_cache=True, logits_to_keep=1)
 
+    @torch.inference_mode()
+    def _prefill_exact(self, group: list[Prepared], cache: PreallocatedCache, first: int,
+                       end: int) -> None:
+        """Prefill each request of ``group`` (no shared prefix) on its own, into row
+        ``first + i`` of ``cache``, its prompt but the last token ending at position ``end``.
+
+        One unpadded row per forward pass: nothing is computed for padding, and attention needs
+        no padding mask, so it skips the masked half of the causal square and, in sliding-window
+        layers, the keys behind the window (``generation.attention.causal_attention``). Batching
+        prompts of unequal length bought nothing on a CPU: a single ~700-token prompt already
+        runs the matrix products at full speed.
+
+        A request whose prompt begins like the one prefilled just before it (in id order) copies
+        those positions' keys and values from that row and runs only the rest: prompts of one
+        job share a header, and products of one brand share their approved examples."""
+        base = self.model.base_model  # the layers without the output layer: no logits needed
+        order = sorted(range(len(group)), key=lambda i: group[i].ids)
+        previous: tuple[int, list[int]] | None = None
+        for index in order:
+            prompt, row = group[index].ids[:-1], first + index
+            start = end - len(prompt)
+            shared = 0
+            if previous is not None:
+                other_row, other = previous
+                limit = min(len(prompt), len(other))
+                while shared < limit and prompt[shared] == other[shared]:
+                    shared += 1
+                if shared < MIN_SHARED_PREFIX:
+                    shared = 0
+                else:
+                    cache.copy_positions(other_row, end - len(other), row, start, shared)
+            previous = row, prompt
+            if shared == len(prompt):
+                continue
+            window = PreallocatedCache.window(cache, slice(row, row + 1), start, len(prompt))
+            for layer in window.layers:
+                layer.set_length(shared)
+            ids = torch.tensor([prompt[shared:]], dtype=torch.long, device=self.device)
+            positions = torch.arange(shared, len(prompt), device=self.device).unsqueeze(0)
+            with exact_prefill():
+                base(input_ids=ids, position_ids=positions, cache=window, use_cache=True)
+
     def _decode_cache(self, rows: int, capacity: int) -> PreallocatedCache:
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
@@ -489,7 +534,9 @@ class Engine:
                     seeds.append(row_seed(item.seed, candidate))
                     row_rules.append(item.rules)
                     row_requests.append(item.index)
-            if group_width:
+            if group_width and not group[0].prefix and self.exact_prefill:
+                self._prefill_exact(group, cache, first, cached)
+            elif group_width:
                 # Prefilled in place, one row per request, a few rows at a time (a prompt's
                 # activations are the peak of a batch's memory); then copied to its candidates'
                 # rows.
@@ -500,6 +547,7 @@ class Engine:
                     window = PreallocatedCache.window(
                         cache, slice(first + start, first + start + len(part)), lead, group_width)
                     self._prefill(part, window, group_width)
+            if group_width:
                 counts = [item.candidates for item in group]
                 if max(counts) > 1:
                     cache.repeat_rows(first, counts, lead, group_width)

@@ -154,6 +154,15 @@ class PreallocatedCache(DynamicCache):
                 layer._value_buffer.shape[0], -1, -1, -1))
             layer.set_length(length)
 
+    def copy_positions(self, source_row: int, source_start: int, row: int, start: int,
+                       length: int) -> None:
+        """Copy ``length`` positions of keys and values from ``source_row`` (from position
+        ``source_start``) to ``row`` (from ``start``), in every layer."""
+        for layer in self.layers:
+            for buffer in (layer._key_buffer, layer._value_buffer):
+                buffer[row, :, start : start + length].copy_(
+                    buffer[source_row, :, source_start : source_start + length])
+
     def repeat_rows(self, first: int, counts: list[int], start: int, length: int) -> None:
         """Rows ``first .. first+len(counts)`` hold one prefilled row per request; spread them
         so that request ``i`` fills ``counts[i]`` consecutive rows from ``first`` on."""
