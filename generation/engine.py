@@ -41,7 +41,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
-from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
+from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
 from .kvcache import PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
@@ -190,6 +190,8 @@ class Engine:
         )
         if trim_output:
             self._trim_output()
+        if kind == "cpu":
+            fuse_norms(self.model)
         if batch_tokens:
             self.batch_tokens = batch_tokens
         elif kind == "cuda":
