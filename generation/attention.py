@@ -39,6 +39,14 @@ PREFILL_BLOCK = 256
 _FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
+def _additive(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+    """A boolean mask as the additive one the flash kernel takes (0 or -inf)."""
+    if mask is None:
+        return None
+    return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(
+        ~mask, float("-inf"))
+
+
 class SharedPrompt:
     """Which rows belong to which request (``requests[row]``; a request's rows are consecutive)
     and how many cache positions at the start of every row are its request's prompt
@@ -76,21 +84,21 @@ class SharedPrompt:
     def select_rows(self, keep: Sequence[int]) -> SharedPrompt:
         return SharedPrompt([self.requests[r] for r in keep], self.width)
 
-    def attend(self, query, key, value, mask, scale):
+    def attend(self, query, key, value, mask, scale, start: int = 0):
         """``[rows, heads, 1, dim]`` queries against ``[rows, kv heads, length, dim]`` keys and
         values under a ``[rows, 1, 1, length]`` boolean mask (or None): the attention output
-        as ``[rows, heads, 1, dim]``."""
+        as ``[rows, heads, 1, dim]``. Positions before ``start`` are behind every query's
+        sliding window: they are not read at all (the mask would only hide them)."""
         rows, heads, _, dim = query.shape
-        kv_heads, width = key.shape[1], self.width
+        if start:
+            key, value = key[:, :, start:], value[:, :, start:]
+            mask = None if mask is None else mask[..., start:]
+            if start >= self.width:  # the window has moved past the whole prompt
+                return _FLASH(query, key, value, attn_mask=_additive(mask, query), scale=scale)[0]
+        kv_heads, width = key.shape[1], self.width - start
         # Queries sharing a key head become positions of one query block: [rows, kv, rep, dim].
         query = query.reshape(rows, kv_heads, heads // kv_heads, dim)
-        additive = (
-            None
-            if mask is None
-            else torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill_(
-                ~mask, float("-inf")
-            )
-        )
+        additive = _additive(mask, query)
         if self.uniform:
             prompt = slice(None, None, self.size)
             keys, values = key[prompt, :, :width], value[prompt, :, :width]
@@ -231,7 +239,11 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    out = shared.attend(query, key, value, attention_mask, scale)
+    # Gemma's sliding layers see only the last ``window`` positions (of 512: with ~800-token
+    # prompts, a third of what a decode step would read).
+    window = kwargs.get("sliding_window")
+    start = max(0, key.shape[2] - window) if window else 0
+    out = shared.attend(query, key, value, attention_mask, scale, start=start)
     return out.transpose(1, 2).contiguous(), None
 
 
