@@ -197,23 +197,27 @@ def causal_attention(query, key, value, *, scale: float, window: int | None = No
     return out
 
 
-def exact_prefill():
-    """Within this block (in this thread) multi-token steps are prefills of unpadded rows into
-    a cache that holds only their own prompt: attention is ``causal_attention``, computed from
-    the positions, whatever mask transformers built."""
-    return _set_active("exact", True)
+def exact_prefill(segments: Sequence[tuple[int, int]]):
+    """Within this block (in this thread) multi-token steps are prefills of unpadded prompts
+    packed into one sequence: ``segments`` gives each one's ``(new, length)`` (its queries,
+    the last ``new`` of its ``length`` positions; ``PackedPrefill`` gives attention each one's
+    ``length`` keys, packed the same way). Attention is ``causal_attention`` per segment,
+    computed from the positions, whatever mask transformers built."""
+    return _set_active("exact", list(segments))
 
 
 def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    if (
-        query.shape[2] > 1
-        and getattr(_ACTIVE, "exact", False)
-        and not dropout
-        and kwargs.get("softcap") is None
-    ):
+    segments = getattr(_ACTIVE, "exact", None)
+    if query.shape[2] > 1 and segments and not dropout and kwargs.get("softcap") is None:
         scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-        out = causal_attention(query, key, value, scale=scale,
-                               window=kwargs.get("sliding_window"))
+        parts, queries, keys = [], 0, 0
+        for new, length in segments:
+            parts.append(causal_attention(
+                query[:, :, queries : queries + new], key[:, :, keys : keys + length],
+                value[:, :, keys : keys + length], scale=scale,
+                window=kwargs.get("sliding_window")))
+            queries, keys = queries + new, keys + length
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
         return out.transpose(1, 2).contiguous(), None
     shared = getattr(_ACTIVE, "shared", None)
     if (

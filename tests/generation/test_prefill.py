@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from generation import attention
+from generation import engine as engine_module
 from generation.attention import causal_attention
 from generation.engine import GenerationRequest
 from generation.params import GenerationParams
@@ -86,9 +87,11 @@ def _first_step_logits_and_texts(engine, reqs, params, *, exact):
 
 @pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
 @pytest.mark.parametrize("model", ["sliding", "plain"])
+@pytest.mark.parametrize("pass_tokens", [2048, 60], ids=["one pass", "several passes"])
 def test_exact_prefill_gives_the_logits_and_text_of_the_padded_prefill(
-        sliding_engine, tiny_engine, monkeypatch, params, model):
+        sliding_engine, tiny_engine, monkeypatch, params, model, pass_tokens):
     monkeypatch.setattr(attention, "PREFILL_BLOCK", 8)
+    monkeypatch.setattr(engine_module, "PREFILL_TOKENS", pass_tokens)
     engine = sliding_engine if model == "sliding" else tiny_engine
     reqs = _documents(engine)
     lengths = [len(engine.document_ids(r.prompt)) for r in reqs]
@@ -115,5 +118,5 @@ def test_prompts_sharing_their_beginning_run_it_through_the_model_once(sliding_e
     finally:
         handle.remove()
     prefills = [n for n in run if n > 1]
-    assert len(prefills) == len(reqs)  # one unpadded forward pass per prompt
+    assert len(prefills) == 1  # the prompts packed into one pass, unpadded
     assert sum(prefills) <= sum(prompts) - (len(reqs) - 1) * header
