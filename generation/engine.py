@@ -10,8 +10,10 @@ after it go only to rows still writing.
 
 On CPU the weights are bf16 where the CPU multiplies bf16 natively, else fp32 (``cpu_dtype``),
 and a large multilingual vocabulary's output layer is cut to the tokens of English and Chinese
-copy (``TrimmedHead``); decoding samples in its columns (``generation.columns``) and each decode
-step reads a request's prompt keys and values once for all its candidates
+copy (``TrimmedHead``); prompts without a shared context are prefilled unpadded, packed end to
+end, with the beginning they share with another prompt copied instead of recomputed
+(``Engine._prefill_exact``); decoding samples in the head's columns (``generation.columns``) and
+each decode step reads a request's prompt keys and values once for all its candidates
 (``generation.attention``).
 
 Determinism: sampling never touches torch's global RNG. ``SeededSampler`` applies temperature /
@@ -86,9 +88,10 @@ DEFAULT_MAX_BATCH_ROWS = {"cpu": 48, "cuda": 1024}
 MIN_OUTPUT_TRIM = 0.1
 # Share of the GPU memory left free after loading that a batch's KV cache may take.
 CUDA_KV_SHARE = 0.4
-# Prompt tokens run through the model at once when prefilling on CPU (rows x padded width): enough
-# for full-speed matrix products, few enough that activations stay small (6 Gemma prompts of
-# ~1,000 tokens at once took 1.6 GB more than one at a time).
+# Prompt tokens run through the model at once when prefilling on CPU (packed end to end, or rows x
+# padded width): enough for full-speed matrix products (on two threads ~750 tokens ran the
+# projections at half speed, ~1,500 at full), few enough that activations stay small (6 Gemma
+# prompts of ~1,000 tokens at once took 1.6 GB more than one at a time).
 PREFILL_TOKENS = 2048
 # A shared context shorter than this is recomputed per row (not worth a cache copy).
 MIN_SHARED_PREFIX = 16
@@ -479,6 +482,8 @@ class Engine:
         previous: tuple[int, list[int]] | None = None  # the row and prompt before
         for index in order:
             prompt, row = group[index].ids[:-1], first + index
+            if not prompt:  # a one-token prompt: decoding's first step runs it
+                continue
             shared, source = 0, (row, 0)
             if previous is not None:
                 other_row, other = previous

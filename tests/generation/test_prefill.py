@@ -120,3 +120,13 @@ def test_prompts_sharing_their_beginning_run_it_through_the_model_once(sliding_e
     prefills = [n for n in run if n > 1]
     assert len(prefills) == 1  # the prompts packed into one pass, unpadded
     assert sum(prefills) <= sum(prompts) - (len(reqs) - 1) * header
+
+
+def test_a_one_token_prompt_among_others_needs_no_prefill(tiny_engine):
+    one = next(GenerationRequest(prompt=text, seed=9) for text in ("Hi", "A", "x")
+               if len(tiny_engine.document_ids(text)) == 1)
+    reqs = [one, *_documents(tiny_engine)[:2]]
+    logits, text = _first_step_logits_and_texts(tiny_engine, reqs, GREEDY, exact=True)
+    reference, reference_text = _first_step_logits_and_texts(tiny_engine, reqs, GREEDY,
+                                                             exact=False)
+    assert torch.allclose(logits, reference, atol=1e-4) and text == reference_text
