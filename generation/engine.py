@@ -159,7 +159,7 @@ class Engine:
         # Decode in a trimmed head's columns (False: widen its scores to the vocabulary, the
         # reference the column path is tested against).
         self.column_scores = True
-        # Prefill each CPU prompt without a shared prefix unpadded, alone (False: padded
+        # Prefill CPU prompts without a shared prefix unpadded, packed end to end (False: padded
         # together, the reference the exact path is tested against).
         self.exact_prefill = self.device == "cpu"
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
@@ -473,7 +473,7 @@ class Engine:
 
         A request whose prompt begins like the one before it (in id order) copies those
         positions' keys and values from that row and runs only the rest: prompts of one job
-        share a header, and products of one brand share their approved examples."""
+        share a header, and products of one brand often share their approved examples."""
         base = self.model.base_model  # the layers without the output layer: no logits needed
         order = sorted(range(len(group)), key=lambda i: group[i].ids)
         pack: list[tuple[int, ...]] = []  # PackedPrefill segments
