@@ -25,14 +25,26 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-__all__ = ["ATTENTION", "SharedPrompt", "shared_prompt"]
+__all__ = ["ATTENTION", "SharedPrompt", "causal_attention", "exact_prefill", "shared_prompt"]
 
 ATTENTION = "copydesk_sdpa"
 
 _ACTIVE = threading.local()
+# Queries per block when a prefill's attention is cut to the keys each block can see (a sliding
+# window, or a prompt continuing a copied prefix): small enough that little outside the window is
+# computed, large enough for the kernel's own blocking.
+PREFILL_BLOCK = 256
 # The CPU flash-attention kernel, which also returns each query's log-sum-exp (what merging the
 # two parts needs); a torch without it keeps one-part attention.
 _FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _additive(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+    """A boolean mask as the additive one the flash kernel takes (0 or -inf)."""
+    if mask is None:
+        return None
+    return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(
+        ~mask, float("-inf"))
 
 
 class SharedPrompt:
@@ -72,21 +84,21 @@ class SharedPrompt:
     def select_rows(self, keep: Sequence[int]) -> SharedPrompt:
         return SharedPrompt([self.requests[r] for r in keep], self.width)
 
-    def attend(self, query, key, value, mask, scale):
+    def attend(self, query, key, value, mask, scale, start: int = 0):
         """``[rows, heads, 1, dim]`` queries against ``[rows, kv heads, length, dim]`` keys and
         values under a ``[rows, 1, 1, length]`` boolean mask (or None): the attention output
-        as ``[rows, heads, 1, dim]``."""
+        as ``[rows, heads, 1, dim]``. Positions before ``start`` are behind every query's
+        sliding window: they are not read at all (the mask would only hide them)."""
         rows, heads, _, dim = query.shape
-        kv_heads, width = key.shape[1], self.width
+        if start:
+            key, value = key[:, :, start:], value[:, :, start:]
+            mask = None if mask is None else mask[..., start:]
+            if start >= self.width:  # the window has moved past the whole prompt
+                return _FLASH(query, key, value, attn_mask=_additive(mask, query), scale=scale)[0]
+        kv_heads, width = key.shape[1], self.width - start
         # Queries sharing a key head become positions of one query block: [rows, kv, rep, dim].
         query = query.reshape(rows, kv_heads, heads // kv_heads, dim)
-        additive = (
-            None
-            if mask is None
-            else torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill_(
-                ~mask, float("-inf")
-            )
-        )
+        additive = _additive(mask, query)
         if self.uniform:
             prompt = slice(None, None, self.size)
             keys, values = key[prompt, :, :width], value[prompt, :, :width]
@@ -134,15 +146,19 @@ class SharedPrompt:
 
 
 @contextlib.contextmanager
-def shared_prompt(shared: SharedPrompt | None):
-    """Within this block (in this thread) one-token steps attend in two parts per ``shared``;
-    ``None`` leaves attention as it is. The decode loop updates it as rows leave the batch."""
-    previous = getattr(_ACTIVE, "shared", None)
-    _ACTIVE.shared = shared
+def _set_active(name: str, value):
+    previous = getattr(_ACTIVE, name, None)
+    setattr(_ACTIVE, name, value)
     try:
         yield
     finally:
-        _ACTIVE.shared = previous
+        setattr(_ACTIVE, name, previous)
+
+
+def shared_prompt(shared: SharedPrompt | None):
+    """Within this block (in this thread) one-token steps attend in two parts per ``shared``;
+    ``None`` leaves attention as it is. The decode loop updates it as rows leave the batch."""
+    return _set_active("shared", shared)
 
 
 def set_shared_prompt(shared: SharedPrompt | None) -> None:
@@ -150,7 +166,59 @@ def set_shared_prompt(shared: SharedPrompt | None) -> None:
     _ACTIVE.shared = shared
 
 
+def causal_attention(query, key, value, *, scale: float, window: int | None = None):
+    """Attention of ``[rows, heads, q, dim]`` queries over ``[rows, kv heads, k, dim]`` keys and
+    values (``k >= q``) of unpadded rows: the queries are the last ``q`` positions, each sees the
+    positions up to its own, and with a ``window`` only the ``window`` last of them (Gemma's
+    sliding layers). Output ``[rows, heads, q, dim]``.
+
+    Where a query block needs no mask (plain causal attention over the whole row) the kernel is
+    told ``is_causal`` and skips the blocks above the diagonal; otherwise the queries go in
+    blocks, each over the keys it can see, so the keys before a block's window are never read.
+    A padding mask would make the kernel compute the full square."""
+    q_len, k_len = query.shape[2], key.shape[2]
+    offset = k_len - q_len
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    if offset == 0 and (window is None or k_len <= window):
+        return sdpa(query, key, value, is_causal=True, scale=scale, enable_gqa=True)
+    out = query.new_empty(query.shape)
+    for start in range(0, q_len, PREFILL_BLOCK):
+        stop = min(q_len, start + PREFILL_BLOCK)
+        last = offset + stop  # keys [low, last) are visible to some query of the block
+        low = 0 if window is None else max(0, offset + start - window + 1)
+        positions = torch.arange(offset + start, offset + stop, device=query.device)[:, None]
+        keys = torch.arange(low, last, device=query.device)[None, :]
+        mask = keys <= positions
+        if window is not None:
+            mask &= keys > positions - window
+        out[:, :, start:stop] = sdpa(query[:, :, start:stop], key[:, :, low:last],
+                                     value[:, :, low:last], attn_mask=mask, scale=scale,
+                                     enable_gqa=True)
+    return out
+
+
+def exact_prefill(segments: Sequence[tuple[int, int]]):
+    """Within this block (in this thread) multi-token steps are prefills of unpadded prompts
+    packed into one sequence: ``segments`` gives each one's ``(new, length)`` (its queries,
+    the last ``new`` of its ``length`` positions; ``PackedPrefill`` gives attention each one's
+    ``length`` keys, packed the same way). Attention is ``causal_attention`` per segment,
+    computed from the positions, whatever mask transformers built."""
+    return _set_active("exact", list(segments))
+
+
 def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    segments = getattr(_ACTIVE, "exact", None)
+    if query.shape[2] > 1 and segments and not dropout and kwargs.get("softcap") is None:
+        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+        parts, queries, keys = [], 0, 0
+        for new, length in segments:
+            parts.append(causal_attention(
+                query[:, :, queries : queries + new], key[:, :, keys : keys + length],
+                value[:, :, keys : keys + length], scale=scale,
+                window=kwargs.get("sliding_window")))
+            queries, keys = queries + new, keys + length
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
+        return out.transpose(1, 2).contiguous(), None
     shared = getattr(_ACTIVE, "shared", None)
     if (
         shared is None
@@ -175,7 +243,11 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    out = shared.attend(query, key, value, attention_mask, scale)
+    # Gemma's sliding layers see only the last ``window`` positions (of 512: with ~800-token
+    # prompts, a third of what a decode step would read).
+    window = kwargs.get("sliding_window")
+    start = max(0, key.shape[2] - window) if window else 0
+    out = shared.attend(query, key, value, attention_mask, scale, start=start)
     return out.transpose(1, 2).contiguous(), None
 
 

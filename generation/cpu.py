@@ -100,3 +100,40 @@ class TrimmedHead(torch.nn.Module):
                                dtype=torch.float32)
         full.index_copy_(-1, self.keep, scores.float())
         return full.view(*hidden.shape[:-1], self.vocab_size)
+
+
+class OffsetRMSNorm(torch.nn.Module):
+    """Gemma's RMSNorm (``x * rsqrt(mean(x^2) + eps) * (1 + weight)`` in fp32, cast back) as one
+    fused ``rms_norm`` over a flat input, with ``1 + weight`` computed once: the same numbers,
+    bit for bit, as transformers' module, whose nine separate passes (casts, power, mean, two
+    products) made norms ~16% of a CPU prefill. Measured in the engine (8 Gemma prompts x 6
+    candidates x 24 tokens, two threads, load ~1, three alternating rounds): 10.5 / 8.6 / 8.3 s
+    -> 9.0 / 7.8 / 7.7 s, texts identical."""
+
+    def __init__(self, weight: torch.Tensor, eps: float):
+        super().__init__()
+        self.register_buffer("scale", 1.0 + weight.detach().float(), persistent=False)
+        self.eps = float(eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.transpose(1, 2).is_contiguous():
+            # Queries and keys come as a [rows, heads, positions, dim] view of the projection:
+            # normalised in the projection's own layout, the kernel reads it contiguously.
+            return self.forward(x.transpose(1, 2)).transpose(1, 2)
+        out = torch.nn.functional.rms_norm(x.float(), (x.shape[-1],), self.scale, self.eps)
+        return out.to(x.dtype)
+
+
+def fuse_norms(model: torch.nn.Module) -> int:
+    """Replace every Gemma 3 RMSNorm of ``model`` with an ``OffsetRMSNorm`` (inference only:
+    it keeps no trainable weight); how many were replaced."""
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is Gemma3RMSNorm:
+                setattr(parent, name, OffsetRMSNorm(child.weight, child.eps))
+                replaced += 1
+    return replaced
+

@@ -10,8 +10,10 @@ after it go only to rows still writing.
 
 On CPU the weights are bf16 where the CPU multiplies bf16 natively, else fp32 (``cpu_dtype``),
 and a large multilingual vocabulary's output layer is cut to the tokens of English and Chinese
-copy (``TrimmedHead``); decoding samples in its columns (``generation.columns``) and each decode
-step reads a request's prompt keys and values once for all its candidates
+copy (``TrimmedHead``); prompts without a shared context are prefilled unpadded, packed end to
+end, with the beginning they share with another prompt copied instead of recomputed
+(``Engine._prefill_exact``); decoding samples in the head's columns (``generation.columns``) and
+each decode step reads a request's prompt keys and values once for all its candidates
 (``generation.attention``).
 
 Determinism: sampling never touches torch's global RNG. ``SeededSampler`` applies temperature /
@@ -39,11 +41,11 @@ choose_wait_policy()  # before torch loads
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
-from .attention import ATTENTION, SharedPrompt  # noqa: E402
+from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
-from .cpu import TrimmedHead, cpu_dtype, cpu_threads  # noqa: E402
+from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
-from .kvcache import PreallocatedCache  # noqa: E402
+from .kvcache import PackedPrefill, PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
 from .requests import (  # noqa: E402
     GeneratedText,
@@ -86,9 +88,10 @@ DEFAULT_MAX_BATCH_ROWS = {"cpu": 48, "cuda": 1024}
 MIN_OUTPUT_TRIM = 0.1
 # Share of the GPU memory left free after loading that a batch's KV cache may take.
 CUDA_KV_SHARE = 0.4
-# Prompt tokens run through the model at once when prefilling on CPU (rows x padded width): enough
-# for full-speed matrix products, few enough that activations stay small (6 Gemma prompts of
-# ~1,000 tokens at once took 1.6 GB more than one at a time).
+# Prompt tokens run through the model at once when prefilling on CPU (packed end to end, or rows x
+# padded width): enough for full-speed matrix products (on two threads ~750 tokens ran the
+# projections at half speed, ~1,500 at full), few enough that activations stay small (6 Gemma
+# prompts of ~1,000 tokens at once took 1.6 GB more than one at a time).
 PREFILL_TOKENS = 2048
 # A shared context shorter than this is recomputed per row (not worth a cache copy).
 MIN_SHARED_PREFIX = 16
@@ -156,6 +159,9 @@ class Engine:
         # Decode in a trimmed head's columns (False: widen its scores to the vocabulary, the
         # reference the column path is tested against).
         self.column_scores = True
+        # Prefill CPU prompts without a shared prefix unpadded, packed end to end (False: padded
+        # together, the reference the exact path is tested against).
+        self.exact_prefill = self.device == "cpu"
         self._prefix_caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
@@ -187,6 +193,8 @@ class Engine:
         )
         if trim_output:
             self._trim_output()
+        if kind == "cpu":
+            fuse_norms(self.model)
         if batch_tokens:
             self.batch_tokens = batch_tokens
         elif kind == "cuda":
@@ -450,6 +458,59 @@ class Engine:
         self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                    cache=cache, use_cache=True, logits_to_keep=1)
 
+    @torch.inference_mode()
+    def _prefill_exact(self, group: list[Prepared], cache: PreallocatedCache, first: int,
+                       end: int) -> None:
+        """Prefill every request of ``group`` (no shared prefix) into row ``first + i`` of
+        ``cache``, its prompt but the last token ending at position ``end``, unpadded.
+
+        Prompts are packed end to end into one sequence of up to ``PREFILL_TOKENS``
+        (``PackedPrefill``): nothing is computed for padding, and attention, per prompt, needs
+        no padding mask, so it skips the masked half of the causal square and, in sliding-window
+        layers, the keys behind the window (``generation.attention.causal_attention``). One
+        prompt per pass would do the same work, but on two threads the projections ran at half
+        speed on a single ~750-token prompt and at full speed on two.
+
+        A request whose prompt begins like the one before it (in id order) copies those
+        positions' keys and values from that row and runs only the rest: prompts of one job
+        share a header, and products of one brand often share their approved examples."""
+        base = self.model.base_model  # the layers without the output layer: no logits needed
+        order = sorted(range(len(group)), key=lambda i: group[i].ids)
+        pack: list[tuple[int, ...]] = []  # PackedPrefill segments
+        tokens: list[int] = []
+        positions: list[int] = []
+        previous: tuple[int, list[int]] | None = None  # the row and prompt before
+        for index in order:
+            prompt, row = group[index].ids[:-1], first + index
+            if not prompt:  # a one-token prompt: decoding's first step runs it
+                continue
+            shared, source = 0, (row, 0)
+            if previous is not None:
+                other_row, other = previous
+                limit = min(len(prompt) - 1, len(other))  # at least one position to run
+                while shared < limit and prompt[shared] == other[shared]:
+                    shared += 1
+                if shared < MIN_SHARED_PREFIX:
+                    shared = 0
+                source = other_row, end - len(other)
+            previous = row, prompt
+            if pack and len(tokens) + len(prompt) - shared > PREFILL_TOKENS:
+                self._run_pack(base, cache, pack, tokens, positions)
+                pack, tokens, positions = [], [], []
+            pack.append((row, end - len(prompt), shared, len(prompt), *source))
+            tokens += prompt[shared:]
+            positions += range(shared, len(prompt))
+        if pack:
+            self._run_pack(base, cache, pack, tokens, positions)
+
+    def _run_pack(self, base, cache: PreallocatedCache, pack: list[tuple[int, ...]],
+                  tokens: list[int], positions: list[int]) -> None:
+        """One forward pass over ``pack``'s prompts, end to end (see ``_prefill_exact``)."""
+        with exact_prefill([(length - shared, length) for _, _, shared, length, _, _ in pack]):
+            base(input_ids=torch.tensor([tokens], dtype=torch.long, device=self.device),
+                 position_ids=torch.tensor([positions], dtype=torch.long, device=self.device),
+                 cache=PackedPrefill(cache, pack), use_cache=True)
+
     def _decode_cache(self, rows: int, capacity: int) -> PreallocatedCache:
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
@@ -489,7 +550,9 @@ class Engine:
                     seeds.append(row_seed(item.seed, candidate))
                     row_rules.append(item.rules)
                     row_requests.append(item.index)
-            if group_width:
+            if group_width and not group[0].prefix and self.exact_prefill:
+                self._prefill_exact(group, cache, first, cached)
+            elif group_width:
                 # Prefilled in place, one row per request, a few rows at a time (a prompt's
                 # activations are the peak of a batch's memory); then copied to its candidates'
                 # rows.
@@ -500,6 +563,7 @@ class Engine:
                     window = PreallocatedCache.window(
                         cache, slice(first + start, first + start + len(part)), lead, group_width)
                     self._prefill(part, window, group_width)
+            if group_width:
                 counts = [item.candidates for item in group]
                 if max(counts) > 1:
                     cache.repeat_rows(first, counts, lead, group_width)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-__all__ = ["PreallocatedCache", "PreallocatedLayer"]
+__all__ = ["PackedPrefill", "PreallocatedCache", "PreallocatedLayer"]
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -165,3 +165,42 @@ class PreallocatedCache(DynamicCache):
             for buffer in (layer._key_buffer, layer._value_buffer):
                 block = buffer[first : first + len(counts), :, start : start + length]
                 buffer[rows, :, start : start + length].copy_(block.index_select(0, index))
+
+
+class PackedLayer(DynamicLayer):
+    """One layer of a ``PackedPrefill``: copies each segment's shared beginning from its source
+    row, writes the segment's new positions to its row, and gives attention each segment's
+    whole prompt, packed in the same order."""
+
+    def __init__(self, target: PreallocatedLayer, segments: list[tuple[int, ...]]):
+        super().__init__()
+        self.target, self.segments = target, segments
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        keys, values, offset = [], [], 0
+        for row, start, shared, length, source_row, source_start in self.segments:
+            new = length - shared
+            for buffer, states, out in ((self.target._key_buffer, key_states, keys),
+                                        (self.target._value_buffer, value_states, values)):
+                if shared:  # a source earlier in this pack has just been written
+                    buffer[row, :, start : start + shared].copy_(
+                        buffer[source_row, :, source_start : source_start + shared])
+                buffer[row, :, start + shared : start + length].copy_(
+                    states[0, :, offset : offset + new])
+                out.append(buffer[row, :, start : start + length])
+            offset += new
+        return torch.cat(keys, dim=1).unsqueeze(0), torch.cat(values, dim=1).unsqueeze(0)
+
+
+class PackedPrefill(DynamicCache):
+    """A cache for prefilling several rows of ``cache`` as one sequence. ``segments`` are
+    ``(row, start, shared, length, source_row, source_start)``: a prompt of ``length``
+    positions from ``start`` in ``row`` whose first ``shared`` positions are the same as
+    ``source_row``'s from ``source_start`` (a row earlier in the pack or already filled), so
+    they are copied, not computed; the sequence holds the rest of each prompt, in order. Rows
+    of unequal length then need no padding, and the matrix products see all their tokens at
+    once."""
+
+    def __init__(self, cache: PreallocatedCache, segments: list[tuple[int, ...]]):
+        super(DynamicCache, self).__init__(
+            layers=[PackedLayer(layer, segments) for layer in cache.layers])

@@ -74,9 +74,9 @@ def test_the_engine_attends_to_a_requests_prompt_once_for_its_candidates(tiny_en
     calls = []
     original = SharedPrompt.attend
 
-    def counting(shared, *args):
+    def counting(shared, *args, **kwargs):
         calls.append(shared.groups)
-        return original(shared, *args)
+        return original(shared, *args, **kwargs)
 
     monkeypatch.setattr(SharedPrompt, "attend", counting)
     two_part = [[c.text for c in r.candidates] for r in tiny_engine.generate(requests, params)]
@@ -86,3 +86,17 @@ def test_the_engine_attends_to_a_requests_prompt_once_for_its_candidates(tiny_en
     one_part = [[c.text for c in r.candidates] for r in tiny_engine.generate(requests, params)]
     assert not calls
     assert two_part == one_part
+
+
+@pytest.mark.parametrize("start", [5, 12, 15], ids=["inside the prompt", "at its end", "past it"])
+def test_positions_behind_the_window_are_skipped_with_the_same_output(start):
+    requests = [0, 0, 0, 1, 2, 2]
+    query, key, value, mask = _batch(requests)
+    mask[..., :start] = False  # a sliding window that starts at ``start``
+    shared = SharedPrompt(requests, width=12)
+    out = shared.attend(query, key, value, mask, scale=0.3, start=start)
+    assert torch.allclose(out, shared.attend(query, key, value, mask, scale=0.3), atol=1e-5)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(2, 1), value.repeat_interleave(2, 1), attn_mask=mask,
+        scale=0.3)
+    assert torch.allclose(out, expected, atol=1e-5)

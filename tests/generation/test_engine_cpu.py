@@ -133,3 +133,48 @@ def test_dropping_cache_rows_moves_the_kept_rows_down_in_place():
     assert cache.layers[0]._key_buffer.untyped_storage().data_ptr() == storage
     with pytest.raises(ValueError, match="increasing"):
         cache.batch_select_indices(torch.tensor([1, 0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(
+    "layout", ["hidden", "queries of a prefill", "queries of a decode step"])
+def test_the_fused_gemma_norm_gives_transformers_numbers_bit_for_bit(dtype, layout):
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3RMSNorm
+
+    from generation.cpu import OffsetRMSNorm
+
+    generator = torch.Generator().manual_seed(5)
+    original = Gemma3RMSNorm(16, eps=1e-6)
+    original.weight.data = torch.randn(16, generator=generator)
+    x = {
+        "hidden": lambda: torch.randn(2, 7, 16, generator=generator),
+        # [rows, heads, positions, dim] views of the projection, as Gemma's attention has them
+        "queries of a prefill": lambda: torch.randn(2, 7, 4, 16, generator=generator)
+        .transpose(1, 2),
+        "queries of a decode step": lambda: torch.randn(6, 1, 4, 16, generator=generator)
+        .transpose(1, 2),
+    }[layout]().to(dtype) * 3
+    fused = OffsetRMSNorm(original.weight, original.eps)(x)
+    assert fused.dtype == dtype and fused.shape == x.shape
+    assert torch.equal(fused, original(x))
+
+
+def test_the_engine_runs_gemma_with_fused_norms_and_the_same_logits(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from generation.cpu import OffsetRMSNorm
+    from generation.testing import build_tiny_sliding_model
+
+    from .conftest import _engine
+
+    path = build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16)
+    engine = _engine(path)
+    kinds = {type(m).__name__ for m in engine.model.modules()}
+    assert "OffsetRMSNorm" in kinds and "Gemma3RMSNorm" not in kinds
+    plain = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    ids = torch.tensor([engine.document_ids("A steel bottle, 500 ml, in sage green. " * 3)])
+    with torch.inference_mode():
+        ours = engine.model.model(input_ids=ids).last_hidden_state
+        reference = plain.model(input_ids=ids).last_hidden_state
+    assert torch.equal(ours, reference)
+    assert sum(isinstance(m, OffsetRMSNorm) for m in engine.model.modules()) == 3 * 6 + 1
