@@ -425,7 +425,7 @@ def test_the_server_error_page_speaks_the_readers_language(editor, monkeypatch):
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("editorial.selectors.dashboard_counts", broken)
+    monkeypatch.setattr("editorial.selectors.draft_state_counts", broken)
     client = Client(raise_request_exception=False)
     client.force_login(editor)
     english = client.get(reverse("home"))

@@ -53,9 +53,10 @@ def _state_list(counts: dict[str, int]) -> list[StateCount]:
     ]
 
 
-def dashboard_counts() -> list[StateCount]:
-    """Drafts per state, every state listed (zero included), in workflow order, from the tally
-    the triggers keep (``DraftStateTally``)."""
+def draft_state_counts() -> list[StateCount]:
+    """Drafts per state (the dashboard's, and the queue's tabs without filters), every state
+    listed (zero included), in workflow order, from the tally the triggers keep
+    (``DraftStateTally``)."""
     rows = DraftStateTally.objects.order_by().values("state").annotate(
         n=Sum("drafts"), rows=Count("*"))
     counts = {row["state"]: row["n"] for row in rows}
@@ -249,7 +250,7 @@ def draft_queue_state_counts(*, user, filters: dict[str, Any] | None = None) -> 
     state listed in workflow order, so the state tabs say what choosing one would show."""
     others = {key: value for key, value in (filters or {}).items() if key != "state"}
     if not others:
-        return dashboard_counts()
+        return draft_state_counts()
     rows = (
         draft_queue_filtered(user=user, filters=others)
         # COUNT(*), not COUNT(id): the state index alone can answer it.

@@ -27,7 +27,7 @@ def home(request: HtmxHttpRequest):
         if not context["jobs_running"]:
             response.status_code = HTMX_STOP_POLLING
         return response
-    state_counts = selectors.dashboard_counts()
+    state_counts = selectors.draft_state_counts()
     version_metrics = metrics.model_version_metrics()
     context = {
         "state_counts": state_counts,

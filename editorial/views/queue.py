@@ -123,9 +123,7 @@ def _queue(
         "current_state": current_state,
         "state_counts": state_counts,
         "total_count": total_count,
-        "selected_ids": selected,
         "report": report,
-        "can_assign_others": policies.can_assign_others(user),
         # The state's hidden filter field is updated out of band when only results are swapped.
         "oob": wants_fragment(request),
     }
@@ -176,12 +174,9 @@ def _row_action(draft, *, user, can_edit: bool, can_assign_others: bool) -> str:
 def _rows(drafts, *, user, selected: set[int]) -> list[QueueRow]:
     can_edit = policies.can_edit(user)
     can_assign_others = policies.can_assign_others(user)
-    detail = reverse("draft_detail", args=[0])
-    head, tail = detail.rsplit("/0/", 1)
     action_labels = {"claim": _("Claim %(sku)s · %(kind)s"),
                      "unassign": _("Unassign %(sku)s · %(kind)s"), "": ""}
     select_label = _("Select %(sku)s · %(kind)s")
-    states = dict(drafts[0].State.choices) if drafts else {}
     rows = []
     for draft in drafts:
         product, kind = draft.product, str(draft.kind.display_label)
@@ -190,10 +185,11 @@ def _rows(drafts, *, user, selected: set[int]) -> list[QueueRow]:
                              can_assign_others=can_assign_others)
         updated = timezone.localtime(draft.updated_at)
         rows.append(QueueRow(
-            pk=draft.pk, url=f"{head}/{draft.pk}/{tail}", sku=product.sku, title=product.title,
+            pk=draft.pk, url=reverse("draft_detail", args=[draft.pk]), sku=product.sku,
+            title=product.title,
             excerpt=Truncator(draft.excerpt or "").chars(120),
             kind=kind, brand=product.brand.name if product.brand_id else "—",
-            state=draft.state, state_label=str(states.get(draft.state, draft.state)),
+            state=draft.state, state_label=draft.get_state_display(),
             flagged=draft.flagged, usable=draft.usable,
             assignee=draft.assignee.get_username() if draft.assignee_id else "—",
             action=action, action_label=action_labels[action] % names if action else "",
