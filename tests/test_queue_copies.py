@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection
 from django.db.models import Count, F, Q
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from editorial import metrics, services
@@ -424,3 +425,17 @@ def test_the_migration_tallies_the_drafts_there_are(client, editor):
     importlib.import_module("editorial.migrations.0019_draft_state_tally").backfill(
         None, SimpleNamespace(connection=connection))
     assert queue_tabs(client) == {"ready": 1, "changes_requested": 2}
+
+
+def test_the_unfiltered_queue_and_the_dashboard_count_states_from_the_tally(client, editor):
+    """At 300,000 drafts a grouped count over the draft table cost each view 18-58 ms."""
+    client.force_login(editor)
+    DraftFactory()
+    for path in ("/drafts/", "/drafts/?sort=-updated", "/"):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200
+        counted = [q["sql"] for q in queries.captured_queries
+                   if 'FROM "editorial_draft"' in q["sql"] and "GROUP BY" in q["sql"]
+                   and '"editorial_draft"."state"' in q["sql"].split("FROM")[0]]
+        assert counted == [], path
+        assert any("editorial_draftstatetally" in q["sql"] for q in queries.captured_queries)
