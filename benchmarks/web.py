@@ -280,13 +280,15 @@ def _pages(state: dict) -> list[tuple[str, str, callable]]:
             "base_revision_id": base}
 
     def dashboard_after_a_review():
-        # A draft is rejected or sent back before each request (untimed), so the dashboard
-        # cannot answer from the review figures it keeps: the first view after a review.
+        # A draft is rejected or sent back before each request (untimed), saved as the review
+        # services save it (its version's review fields with it), so the dashboard cannot
+        # answer that version's figures from what it keeps: the first view after a review.
         from editorial.models import Draft
 
         turn["state"] += 1
-        Draft.objects.filter(pk=state["ready_draft"]).update(
-            state="rejected" if turn["state"] % 2 else "ready")
+        draft = Draft.objects.get(pk=state["ready_draft"])
+        draft.state = "rejected" if turn["state"] % 2 else "ready"
+        draft.save(update_fields=["state"])
         return "get", "/", None
 
     return [

@@ -441,32 +441,62 @@ def revision_origin_distances(revision_ids) -> dict[int, float]:
     return found
 
 
-def _review_figures(
-    reviewed: QuerySet[Draft], version_ids: list[int], edit_distance_sample: int,
-) -> tuple[dict[int, dict], dict[int, list], dict[int, float | None]]:
-    """Per version: the review tallies, the sampled edit distances and the median seconds to
-    approval, from ``reviewed`` (the drafts counted)."""
-    from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Window
-    from django.db.models.functions import RowNumber
+def _scanned_review_tallies(reviewed: QuerySet[Draft], version_ids: list[int]) -> dict[int, dict]:
+    """Per version, from ``reviewed`` (the drafts counted): approved (``n``), of those unchanged
+    and timed, and rejected."""
+    from django.db.models import Count, Q
 
     from .models import Draft
 
     state = Draft.State
     # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
-    # its approved revision, or of a rejected draft's current one); these read the draft rows
-    # alone, from the draft_review_figures index, and count in the database.
-    reviewed = reviewed.filter(review_version__in=version_ids)
+    # its approved revision, or of a rejected draft's current one); this reads the draft rows
+    # alone, from the draft_review_figures index, and counts in the database.
     is_approved = Q(state__in=[state.APPROVED, state.EXPORTED])
-    approved = reviewed.filter(is_approved)
-    tallies = {
+    return {
         row["review_version"]: row
-        for row in reviewed.filter(state__in=[state.APPROVED, state.EXPORTED, state.REJECTED])
+        for row in reviewed.filter(review_version__in=version_ids,
+                                   state__in=[state.APPROVED, state.EXPORTED, state.REJECTED])
         .values("review_version")
         .annotate(n=Count("pk", filter=is_approved),
                   unchanged=Count("pk", filter=is_approved & Q(review_unchanged=True)),
                   timed=Count("pk", filter=is_approved & Q(approved_at__isnull=False)),
                   rejected=Count("pk", filter=Q(state=state.REJECTED)))
     }
+
+
+def _kept_review_tallies(version_ids: list[int]) -> dict[int, dict]:
+    """The same figures for every draft, summed from ``VersionReviewTally``, with the number of
+    its rows and the highest id per version (what the cache keys on)."""
+    from django.db.models import Count, Max, Sum
+
+    from . import tallies
+    from .models import VersionReviewTally
+
+    rows = (VersionReviewTally.objects.order_by().filter(model_version__in=version_ids)
+            .values("model_version")
+            .annotate(n=Sum("approved"), unchanged=Sum("unchanged"), timed=Sum("timed"),
+                      rejected=Sum("rejected"), rows=Count("*"), last=Max("pk")))
+    found = {row["model_version"]: row for row in rows}
+    if sum(row["rows"] for row in found.values()) > tallies.FOLD_AT:
+        tallies.fold(VersionReviewTally, "model_version_id",
+                     ["approved", "unchanged", "timed", "rejected"])
+    return found
+
+
+def _review_samples(
+    reviewed: QuerySet[Draft], tallies: dict[int, dict], edit_distance_sample: int,
+) -> tuple[dict[int, list], dict[int, float | None]]:
+    """Per version of ``tallies``: the sampled edit distances and the median seconds to
+    approval, from ``reviewed`` (the drafts counted)."""
+    from django.db.models import DurationField, ExpressionWrapper, F, Window
+    from django.db.models.functions import RowNumber
+
+    from .models import Draft
+
+    state = Draft.State
+    approved = reviewed.filter(review_version__in=list(tallies),
+                               state__in=[state.APPROVED, state.EXPORTED])
 
     # The edit distance sample, drawn as ``summarize`` draws it from the approved drafts in id
     # order: which positions it takes depends only on how many there are, so only the drafts
@@ -503,7 +533,7 @@ def _review_figures(
     # in order from the draft_review_waits index (PostgreSQL) at their positions.
     wait = ExpressionWrapper(F("approved_at") - F("review_started_at"),
                              output_field=DurationField())
-    waits: dict[int, list[float]] = {pk: [] for pk in version_ids}
+    waits: dict[int, list[float]] = {pk: [] for pk in tallies}
     for version_id, tally in tallies.items():
         size = tally["timed"]
         if not size:
@@ -517,37 +547,39 @@ def _review_figures(
                  for version_id, pks in sampled.items()}
     medians = {version_id: statistics.median(found) if found else None
                for version_id, found in waits.items()}
-    return tallies, distances, medians
+    return distances, medians
 
 
-# The review figures cost four reads of the reviewed drafts (120 ms at 300,000 drafts), yet
-# they change only when a draft enters or leaves a reviewed state (approved, exported,
-# rejected: approving, rejecting, exporting, editing an approved draft again, deleting one),
-# and every such statement adds a row for that state to the state tally: the highest id among
-# those rows says whether figures kept in the cache are still the ones. The expiry is a
-# backstop, not the rule.
+# A version's sample and medians cost reads of its approved drafts (about 60 ms for 50,000),
+# yet they change only when a statement writes one of its reviewed drafts, and each such
+# statement adds a row for the version to ``VersionReviewTally``: the number of the version's
+# rows and the highest id among them say whether what the cache keeps is still the figures
+# (the count too, because a transaction can commit a row below the highest id already seen).
+# A review recomputes its version only. The expiry is a backstop, not the rule.
 REVIEW_FIGURES_SECONDS = 600
-REVIEWED_STATES = ("approved", "exported", "rejected")
 
 
 def _cached_review_figures(reviewed: QuerySet[Draft], version_ids: list[int],
                            edit_distance_sample: int):
     from django.core.cache import cache
     from django.db import connections
-    from django.db.models import Max
 
-    from .models import DraftStateTally
-
-    changed = DraftStateTally.objects.filter(state__in=REVIEWED_STATES).aggregate(
-        last=Max("pk"))["last"]
+    tallies = _kept_review_tallies(version_ids)
     database = connections[reviewed.db].settings_dict["NAME"]
-    key = (f"copydesk:review-figures:{database}:{changed}:{edit_distance_sample}:"
-           + ",".join(map(str, version_ids)))
-    figures = cache.get(key)
-    if figures is None:
-        figures = _review_figures(reviewed, version_ids, edit_distance_sample)
-        cache.set(key, figures, REVIEW_FIGURES_SECONDS)
-    return figures
+    keys = {version_id: (f"copydesk:review-figures:{database}:{version_id}:{tally['rows']}:"
+                         f"{tally['last']}:{edit_distance_sample}")
+            for version_id, tally in tallies.items()}
+    kept = cache.get_many(list(keys.values()))
+    stale = {version_id: tally for version_id, tally in tallies.items()
+             if keys[version_id] not in kept}
+    distances, medians = {}, {}
+    if stale:
+        distances, medians = _review_samples(reviewed, stale, edit_distance_sample)
+        cache.set_many({keys[version_id]: (distances[version_id], medians[version_id])
+                        for version_id in stale}, REVIEW_FIGURES_SECONDS)
+    for version_id in tallies.keys() - stale.keys():
+        distances[version_id], medians[version_id] = kept[keys[version_id]]
+    return tallies, distances, medians
 
 
 def model_version_metrics(
@@ -564,9 +596,9 @@ def model_version_metrics(
     history: versions, candidate counts, the tallies per version, the edit distance sample,
     its stored distances (those not stored yet cost one more read and one write), and each
     version's median. The same figures as ``summarize`` gives from every reviewed
-    draft. Over all drafts, the review figures are kept in the cache until a draft enters or
-    leaves a reviewed state (``_cached_review_figures``): one more query to know, three
-    queries in all then."""
+    draft. Over all drafts, the tallies are summed from ``VersionReviewTally`` and each
+    version's sample and median are kept in the cache until one of its reviewed drafts is
+    written (``_cached_review_figures``): three queries when none was."""
     from django.db.models import Count, Exists, OuterRef, Q
 
     from .models import Candidate, Draft, ModelVersion, VersionCandidateCount
@@ -615,8 +647,8 @@ def model_version_metrics(
         tallies, distances, medians = _cached_review_figures(reviewed, version_ids,
                                                              edit_distance_sample)
     else:
-        tallies, distances, medians = _review_figures(reviewed, version_ids,
-                                                      edit_distance_sample)
+        tallies = _scanned_review_tallies(reviewed, version_ids)
+        distances, medians = _review_samples(reviewed, tallies, edit_distance_sample)
     result = []
     for version in versions:
         count = counts.get(version.pk, {})

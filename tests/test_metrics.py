@@ -1,13 +1,17 @@
 """Model-version metrics: the edit-distance measure, the intervals, and the per-version figures
 read from planted drafts (approved as they were, approved after edits, rejected, pending)."""
 
+import importlib
 import random
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from editorial import services
+from editorial import metrics, services, tallies
 from editorial.metrics import (
     APPROVED,
     REJECTED,
@@ -23,7 +27,7 @@ from editorial.metrics import (
     tokens,
     wilson_interval,
 )
-from editorial.models import Candidate, Draft, Revision
+from editorial.models import Candidate, Draft, Revision, VersionReviewTally
 from tests.factories import DraftFactory, ModelVersionFactory, ProductFactory
 
 # --- Edit distance ------------------------------------------------------------------------------
@@ -334,7 +338,7 @@ def test_metrics_can_be_limited_to_some_drafts_and_versions(planted):
 
 
 @pytest.mark.django_db
-def test_model_version_metrics_uses_six_queries_and_one_per_version_whatever_the_drafts(
+def test_model_version_metrics_uses_five_queries_and_one_per_version_whatever_the_drafts(
     editor, reviewer, django_assert_num_queries
 ):
     versions = [ModelVersionFactory(name="x"), ModelVersionFactory(name="y")]
@@ -342,11 +346,11 @@ def test_model_version_metrics_uses_six_queries_and_one_per_version_whatever_the
         draft = generated(versions[i % 2], f"Text number {i} for the shop")
         if i % 3:
             review(draft, editor, reviewer, text=f"Edited text number {i} for the shop")
-    with django_assert_num_queries(6 + len(versions)):
+    with django_assert_num_queries(5 + len(versions)):
         figures = model_version_metrics()
     assert sum(m.approved for m in figures) == 20
-    # Until a draft changes state the review figures come from the cache: versions, their
-    # candidate counts and the state tally's last change.
+    # Until a reviewed draft is written the samples and medians come from the cache:
+    # versions, their candidate counts and the review tallies.
     with django_assert_num_queries(3):
         assert model_version_metrics() == figures
 
@@ -370,3 +374,108 @@ def test_the_kept_review_figures_are_dropped_when_a_draft_enters_or_leaves_revie
     Draft.objects.filter(pk=drafts[2].pk).update(state=Draft.State.REJECTED,
                                                  review_version=version)
     assert model_version_metrics()[0].rejected == 1
+
+
+# --- The review tallies the triggers keep ---------------------------------------------------------
+
+
+def assert_kept_figures_are_scanned(versions=None):
+    """The dashboard's figures (tallies summed from VersionReviewTally, samples and medians
+    from the cache) are the ones counted from every draft, without the cache."""
+    kept = model_version_metrics(versions)
+    assert kept == model_version_metrics(versions, drafts=Draft.objects.all())
+    return {m.name: m for m in kept}
+
+
+def test_the_review_figures_follow_every_way_reviewed_drafts_are_written(editor, reviewer):
+    x, y = ModelVersionFactory(name="x"), ModelVersionFactory(name="y")
+    first = review(generated(x, "The quick brown fox", at=T0), editor, reviewer,
+                   at=T0 + timedelta(hours=1))
+    second = review(generated(x, "A kettle for tea", at=T0), editor, reviewer,
+                    text="A kettle for green tea", at=T0 + timedelta(hours=3))
+    third = review(generated(y, "A mug", at=T0), editor, reviewer, decision="reject")
+    figures = assert_kept_figures_are_scanned()
+    assert (figures["x"].approved, figures["x"].approved_unchanged) == (2, 1)
+    assert figures["x"].median_seconds_to_approval == 2 * 3600
+    assert figures["y"].rejected == 1
+    # A new approval time moves the median though no count moves.
+    Draft.objects.filter(pk=first.pk).update(approved_at=T0 + timedelta(hours=5))
+    assert assert_kept_figures_are_scanned()["x"].median_seconds_to_approval == 4 * 3600
+    # Raw SQL that takes an approval time away.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE editorial_draft SET approved_at = NULL WHERE id = %s",
+                       [second.pk])
+    assert assert_kept_figures_are_scanned()["x"].median_seconds_to_approval == 5 * 3600
+    # Moved to the other version, and back to editing, in bulk.
+    first.review_version, third.state = y, Draft.State.IN_EDIT
+    Draft.objects.bulk_update([first, third], ["review_version", "state"])
+    figures = assert_kept_figures_are_scanned()
+    assert (figures["x"].approved, figures["y"].approved, figures["y"].rejected) == (1, 1, 0)
+    # Inserted already reviewed, then deleted one by one and through their product.
+    Draft.objects.bulk_create([Draft(product=ProductFactory(), kind_id="title", state="rejected",
+                                     review_version=x)])
+    assert assert_kept_figures_are_scanned()["x"].rejected == 1
+    second.delete()
+    first.product.delete()
+    figures = assert_kept_figures_are_scanned([x, y])
+    assert (figures["x"].approved, figures["x"].rejected, figures["y"].approved) == (0, 1, 0)
+
+
+def test_a_review_recomputes_the_figures_of_its_version_only(editor, reviewer):
+    x, y = ModelVersionFactory(name="x"), ModelVersionFactory(name="y")
+    for version in (x, y):
+        review(generated(version, f"Text by {version.name}", at=T0), editor, reviewer,
+               at=T0 + timedelta(hours=1))
+    pending = generated(y, "Another text by y", at=T0)
+    model_version_metrics()
+    review(pending, editor, reviewer, at=T0 + timedelta(hours=3))
+    with CaptureQueriesContext(connection) as queries:
+        listed = model_version_metrics()
+    assert {m.name: m.median_seconds_to_approval for m in listed} == {"x": 3600, "y": 2 * 3600}
+    read = [q["sql"] for q in queries.captured_queries if "ROW_NUMBER" in q["sql"]
+            or "django_timestamp_diff" in q["sql"] or " - " in q["sql"]]
+    assert len(read) == 2  # y's sample and y's median
+    assert all(f"IN ({y.pk})" in sql or f"= {y.pk}" in sql for sql in read)
+    # A write to drafts that are not reviewed leaves every version's figures in the cache.
+    DraftFactory()
+    with CaptureQueriesContext(connection) as queries:
+        assert model_version_metrics() == listed
+    assert len(queries) == 3
+
+
+def test_folding_the_review_tallies_keeps_the_figures(editor, reviewer, monkeypatch):
+    monkeypatch.setattr(tallies, "FOLD_AT", 3)
+    x = ModelVersionFactory(name="x")
+    for i in range(4):
+        review(generated(x, f"Text number {i}", at=T0), editor, reviewer,
+               text=f"Edited text number {i}" if i % 2 else None,
+               decision="approve" if i < 3 else "reject", at=T0 + timedelta(hours=i + 1))
+    assert VersionReviewTally.objects.count() > 3
+    figures = assert_kept_figures_are_scanned()["x"]
+    assert (figures.approved, figures.approved_unchanged, figures.rejected) == (3, 2, 1)
+    assert list(VersionReviewTally.objects.values_list(
+        "model_version", "approved", "unchanged", "timed", "rejected")) == [(x.pk, 3, 2, 3, 1)]
+    Draft.objects.filter(state=Draft.State.REJECTED).update(state=Draft.State.IN_EDIT)
+    assert assert_kept_figures_are_scanned()["x"].rejected == 0
+
+
+def test_the_migration_tallies_the_reviews_there_are(editor, reviewer):
+    x = ModelVersionFactory(name="x")
+    review(generated(x, "Text one", at=T0), editor, reviewer, at=T0 + timedelta(hours=1))
+    review(generated(x, "Text two", at=T0), editor, reviewer, decision="reject")
+    VersionReviewTally.objects.all().delete()
+    importlib.import_module("editorial.migrations.0020_version_review_tally").backfill(
+        None, SimpleNamespace(connection=connection))
+    figures = assert_kept_figures_are_scanned()["x"]
+    assert (figures.approved, figures.rejected) == (1, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
+def test_truncating_the_drafts_empties_the_review_tallies(editor, reviewer):
+    x = ModelVersionFactory(name="x")
+    review(generated(x, "Text one", at=T0), editor, reviewer, at=T0 + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("TRUNCATE editorial_draft CASCADE")
+    assert not VersionReviewTally.objects.exists()
+    assert metrics.model_version_metrics([x])[0].reviewed == 0

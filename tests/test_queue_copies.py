@@ -15,7 +15,7 @@ from django.db.models import Count, F, Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from editorial import metrics, services
+from editorial import metrics, services, tallies
 from editorial.catalog import products_import
 from editorial.models import (
     Candidate,
@@ -28,7 +28,6 @@ from editorial.models import (
     VersionCandidateCount,
 )
 from editorial.search import query_grams, search_grams
-from editorial.selectors import queue as queue_selectors
 from editorial.selectors.queue import _STATE_ORDER
 from editorial.services import model_version_register
 from editorial.workers.generation import run_job_inline
@@ -390,7 +389,7 @@ def test_the_state_tabs_follow_every_way_drafts_are_written_and_deleted(client, 
 
 def test_folding_the_tally_keeps_the_counts(client, editor, monkeypatch):
     client.force_login(editor)
-    monkeypatch.setattr(queue_selectors, "TALLY_FOLD_AT", 3)
+    monkeypatch.setattr(tallies, "FOLD_AT", 3)
     drafts = [DraftFactory() for _ in range(5)]
     for draft in drafts[:3]:
         Draft.objects.filter(pk=draft.pk).update(state=Draft.State.CHANGES_REQUESTED)

@@ -1,6 +1,6 @@
-"""Creating and dropping the count-keeping triggers of migrations 0018 and 0019 (the leading
-underscore keeps Django's migration loader away from this module). Frozen like a migration:
-change it only together with a new migration that recreates the triggers."""
+"""Creating and dropping the count-keeping triggers of migrations 0018, 0019 and 0020 (the
+leading underscore keeps Django's migration loader away from this module). Frozen like a
+migration: change it only together with a new migration that recreates the triggers."""
 
 EVENTS = ("insert", "delete", "update")
 

@@ -13,6 +13,7 @@ from .drafts import (
     ReviewDecision,
     Revision,
     VersionCandidateCount,
+    VersionReviewTally,
 )
 from .generation import (
     ABTest,
@@ -29,5 +30,5 @@ __all__ = [
     "CatalogImport", "ContentKind", "CopyFeedCounter", "CopyFeedEntry", "Draft", "DraftComment",
     "DraftPresence", "DraftStateTally", "ExportBatch", "FineTuneRun", "GenerationJob",
     "JobChunk", "JobItem", "Locale", "ModelVersion", "Product", "ReviewDecision", "Revision",
-    "VersionCandidateCount", "WorkerRun",
+    "VersionCandidateCount", "VersionReviewTally", "WorkerRun",
 ]

@@ -292,6 +292,30 @@ class DraftStateTally(models.Model):
 
 
 
+class VersionReviewTally(models.Model):
+    """Reviewed drafts per model version as the dashboard counts them (``Draft.review_*``):
+    approved or exported, of those unchanged and timed (an approval time), and rejected.
+    Rows of changes like ``DraftStateTally``, added by triggers on the draft table (migration
+    0020): a row per version for every statement that writes one of its reviewed drafts,
+    even when the sums do not move, so the rows' count and highest id change whenever a
+    version's sample or medians may have (``metrics``' cache key)."""
+
+    # No foreign key: the triggers add rows while a deleted version's drafts are set to NULL,
+    # after Django has deleted what referenced the version. Such rows sum to zero and folding
+    # drops them.
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.DO_NOTHING,
+                                      db_constraint=False, db_index=False, related_name="+")
+    approved = models.BigIntegerField()
+    unchanged = models.BigIntegerField()
+    timed = models.BigIntegerField()
+    rejected = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return (f"{self.model_version_id}: approved {self.approved:+d}, "
+                f"rejected {self.rejected:+d}")
+
+
+
 class Revision(models.Model):
     """An immutable snapshot of a draft's text. ``author`` is empty for the model's starting
     point."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import NotSupportedError, connections, transaction
+from django.db import NotSupportedError, connections
 from django.db.models import (
     BooleanField,
     Case,
@@ -27,7 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Substr
 from django.db.models.lookups import IsNull
 
-from .. import search
+from .. import search, tallies
 from ..models import Candidate, Draft, DraftStateTally
 from ..policies import EDITOR
 
@@ -37,12 +37,6 @@ class StateCount:
     state: str
     label: str
     count: int
-
-
-
-# Past this many rows the tally is folded into one row per state: summing a few hundred rows
-# costs nothing, and folding on every read would make readers queue on one another's deletes.
-TALLY_FOLD_AT = 200
 
 
 def _state_list(counts: dict[str, int]) -> list[StateCount]:
@@ -60,32 +54,9 @@ def draft_state_counts() -> list[StateCount]:
     rows = DraftStateTally.objects.order_by().values("state").annotate(
         n=Sum("drafts"), rows=Count("*"))
     counts = {row["state"]: row["n"] for row in rows}
-    if sum(row["rows"] for row in rows) > TALLY_FOLD_AT:
-        _fold_tally()
+    if sum(row["rows"] for row in rows) > tallies.FOLD_AT:
+        tallies.fold(DraftStateTally, "state", ["drafts"])
     return _state_list(counts)
-
-
-def _fold_tally() -> None:
-    """Replaces the tally's rows by one per state with their sum. On PostgreSQL the rows
-    deleted are exactly the ones summed (one statement, one snapshot), so rows that concurrent
-    transactions add meanwhile stay, and two folds at once each fold only the rows they
-    deleted. SQLite writers take turns, so rows up to the highest id are the whole tally."""
-    table = DraftStateTally._meta.db_table
-    connection = connections[DraftStateTally.objects.db]
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH gone AS (DELETE FROM {table} RETURNING state, drafts) "
-                f"INSERT INTO {table} (state, drafts) SELECT state, SUM(drafts) FROM gone "
-                "GROUP BY state HAVING SUM(drafts) <> 0")
-            return
-        cursor.execute(f"SELECT MAX(id) FROM {table}")
-        (last,) = cursor.fetchone()
-        cursor.execute(
-            f"INSERT INTO {table} (state, drafts) SELECT state, SUM(drafts) FROM {table} "
-            "WHERE id <= %s GROUP BY state HAVING SUM(drafts) <> 0", [last])
-        cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])
-
 
 
 class _GramsMatch(Func):
