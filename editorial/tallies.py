@@ -35,3 +35,27 @@ def fold(model, group: str, sums: list[str]) -> None:
             f"INSERT INTO {table} ({columns}) SELECT {group}, {totals} FROM {table} "
             f"WHERE id <= %s GROUP BY {group} HAVING {nonzero}", [last])
         cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])
+
+
+def recount(using: str = "default") -> None:
+    """Counts the row tallies again from the drafts. ``flush`` needs it: on SQLite it deletes
+    the tables one by one in no fixed order, and drafts deleted after their tallies leave rows
+    of -1 behind (PostgreSQL truncates them all in one statement)."""
+    from django.db.models import Count
+
+    from .metrics import scanned_review_tallies
+    from .models import Draft, DraftStateTally, VersionReviewTally
+
+    with transaction.atomic(using=using):
+        DraftStateTally.objects.using(using).all().delete()
+        DraftStateTally.objects.using(using).bulk_create(
+            DraftStateTally(state=row["state"], drafts=row["n"])
+            for row in Draft.objects.using(using).order_by().values("state")
+            .annotate(n=Count("pk")))
+        VersionReviewTally.objects.using(using).all().delete()
+        VersionReviewTally.objects.using(using).bulk_create(
+            VersionReviewTally(model_version_id=version_id, approved=row["n"],
+                               unchanged=row["unchanged"], timed=row["timed"],
+                               rejected=row["rejected"])
+            for version_id, row in scanned_review_tallies(
+                Draft.objects.using(using).order_by()).items())
