@@ -441,33 +441,6 @@ def revision_origin_distances(revision_ids) -> dict[int, float]:
     return found
 
 
-def scanned_review_tallies(reviewed: QuerySet[Draft],
-                           version_ids: list[int] | None = None) -> dict[int, dict]:
-    """Per version (``version_ids``, default every one), from ``reviewed`` (the drafts
-    counted): approved (``n``), of those unchanged and timed, and rejected."""
-    from django.db.models import Count, Q
-
-    from .models import Draft
-
-    state = Draft.State
-    # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
-    # its approved revision, or of a rejected draft's current one); this reads the draft rows
-    # alone, from the draft_review_figures index, and counts in the database.
-    is_approved = Q(state__in=[state.APPROVED, state.EXPORTED])
-    counted = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED, state.REJECTED])
-    counted = (counted.filter(review_version__isnull=False) if version_ids is None
-               else counted.filter(review_version__in=version_ids))
-    return {
-        row["review_version"]: row
-        for row in counted
-        .values("review_version")
-        .annotate(n=Count("pk", filter=is_approved),
-                  unchanged=Count("pk", filter=is_approved & Q(review_unchanged=True)),
-                  timed=Count("pk", filter=is_approved & Q(approved_at__isnull=False)),
-                  rejected=Count("pk", filter=Q(state=state.REJECTED)))
-    }
-
-
 def _kept_review_tallies(version_ids: list[int]) -> dict[int, dict]:
     """The same figures for every draft, summed from ``VersionReviewTally``, with the number of
     its rows and the highest id per version (what the cache keys on)."""
@@ -650,6 +623,8 @@ def model_version_metrics(
         tallies, distances, medians = _cached_review_figures(reviewed, version_ids,
                                                              edit_distance_sample)
     else:
+        from .tallies import scanned_review_tallies
+
         tallies = scanned_review_tallies(reviewed, version_ids)
         distances, medians = _review_samples(reviewed, tallies, edit_distance_sample)
     result = []

@@ -1,10 +1,18 @@
-"""Folding the tallies that database triggers keep as rows of changes (``DraftStateTally``,
-``VersionReviewTally``): readers sum the rows, and fold them back into one row per group when
-they pile up."""
+"""The tallies that database triggers keep as rows of changes (``DraftStateTally``,
+``VersionReviewTally``): readers sum the rows and fold them back into one row per group when
+they pile up; the same figures counted from the drafts, for a scan limited to some drafts and
+for counting the tallies again after a flush."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import connections, transaction
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from .models import Draft
 
 # Past this many rows a tally is folded: summing a few hundred rows costs nothing, and folding
 # on every read would make readers queue on one another's deletes.
@@ -37,13 +45,39 @@ def fold(model, group: str, sums: list[str]) -> None:
         cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])
 
 
+def scanned_review_tallies(reviewed: QuerySet[Draft],
+                           version_ids: list[int] | None = None) -> dict[int, dict]:
+    """Per version (``version_ids``, default every one), from ``reviewed`` (the drafts
+    counted): approved (``n``), of those unchanged and timed, and rejected."""
+    from django.db.models import Count, Q
+
+    from .models import Draft
+
+    state = Draft.State
+    # Each reviewed draft keeps the version it counts for (``Draft.review_*``: the origin of
+    # its approved revision, or of a rejected draft's current one); this reads the draft rows
+    # alone, from the draft_review_figures index, and counts in the database.
+    is_approved = Q(state__in=[state.APPROVED, state.EXPORTED])
+    counted = reviewed.filter(state__in=[state.APPROVED, state.EXPORTED, state.REJECTED])
+    counted = (counted.filter(review_version__isnull=False) if version_ids is None
+               else counted.filter(review_version__in=version_ids))
+    return {
+        row["review_version"]: row
+        for row in counted
+        .values("review_version")
+        .annotate(n=Count("pk", filter=is_approved),
+                  unchanged=Count("pk", filter=is_approved & Q(review_unchanged=True)),
+                  timed=Count("pk", filter=is_approved & Q(approved_at__isnull=False)),
+                  rejected=Count("pk", filter=Q(state=state.REJECTED)))
+    }
+
+
 def recount(using: str = "default") -> None:
     """Counts the row tallies again from the drafts. ``flush`` needs it: on SQLite it deletes
     the tables one by one in no fixed order, and drafts deleted after their tallies leave rows
     of -1 behind (PostgreSQL truncates them all in one statement)."""
     from django.db.models import Count
 
-    from .metrics import scanned_review_tallies
     from .models import Draft, DraftStateTally, VersionReviewTally
 
     with transaction.atomic(using=using):

@@ -82,6 +82,18 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return values, columns.gather(1, picked)
 
 
+def _log_normalizer(logits: torch.Tensor) -> torch.Tensor:
+    """``logsumexp`` over the last dimension, summed in float64 so that it does not depend on
+    how wide the row is: a row of the kept columns and the full-width row with -inf elsewhere
+    give the same float32 norm. Summed in float32 the two differed in the last bit on some
+    CPUs (the reduction's order follows the width and the vector unit), enough to move a
+    top-p boundary and write another draft."""
+    peak = logits.amax(dim=-1, keepdim=True)
+    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+    total = torch.exp(logits - peak).sum(dim=-1, keepdim=True, dtype=torch.float64)
+    return (total.log() + peak.double()).to(logits.dtype)
+
+
 class SeededSampler(LogitsProcessor):
     """Per-row seeded temperature / top-k / top-p sampling inside a greedy ``generate``.
 
@@ -126,7 +138,7 @@ class SeededSampler(LogitsProcessor):
             norm = torch.logsumexp(values, dim=-1, keepdim=True)
         elif self.top_p < 1.0:
             logits = logits / self.temperature
-            norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+            norm = _log_normalizer(logits)
             k = min(64, vocab)
             while True:
                 values, ids = top_k(logits, k)
@@ -137,7 +149,7 @@ class SeededSampler(LogitsProcessor):
         else:
             logits = logits / self.temperature
             ids = torch.arange(vocab, device=logits.device).expand_as(logits)
-            return logits, ids, torch.logsumexp(logits, dim=-1, keepdim=True)
+            return logits, ids, _log_normalizer(logits)
         # Canonical order for ties (topk leaves it unspecified): value descending, then id.
         ids, perm = torch.sort(ids, dim=-1, stable=True)
         values = values.gather(-1, perm)
