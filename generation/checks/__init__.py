@@ -114,7 +114,7 @@ def check_text(
         *_check_looping(text, facts),
         *_check_grounding(text, blob),
         *_check_materials(text, blob),
-        *_check_places(text, blob, facts.is_zh),
+        *_check_places(text, facts, blob),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
         *_check_title_subject(text, facts, kind),

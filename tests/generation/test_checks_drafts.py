@@ -85,3 +85,100 @@ def test_a_two_word_english_clause_said_three_times_after_the_same_word_is_a_loo
     (flag,) = flagged(looping, mugs, DESCRIPTION, "looping")
     assert span(looping, flag) == "glaze, dishwasher safe"
     assert flag.start == looping.rindex("glaze, dishwasher safe")
+
+
+# -- invented origins --------------------------------------------------------------------------
+
+
+def without(facts, key):
+    import dataclasses
+
+    return dataclasses.replace(
+        facts, attributes={k: v for k, v in facts.attributes.items() if k != key})
+
+
+def origin_flags(text, facts, kind=DESCRIPTION):
+    return [(span(text, f), f.severity) for f in flagged(text, facts, kind, "ungrounded_origin")]
+
+
+def test_invented_kitchens_behind_a_true_nationality_are_an_error():
+    # The Vik mugs are "made in Portugal": "Portuguese" is true, the two kitchens are not.
+    mugs = catalog_facts("NORD-TW-002")
+    text = ("A pair of Vik mugs in sea grey reactive glaze. The mugs were made in 2 Portuguese "
+            "kitchens and hold 350 ml each.")
+    assert origin_flags(text, mugs) == [("2 Portuguese kitchens", "error")]
+    assert not is_usable(check_text(text, facts=mugs, kind=DESCRIPTION))
+    assert origin_flags("The mugs were crafted in two small kitchens.", mugs) == [
+        ("two small kitchens", "error")]
+    assert origin_flags("The mugs are made in Portugal.", mugs) == []
+
+
+def test_an_origin_stated_by_a_nationality_the_facts_do_not_give_is_an_error():
+    mugs = without(catalog_facts("NORD-TW-002"), "origin")  # now the data names no place
+    for text, found in [
+        ("The mugs were made in 2 Portuguese kitchens.", "2 Portuguese kitchens"),
+        ("Made in Portugal, and dishwasher safe.", "Portugal"),
+        ("Each mug is crafted in the heart of Portugal.", "Portugal"),
+        ("Portuguese stoneware mugs in sea grey.", "Portuguese"),
+        ("Two Portuguese-made mugs.", "Portuguese"),
+        ("Shaped by Italian potters, glazed in sea grey.", "Italian"),
+        ("Stoneware mugs from Japan.", "Japan"),
+    ]:
+        assert origin_flags(text, mugs) == [(found, "error")], text
+    # The facts' own place is no invention, under either of its names.
+    portugal = catalog_facts("NORD-TW-002")
+    for text in ("Made in Portugal.", "Portuguese stoneware.", "Stoneware from Portugal.",
+                 "Two Portuguese-made mugs.", "Shaped by Portuguese potters.",
+                 "Made in Europe.", "European stoneware mugs."):
+        assert origin_flags(text, portugal) == [], text
+
+
+def test_styles_and_kinds_named_after_a_country_are_not_origins():
+    coffee = catalog_facts("NORD-KT-005")
+    mugs = without(catalog_facts("NORD-TW-002"), "origin")
+    casserole = catalog_facts("NORD-KT-003")
+    for facts, text in [
+        (coffee, "Slower than a French press, brighter than an Italian espresso."),
+        (coffee, "A Japanese-style pour-over set for a calm morning cup."),
+        (coffee, "Brew English breakfast tea or a Chinese tea in the carafe as well."),
+        (mugs, "Japanese-inspired stoneware mugs with a Scandinavian design."),
+        (mugs, "Mugs made in the Japanese style."),
+        (casserole, "Use it as a Dutch oven for braises, from the hob to the table."),
+        (mugs, "From morning coffee to a late tea, from Monday to Sunday."),
+        (mugs, "Made from stoneware, made for everyday use."),
+    ]:
+        assert origin_flags(text, facts) == [], text
+
+
+def test_a_place_named_without_saying_the_product_comes_from_it_stays_a_warning():
+    mugs = without(catalog_facts("NORD-TW-002"), "origin")
+    assert origin_flags("Made in Stoke, then glazed.", mugs) == [("Stoke", "warning")]
+    tea = catalog_facts("SL-TEA-010")
+    assert origin_flags("这款茉莉花茶适合福建人的口味。", tea) == [("福建", "warning")]
+
+
+def test_an_invented_chinese_origin_is_an_error():
+    tea = catalog_facts("SL-TEA-010")  # 产地: 广西横县
+    for text, found in [
+        ("这款茉莉花茶来自福建，用茉莉鲜花窨制5次。", "福建"),
+        ("产地：福建福州，茉莉香气鲜灵。", "福建"),
+        ("这款茉莉花茶产自福建省，茶汤清甜。", "福建"),
+        ("这款茉莉花茶原产于中国云南，茶汤清甜。", "云南"),
+        ("这款茉莉花茶来自安溪，茶汤清甜。", "安溪"),
+        ("日本进口茉莉花茶，茶汤清甜。", "日本"),
+    ]:
+        assert origin_flags(text, tea) == [(found, "error")], text
+    assert not is_usable(check_text("这款茉莉花茶来自福建，茶汤清甜。", facts=tea,
+                                    kind=DESCRIPTION))
+
+
+def test_the_facts_own_chinese_origin_and_other_uses_of_the_words_pass():
+    tea = catalog_facts("SL-TEA-010")
+    for text in (
+        "这款茉莉花茶来自广西横县，以烘青绿茶为茶坯。",
+        "产地：广西横县，茉莉鲜花窨制5次。",
+        "产自横县的茉莉花茶，茶汤清甜。",
+        "香气来自茉莉鲜花，窨制5次，茶汤清甜。",
+        "日式盖碗或玻璃杯冲泡都合适，也可以像英式红茶一样加奶。",
+    ):
+        assert origin_flags(text, tea) == [], text
