@@ -182,3 +182,65 @@ def test_the_facts_own_chinese_origin_and_other_uses_of_the_words_pass():
         "日式盖碗或玻璃杯冲泡都合适，也可以像英式红茶一样加奶。",
     ):
         assert origin_flags(text, tea) == [], text
+
+
+# -- a title that renames the product --------------------------------------------------------------
+
+
+def renamed(text, facts, kind=TITLE):
+    return [span(text, f) for f in flagged(text, facts, kind, "title_renamed")]
+
+
+def test_a_chinese_title_that_swaps_the_products_name_for_an_invented_one_is_no_start():
+    tea = catalog_facts("SL-TEA-010")  # 横县茉莉花茶·窨制5次 200克
+    title = "皇家茉莉花茶·窨制5次 200克"
+    (flag,) = flagged(title, tea, TITLE, "title_renamed")
+    assert span(title, flag) == "皇家"
+    assert flag.severity == "warning" and "横县" in flag.message
+    assert not is_usable(check_text(title, facts=tea, kind=TITLE))
+    for text, found in [("皇家茉莉花茶", "皇家"), ("特级茉莉花茶 200克", "特级"),
+                        ("山岚茶舍 皇家茉莉花茶", "皇家")]:
+        assert renamed(text, tea) == [found], text
+    oolong = catalog_facts("SL-TEA-007")  # 凤凰单丛·蜜兰香 100克
+    assert renamed("御品单丛·蜜兰香 100克", oolong) == ["御品"]
+
+
+def test_an_english_title_that_swaps_the_products_name_for_an_invented_one_is_no_start():
+    mugs = catalog_facts("NORD-TW-002")  # Vik Stoneware Mugs, Set of 2
+    title = "Royal Stoneware Mugs, Set of 2"
+    (flag,) = flagged(title, mugs, TITLE, "title_renamed")
+    assert span(title, flag) == "Royal"
+    assert "Vik" in flag.message
+    assert not is_usable(check_text(title, facts=mugs, kind=TITLE))
+    bag = catalog_facts("FERN-OD-004")  # Kettle Lake 650 Down Sleeping Bag
+    assert renamed("Alpine Down Sleeping Bag", bag) == ["Alpine"]
+
+
+def test_short_titles_and_titles_that_keep_the_name_are_not_renamed():
+    tea = catalog_facts("SL-TEA-010")
+    for text in ("横县茉莉花茶 200克", "茉莉花茶 200克", "茉莉花茶·窨制5次", "广西横县茉莉花茶",
+                 "山岚茶舍 横县茉莉花茶", "皇家横县茉莉花茶", "经典茉莉花茶", "茉莉花茶"):
+        assert renamed(text, tea) == [], text
+    mugs = catalog_facts("NORD-TW-002")
+    for text in ("Vik Stoneware Mugs", "Stoneware Mugs, Set of 2", "Vik Mugs in Sea Grey",
+                 "Nordhavn Kitchen Vik Mugs", "Sea Grey Stoneware Mugs",
+                 "Everyday Stoneware Mugs", "Royal Vik Stoneware Mugs",
+                 "Stoneware Mugs for Slow Mornings"):
+        assert renamed(text, mugs) == [], text
+    # A word of the title the data states elsewhere (a material, a use) is no name.
+    case = catalog_facts("LQ-PA-001")  # Leather Phone Case for iPhone 15
+    assert renamed("Slim Phone Case for iPhone 15", case) == []
+    # Not a title: a description may call the tea what it likes (other checks read it).
+    description = "皇家茉莉花茶，茶汤清甜。"
+    assert renamed(description, tea, DESCRIPTION) == []
+
+
+def test_every_reference_title_and_description_of_the_demo_catalog_passes_the_new_checks():
+    for line in CATALOG.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        facts = catalog_facts(row["sku"])
+        for text, kind in ((row["title"], TITLE), (row["description"], DESCRIPTION)):
+            flags = check_text(text, facts=facts, kind=kind)
+            new = [f for f in flags if f.code in ("title_renamed", "ungrounded_origin", "looping")]
+            assert new == [], (row["sku"], kind.code, new)
+            assert is_usable(flags), (row["sku"], kind.code, flags)
