@@ -243,72 +243,60 @@ def _product_words(title: str) -> frozenset[str]:
 def _origin_phrase(text: str, pos: int, blob: str, site_blob: str
                    ) -> tuple[int, int, str] | None:
     """What follows "made in" at ``pos``, if it says where the product is from and the data
-    does not: ``(start, end, severity)``. A place of making ("kitchens") is grounded by
-    ``site_blob``, the data without the brand's name ("Nordhavn Kitchen" makes nothing in a
-    kitchen). Reads a bounded number of words, so each phrase costs the same whatever the
-    text."""
-    start = None
-    place = None  # (group, end) of a known place or nationality
+    does not: ``(start, end, severity)``. The phrase is a few small words, then a number, a
+    known place or nationality, or a capitalised word, and a place of making ("2 Portuguese
+    kitchens", "the highlands of Yunnan"). A place of making is grounded by ``site_blob``, the
+    data without the brand's name ("Nordhavn Kitchen" makes nothing in a kitchen). Reads a
+    bounded number of words, so each phrase costs the same whatever the text."""
+    number = None  # where a count starts ("2", "two")
+    place = None  # (group, start, end) of a known place or nationality
     unknown = None  # (start, end) of a capitalised word that is no place we know
-    number = False
+    site = None  # (start, end) of a place of making
     fillers = 0
     at = pos
-    for _ in range(_EN_FILLER_MAX + 4):
-        known = _place_at(text, _SPACE_RE.match(text, at).end())
-        if known and place is None and unknown is None:
-            group, p_start, p_end = known
-            name = text[p_start:p_end]
-            if _is_style(text, p_end, name):
-                return None
-            start = p_start if start is None else start
-            place = (group, p_end)
-            at = p_end
+    for _ in range(_EN_FILLER_MAX + 6):
+        known = None if place or unknown else _place_at(text, _SPACE_RE.match(text, at).end())
+        if known:
+            if _is_style(text, known[2], text[known[1]:known[2]]):
+                return None  # "made in the Japanese style"
+            place, at = known, known[2]
             continue
         m = _EN_TOKEN_RE.match(text, at)
         if not m or not (m.group("word") or m.group("number")):
             break
         at = m.end()
-        if m.group("number"):
-            number = True
-            start = m.start("number") if start is None else start
-            continue
-        word = m.group("word")
+        word = m.group("word") or ""
         lower = word.lower()
         if lower in _EN_PHRASE_END:
             break
-        if lower in _SITES:
-            start = m.start("word") if start is None else start
-            site_invented = not _word_grounded(word, site_blob)
-            place_invented = place is not None and not _place_grounded(place[0], blob)
-            if place_invented or (site_invented and (number or place is not None)):
-                return start, m.end("word"), ERROR
-            if site_invented:
-                return start, m.end("word"), WARNING
-            break
-        if place is not None or unknown is not None:
-            break  # the place was the phrase's end: "made in Portugal for daily use"
-        if re.fullmatch(r"[A-Z][a-z]+", word):
+        if m.group("number") or lower in _EN_NUMBER_WORDS:
+            if place or unknown or site:
+                break
+            number = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+        elif lower in _SITES and site is None:
+            site = (m.start("word"), m.end("word"))
+        elif site and lower in ("of", "in") and not (place or unknown):
+            continue  # "the highlands of Yunnan"
+        elif place or unknown or site:
+            break  # the phrase has ended: "made in Portugal for daily use"
+        elif re.fullmatch(r"[A-Z][a-z]+", word):
             unknown = (m.start("word"), m.end("word"))
-            continue
-        if lower in _EN_NUMBER_WORDS:
-            number = True
-            start = m.start("word") if start is None else start
-            continue
-        fillers += 1
-        if fillers > _EN_FILLER_MAX:
-            break
-    if place is not None and not _place_grounded(place[0], blob):
-        return _place_span(text, place, start), place[1], ERROR
-    if unknown is not None and not _word_grounded(text[unknown[0]:unknown[1]], blob):
+        else:
+            fillers += 1
+            if fillers > _EN_FILLER_MAX:
+                break
+    site_invented = site is not None and not _word_grounded(text[site[0]:site[1]], site_blob)
+    if place and not _place_grounded(place[0], blob):
+        start = number if number is not None and number < place[1] else place[1]
+        end = site[1] if site and site[0] > place[2] else place[2]
+        return start, end, ERROR
+    if site_invented:
+        starts = [s for s in (number, place and place[1], site[0]) if s is not None]
+        return min(starts), max(site[1], place[2] if place else 0), (
+            ERROR if number is not None or place else WARNING)
+    if unknown and not _word_grounded(text[unknown[0]:unknown[1]], blob):
         return unknown[0], unknown[1], WARNING
     return None
-
-
-def _place_span(text: str, place: tuple[int, int], start: int | None) -> int:
-    """Where a flagged place starts: its own name unless a number came before it ("2 Portuguese
-    kitchens" is one claim; "the heart of Portugal" is "Portugal")."""
-    m = _EN_PLACE_RE.search(text, start or 0, place[1])
-    return m.start() if m else (start or 0)
 
 
 def _check_places_en(text: str, facts: ProductFacts, blob: str) -> list[tuple[int, int, str]]:

@@ -123,6 +123,7 @@ def test_an_origin_stated_by_a_nationality_the_facts_do_not_give_is_an_error():
         ("Two Portuguese-made mugs.", "Portuguese"),
         ("Shaped by Italian potters, glazed in sea grey.", "Italian"),
         ("Stoneware mugs from Japan.", "Japan"),
+        ("Fired in the hills of Tuscany.", "Tuscany"),
     ]:
         assert origin_flags(text, mugs) == [(found, "error")], text
     # The facts' own place is no invention, under either of its names.
@@ -153,6 +154,8 @@ def test_styles_and_kinds_named_after_a_country_are_not_origins():
 def test_a_place_named_without_saying_the_product_comes_from_it_stays_a_warning():
     mugs = without(catalog_facts("NORD-TW-002"), "origin")
     assert origin_flags("Made in Stoke, then glazed.", mugs) == [("Stoke", "warning")]
+    # A place of making without a count or a place on it: check it.
+    assert origin_flags("Made in small kitchens by hand.", mugs) == [("kitchens", "warning")]
     tea = catalog_facts("SL-TEA-010")
     assert origin_flags("这款茉莉花茶适合福建人的口味。", tea) == [("福建", "warning")]
 
