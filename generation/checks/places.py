@@ -165,7 +165,8 @@ _MAKERS = frozenset(
 _EN_ORIGIN_VERB_RE = re.compile(
     r"(?<![\w-])(?i:made|manufactured|produced|crafted|handcrafted|hand-crafted|handmade|"
     r"hand-made|sourced|imported|grown|harvested|woven|hand-woven|forged|fired|printed|shaped|"
-    r"thrown|hand-thrown|glazed|assembled|roasted|blended|milled|spun|knitted|sewn|stitched)"
+    r"thrown|hand-thrown|glazed|assembled|roasted|blended|milled|spun|knitted|sewn|stitched|"
+    r"designed|engineered|developed)"
     r"\s+(?i:in|from|by|at)(?![\w'’-])"
 )
 # "from Japan", "straight from Portugal" without a verb: only a place we know counts.

@@ -111,6 +111,8 @@ def test_invented_kitchens_behind_a_true_nationality_are_an_error():
     assert origin_flags("The mugs were crafted in two small kitchens.", mugs) == [
         ("two small kitchens", "error")]
     assert origin_flags("The mugs are made in Portugal.", mugs) == []
+    assert origin_flags("Designed in Denmark, made in Portugal.", mugs) == [("Denmark", "error")]
+    assert origin_flags("Designed in collaboration with the kitchen studio.", mugs) == []
 
 
 def test_an_origin_stated_by_a_nationality_the_facts_do_not_give_is_an_error():
