@@ -274,7 +274,7 @@ def _origin_phrase(text: str, pos: int, blob: str, site_blob: str
             if place or unknown or site:
                 break
             number = m.start() + len(m.group(0)) - len(m.group(0).lstrip())
-        elif lower in _SITES and site is None:
+        elif lower in _SITES and word == lower and site is None:  # "Nordhavn Kitchen": a name
             site = (m.start("word"), m.end("word"))
         elif site and lower in ("of", "in") and not (place or unknown):
             continue  # "the highlands of Yunnan"

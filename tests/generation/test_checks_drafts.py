@@ -113,6 +113,9 @@ def test_invented_kitchens_behind_a_true_nationality_are_an_error():
     assert origin_flags("The mugs are made in Portugal.", mugs) == []
     assert origin_flags("Designed in Denmark, made in Portugal.", mugs) == [("Denmark", "error")]
     assert origin_flags("Designed in collaboration with the kitchen studio.", mugs) == []
+    # Gemma's words: a capitalised place of making is a name (the brand's), not a place.
+    assert origin_flags("They were designed in collaboration between Nordhavn Kitchen and the "
+                        "kitchen design studio at home.", mugs) == []
 
 
 def test_an_origin_stated_by_a_nationality_the_facts_do_not_give_is_an_error():
