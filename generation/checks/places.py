@@ -160,7 +160,7 @@ _SITES = frozenset(
 _MAKERS = frozenset(
     "potter potters artisan artisans craftsman craftsmen craftspeople maker makers weaver "
     "weavers smith smiths blacksmith blacksmiths bladesmith bladesmiths carpenter carpenters "
-    "workshop workshops factory factories kitchen kitchens mill mills farmer farmers "
+    "workshop workshops factory factories mill mills farmer farmers "
     "growers craftsmanship".split())
 _EN_ORIGIN_VERB_RE = re.compile(
     r"(?<![\w-])(?i:made|manufactured|produced|crafted|handcrafted|hand-crafted|handmade|"
@@ -180,6 +180,12 @@ _EN_FILLER_MAX = 3
 _EN_NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten dozen several few many".split())
 _SPACE_RE = re.compile(r"\s*")
+# A nationality after these words names a model or a comparison, not an origin ("inspired by
+# Japanese ceramics", "sturdier than Italian mugs").
+_STYLE_BEFORE_RE = re.compile(
+    r"(?:^|[^\w])(?i:inspired\s+by|influenced\s+by|style\s+of|like|unlike|than|reminiscent\s+of|"
+    r"tradition\s+of|nod\s+to|take\s+on)\s+(?:(?i:the|a|an)\s+)?$")
+_STYLE_BEFORE_WINDOW = 40
 _AFTER_NAME_RE = re.compile(r"(-|[ \t]+)([A-Za-z]+)")
 
 
@@ -326,6 +332,8 @@ def _check_places_en(text: str, facts: ProductFacts, blob: str) -> list[tuple[in
         name, group = _EN_PLACE_NAMES[int(m.lastgroup[1:])]
         following = _next_word(text, m.end())
         if following is None or _is_style(text, m.end(), name):
+            continue
+        if _STYLE_BEFORE_RE.search(text, max(0, m.start() - _STYLE_BEFORE_WINDOW), m.start()):
             continue
         joiner, word, _end = following
         if joiner == "-":

@@ -149,6 +149,7 @@ def test_styles_and_kinds_named_after_a_country_are_not_origins():
         (coffee, "Brew English breakfast tea or a Chinese tea in the carafe as well."),
         (mugs, "Japanese-inspired stoneware mugs with a Scandinavian design."),
         (mugs, "Mugs made in the Japanese style."),
+        (mugs, "Inspired by Japanese ceramics and Scandinavian kitchens, unlike Italian mugs."),
         (casserole, "Use it as a Dutch oven for braises, from the hob to the table."),
         (mugs, "From morning coffee to a late tea, from Monday to Sunday."),
         (mugs, "Made from stoneware, made for everyday use."),
