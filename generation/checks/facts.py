@@ -353,6 +353,10 @@ _TITLE_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+(?:[.,]\d+)?")
 
 
 
+_NOT_NEW_NAMES = _GENERIC_TITLE_MODIFIERS | _STOPWORDS
+
+
+
 def _renamed_en(draft: str, title: str, blob: str, others: str, brand: str
                 ) -> tuple[int, int, str] | None:
     """English: the title's words; a draft word that is a later title word, right after
@@ -366,7 +370,7 @@ def _renamed_en(draft: str, title: str, blob: str, others: str, brand: str
     blob_words = {_stem(w) for w in re.findall(r"[a-z]+", blob)}
     tokens = list(_TITLE_TOKEN_RE.finditer(draft))
     draft_words = {_stem(m.group(0).lower()) for m in tokens}
-    # The name words before each title word, and whether the draft lost them all.
+    # The name words among the title words before each one.
     lost: list[list[str]] = []
     for i in range(len(title_words)):
         names = lost[i - 1][:] if i else []
@@ -386,11 +390,11 @@ def _renamed_en(draft: str, title: str, blob: str, others: str, brand: str
             word = tokens[start - 1].group(0)
             stem = _stem(word.lower())
             if (not word[:1].isupper() or stem in blob_words or stem in index
-                    or word.lower() in _GENERIC_TITLE_MODIFIERS | _STOPWORDS):
+                    or word.lower() in _NOT_NEW_NAMES):
                 break
             start -= 1
         if start < j:
-            name = next((w for w in _TITLE_TOKEN_RE.findall(title) if w.lower() == names[0]),
-                        names[0])
-            return tokens[start].start(), tokens[j - 1].end(), name
+            as_written = {w.lower(): w for w in _TITLE_TOKEN_RE.findall(title)}
+            return (tokens[start].start(), tokens[j - 1].end(),
+                    " ".join(as_written.get(w, w) for w in names))
     return None

@@ -223,6 +223,8 @@ def test_an_english_title_that_swaps_the_products_name_for_an_invented_one_is_no
     assert not is_usable(check_text(title, facts=mugs, kind=TITLE))
     bag = catalog_facts("FERN-OD-004")  # Kettle Lake 650 Down Sleeping Bag
     assert renamed("Alpine Down Sleeping Bag", bag) == ["Alpine"]
+    (flag,) = flagged("Alpine Down Sleeping Bag", bag, TITLE, "title_renamed")
+    assert '"Kettle Lake"' in flag.message
 
 
 def test_short_titles_and_titles_that_keep_the_name_are_not_renamed():
