@@ -49,6 +49,10 @@ HOSTILE = {
     "absolute terms": "最",
     "numbers": "12 ",
     "spaces": " ",
+    "origins": "made in 2 Portuguese ",
+    "nationalities": "Portuguese stoneware ",
+    "chinese origins": "来自福建，",
+    "short clauses": "乳化，",
 }
 
 

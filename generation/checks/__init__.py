@@ -24,6 +24,7 @@ from .facts import (
     KINDS_WITH_FACTS,
     _check_coverage,
     _check_example_facts,
+    _check_title_identity,
     _check_title_subject,
     coverage,
 )
@@ -114,10 +115,11 @@ def check_text(
         *_check_looping(text, facts),
         *_check_grounding(text, blob),
         *_check_materials(text, blob),
-        *_check_places(text, blob, facts.is_zh),
+        *_check_places(text, facts, blob),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
         *_check_title_subject(text, facts, kind),
+        *_check_title_identity(text, facts, kind),
         *_check_example_facts(text, facts, kind, examples),
     ]
     return _capped(sorted(flags, key=lambda f: (f.start, f.end, f.code)))

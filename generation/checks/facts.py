@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from ..i18n import gettext_noop
 from ..prompts import KindSpec, ProductFacts, facts_text
 from .flags import ERROR, INFO, WARNING, Flag, _flag
-from .matching import _CJK_RE, _Taken
+from .matching import _CJK, _CJK_RE, _Taken
 from .quantities import _NUMBER, _UNIT_ALIASES, _canonical_number, _numbers_in
 
 _STOPWORDS = frozenset(
@@ -243,3 +243,158 @@ def _check_title_subject(text: str, facts: ProductFacts, kind: KindSpec) -> list
         title=facts.title,
     )]
 
+
+
+
+# Words a title may put before the product's kind without naming anything ("经典茉莉花茶",
+# "Everyday Stoneware Mugs"): generic, not a new name.
+_GENERIC_TITLE_MODIFIERS = frozenset(
+    "经典 精选 新款 家用 日常 简约 classic everyday essential essentials new simple daily modern "
+    "original".split())
+
+
+
+# Attribute keys that give where the product comes from: the title words they contain name it.
+_ORIGIN_KEYS = frozenset({"origin", "产地", "原产地", "产区", "country of origin", "made in"})
+
+
+
+_CJK_RUN_RE = re.compile(f"[{_CJK}]+")
+
+
+
+# At most this many characters (words) of a new name are quoted: the check reads no further.
+_RENAME_MAX = 6
+
+
+
+def _check_title_identity(text: str, facts: ProductFacts, kind: KindSpec) -> list[Flag]:
+    """A title must not rename the product: drop the words of its title that name it (its
+    origin, series or model: "横县" of "横县茉莉花茶", "Vik" of "Vik Stoneware Mugs") and put a
+    word the data does not give in their place ("皇家茉莉花茶", "Royal Stoneware Mugs"). A title
+    that only drops them ("茉莉花茶 200克") is a fine short title, and one that keeps them may add
+    what it likes ("皇家横县茉莉花茶" is for the other checks).
+
+    A name word is a title word the rest of the data does not use (materials and kinds are
+    stated in the attributes too: "Leather" of "Leather Phone Case" is no name) or one its
+    origin gives. A warning like ``off_subject``: an editor may rename a product on purpose, but
+    a first draft that does is no start."""
+    if kind.code not in ("title", "seo_title") or not facts.title:
+        return []
+    blob = facts_text(facts)
+    lowered_blob = unicodedata.normalize("NFKC", blob).lower()
+    others = unicodedata.normalize("NFKC", " ".join(
+        [facts.category, *(v for k, v in facts.attributes.items()
+                           if k.lower() not in _ORIGIN_KEYS)])).lower()
+    origins = unicodedata.normalize("NFKC", " ".join(
+        v for k, v in facts.attributes.items() if k.lower() in _ORIGIN_KEYS)).lower()
+    title = unicodedata.normalize("NFKC", facts.title)
+    draft = unicodedata.normalize("NFKC", text)
+    if len(draft) != len(text):
+        draft = text  # offsets must point into the text as written
+    found = (_renamed_zh(draft, title, lowered_blob, others, origins) if facts.is_zh
+             else _renamed_en(draft, title, lowered_blob, others, facts.brand))
+    if found is None:
+        return []
+    start, end, name = found
+    return [_flag(
+        "title_renamed", WARNING,
+        gettext_noop('The title drops "%(name)s", which names the product, and puts "%(found)s" '
+                     "in its place, which the product data does not give."),
+        start, end, name=name, found=text[start:end],
+    )]
+
+
+
+def _renamed_zh(draft: str, title: str, blob: str, others: str, origins: str
+                ) -> tuple[int, int, str] | None:
+    """Chinese: the title's character pairs; a pair of the draft that continues the title
+    after its first two characters, with new characters right before it in place of the
+    title's own."""
+    pairs: dict[str, tuple[int, int]] = {}  # pair -> (its place in its run, the run's start)
+    for run in _CJK_RUN_RE.finditer(title):
+        for i in range(run.start() + 2, run.end() - 1):
+            pairs.setdefault(title[i:i + 2], (i, run.start()))
+    blob_pairs = {blob[k:k + 2] for k in range(len(blob) - 1)}
+    draft_pairs = {draft[k:k + 2].lower() for k in range(len(draft) - 1)}
+    for j in range(2, len(draft) - 1):
+        place = pairs.get(draft[j:j + 2])
+        if place is None:
+            continue
+        name = title[place[1]:place[0]]
+        if not _names_product(name, others, origins):
+            continue
+        if any(name[k:k + 2].lower() in draft_pairs for k in range(len(name) - 1)):
+            continue  # the name is still there
+        start = j
+        while (start > 0 and j - start < _RENAME_MAX and _CJK_RE.match(draft[start - 1])
+               and draft[start - 1:start + 1] not in blob_pairs
+               and (start - 1 == 0 or draft[start - 2:start] not in blob_pairs)):
+            start -= 1
+        new = draft[start:j]
+        if len(new) >= 2 and new not in _GENERIC_TITLE_MODIFIERS:
+            return start, j, name
+    return None
+
+
+
+def _names_product(name: str, others: str, origins: str) -> bool:
+    """Whether title characters before the product's kind name it: its origin, or words the
+    rest of its data does not use (a series name rather than an ingredient)."""
+    if len(name) < 2:
+        return False
+    if any(name[k:k + 2] in origins for k in range(len(name) - 1)):
+        return True
+    return not any(name[k:k + 2] in others for k in range(len(name) - 1))
+
+
+
+_TITLE_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+(?:[.,]\d+)?")
+
+
+
+_NOT_NEW_NAMES = _GENERIC_TITLE_MODIFIERS | _STOPWORDS
+
+
+
+def _renamed_en(draft: str, title: str, blob: str, others: str, brand: str
+                ) -> tuple[int, int, str] | None:
+    """English: the title's words; a draft word that is a later title word, right after
+    capitalised words the data does not give, while the title's earlier name words are gone."""
+    title_words = [w.lower() for w in _TITLE_TOKEN_RE.findall(title)]
+    index: dict[str, int] = {}
+    for i, word in enumerate(title_words):
+        index.setdefault(_stem(word), i)
+    brand_words = {_stem(w.lower()) for w in _TITLE_TOKEN_RE.findall(brand or "")}
+    others_words = {_stem(w) for w in re.findall(r"[a-z]+", others)}
+    blob_words = {_stem(w) for w in re.findall(r"[a-z]+", blob)}
+    tokens = list(_TITLE_TOKEN_RE.finditer(draft))
+    draft_words = {_stem(m.group(0).lower()) for m in tokens}
+    # The name words among the title words before each one.
+    lost: list[list[str]] = []
+    for i in range(len(title_words)):
+        names = lost[i - 1][:] if i else []
+        word = title_words[i - 1] if i else ""
+        if (i and word.isalpha() and len(word) >= 3 and word not in _STOPWORDS
+                and word not in _GENERIC_TITLE_WORDS and _stem(word) not in others_words
+                and _stem(word) not in brand_words):
+            names.append(word)
+        lost.append(names)
+    for j in range(1, len(tokens)):
+        i = index.get(_stem(tokens[j].group(0).lower()))
+        names = lost[i] if i else []
+        if not names or any(_stem(w) in draft_words for w in names):
+            continue
+        start = j
+        while start > 0 and j - start < _RENAME_MAX:
+            word = tokens[start - 1].group(0)
+            stem = _stem(word.lower())
+            if (not word[:1].isupper() or stem in blob_words or stem in index
+                    or word.lower() in _NOT_NEW_NAMES):
+                break
+            start -= 1
+        if start < j:
+            as_written = {w.lower(): w for w in _TITLE_TOKEN_RE.findall(title)}
+            return (tokens[start].start(), tokens[j - 1].end(),
+                    " ".join(as_written.get(w, w) for w in names))
+    return None

@@ -109,8 +109,9 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
 
     - not noise (``garbled``), and free of facts of the example products its prompt showed
       (``example_fact``);
-    - a title that names its product (``off_subject``): a warning, since an editor may title a
-      product freely, but a first draft that does not is no start;
+    - a title that names its product (``off_subject``) and does not rename it (``title_renamed``:
+      "皇家茉莉花茶" for "横县茉莉花茶"): warnings, since an editor may title a product freely, but
+      a first draft that does not is no start;
     - text that does not loop (``looping``: one phrase three times, or three phrases twice): a
       warning, since copy may repeat a phrase on purpose, but a draft that circles is no start.
 
@@ -127,7 +128,7 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
 
 
 # Warnings that an editor may approve over, but that leave a first draft no start.
-NOT_USABLE_WARNINGS = frozenset({"off_subject", "looping"})
+NOT_USABLE_WARNINGS = frozenset({"off_subject", "title_renamed", "looping"})
 
 
 

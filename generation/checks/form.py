@@ -444,38 +444,80 @@ _LOOP_TIMES = 3
 
 
 
+def _clause_size(key: str, zh: bool) -> int:
+    """How long a normalized clause is: Chinese characters for Chinese copy, words for English."""
+    return len(_CJK_RE.findall(key)) if zh else len(key.split())
+
+
+
+def _short_phrase(prev: re.Match[str] | None, clause: re.Match[str], key: str, text: str,
+                  zh: bool) -> tuple[str, int] | None:
+    """A clause too short to be a phrase alone ("易冲洗", "dishwasher safe"), read with the end of
+    the clause before it in the same line ("乳化，易冲洗", "glaze, dishwasher safe"): its key and
+    where it starts. Chinese writes short clauses back to back, so "乳化，易冲洗" said three times
+    is a loop though neither of its clauses is one. The tail is two Chinese characters or one
+    word, whatever came before it, so "遇水乳化，易冲洗" and "加水后乳化，易冲洗" are the same
+    phrase; ``None`` when there is no such tail or the phrase is still too short."""
+    if prev is None or "\n" in text[prev.end():clause.start()]:
+        return None
+    before = prev.group(0).rstrip()
+    if zh:
+        tail = before[-2:]
+        if len(tail) < 2 or not all(_CJK_RE.match(ch) for ch in tail):
+            return None
+    else:
+        words = before.split()
+        if not words:
+            return None
+        tail = words[-1]
+    phrase = f"{_normalize_sentence(tail)} {key}"
+    if _clause_size(phrase, zh) < (4 if zh else 3):
+        return None
+    return phrase, prev.start() + len(before) - len(tail)
+
+
+
 def _check_looping(text: str, facts: ProductFacts) -> list[Flag]:
     """A clause (4+ Chinese characters, 3+ words) said three times, or three clauses said twice
     each: small models circle back to the same phrases ("每泡约7克" five times in one
-    description). Sentences that repeat whole are ``repetition``; this catches the loop that
-    varies the sentences around it."""
-    counts: dict[str, list[re.Match]] = {}
+    description). A shorter clause counts with the end of the clause before it ("乳化，易冲洗"),
+    for the three-times rule only: two short phrases said twice each are too common in plain
+    copy to call a loop. Sentences that repeat whole are ``repetition``; this catches the loop
+    that varies the sentences around it."""
+    zh = facts.is_zh
+    counts: dict[str, list[tuple[int, int]]] = {}
+    short: dict[str, list[tuple[int, int]]] = {}
+    prev = None
     for m in _CLAUSE_RE.finditer(text):
         key = _normalize_sentence(m.group(0))
-        long_enough = (len(_CJK_RE.findall(key)) >= 4 if facts.is_zh
-                       else len(key.split()) >= 3)
-        if long_enough:
-            counts.setdefault(key, []).append(m)
+        size = _clause_size(key, zh)
+        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+        end = m.start() + len(m.group(0).rstrip())
+        if size >= (4 if zh else 3):
+            counts.setdefault(key, []).append((start, end))
+        elif size >= (2 if zh else 1) and (found := _short_phrase(prev, m, key, text, zh)):
+            short.setdefault(found[0], []).append((found[1], end))
+        if key:
+            prev = m
     repeated = sorted((found for found in counts.values() if len(found) > 1),
-                      key=lambda found: (-len(found), found[1].start()))
-    if not repeated:
-        return []
-    found = repeated[0]
-    if len(found) >= _LOOP_TIMES:
-        last = found[_LOOP_TIMES - 1]
+                      key=lambda found: (-len(found), found[1][0]))
+    looped = sorted((found for found in (*counts.values(), *short.values())
+                     if len(found) >= _LOOP_TIMES),
+                    key=lambda found: (-len(found), found[_LOOP_TIMES - 1][0]))
+    if looped:
+        found = looped[0]
+        start, end = found[_LOOP_TIMES - 1]
         template = gettext_noop('The phrase "%(phrase)s" appears %(times)d times: the text goes '
                                 "in circles.")
         params = {"times": len(found)}
     elif len(repeated) >= _LOOP_TIMES:
-        last = found[1]
+        start, end = repeated[0][1]
         template = gettext_noop('%(times)d phrases appear twice, such as "%(phrase)s": the text '
                                 "goes in circles.")
         params = {"times": len(repeated)}
     else:
         return []
-    start = last.start() + (len(last.group(0)) - len(last.group(0).lstrip()))
-    return [_flag("looping", WARNING, template, start, last.end(),
-                  phrase=last.group(0).strip(), **params)]
+    return [_flag("looping", WARNING, template, start, end, phrase=text[start:end], **params)]
 
 
 
