@@ -43,7 +43,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 
 from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
-from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms  # noqa: E402
+from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms, fuse_projections  # noqa: E402
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
 from .kvcache import PackedPrefill, PreallocatedCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
@@ -195,6 +195,7 @@ class Engine:
             self._trim_output()
         if kind == "cpu":
             fuse_norms(self.model)
+            fuse_projections(self.model)
         if batch_tokens:
             self.batch_tokens = batch_tokens
         elif kind == "cuda":
