@@ -4,6 +4,7 @@ is written in."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import threading
@@ -37,6 +38,20 @@ def cpu_threads() -> int:
     except (AttributeError, OSError):  # pragma: no cover - Windows
         busy = 0.0
     return max(1, min(cpus, int(cpus - busy + 0.5)))
+
+
+def release_freed_memory() -> bool:
+    """Give memory that the process has freed back to the system (glibc's ``malloc_trim``);
+    whether it could. Freed heap chunks otherwise stay in the resident set: after loading Gemma
+    3 270M (fp32 weights converted to bf16, projections fused, the head trimmed) 160 MB of
+    them, which every later peak then sits on. A no-op without glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (AttributeError, OSError):  # pragma: no cover - not glibc
+        return False
+    trim(0)
+    return True
 
 
 def cpu_dtype() -> torch.dtype:

@@ -44,7 +44,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, 
 from . import attention  # noqa: E402
 from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
-from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms, fuse_projections  # noqa: E402
+from .cpu import (  # noqa: E402
+    TrimmedHead,
+    cpu_dtype,
+    cpu_threads,
+    fuse_norms,
+    fuse_projections,
+    release_freed_memory,
+)
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
 from .kvcache import PackedPrefill, PreallocatedCache, SharedPromptCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
@@ -197,6 +204,7 @@ class Engine:
         if kind == "cpu":
             fuse_norms(self.model)
             fuse_projections(self.model)
+            release_freed_memory()
         if batch_tokens:
             self.batch_tokens = batch_tokens
         elif kind == "cuda":

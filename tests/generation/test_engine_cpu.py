@@ -209,3 +209,19 @@ def test_the_engine_fuses_gemma_projections_on_cpu(tmp_path):
     engine = _engine(build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16))
     kinds = {type(m).__name__ for m in engine.model.modules()}
     assert {"FusedGemmaAttention", "FusedGemmaMLP"} <= kinds and "Gemma3MLP" not in kinds
+
+
+def test_the_cpu_engine_gives_back_the_memory_loading_freed(tmp_path, monkeypatch):
+    import sys
+
+    from generation.cpu import release_freed_memory
+    from generation.testing import build_tiny_sliding_model
+
+    from .conftest import _engine
+
+    path = build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16)
+    calls = []
+    monkeypatch.setattr(engine_module, "release_freed_memory", lambda: calls.append(1) or True)
+    _engine(path)
+    assert calls == [1]
+    assert release_freed_memory() is sys.platform.startswith("linux")
