@@ -33,7 +33,9 @@ it out). It has no binary wheel and compiles llama.cpp (~15 minutes on two busy 
       .venv/bin/pip install -c constraints.txt "llama-cpp-python==0.3.36"
 
 (On this VM the CPU advertises AMX but the hypervisor does not enable it: a ``GGML_NATIVE`` build
-dies with SIGILL on the first AMX tile instruction. Elsewhere ``-DGGML_NATIVE=ON`` is enough.)
+dies with SIGILL on the first AMX tile instruction. Elsewhere ``-DGGML_NATIVE=ON`` is enough. An
+AMD EPYC VM has AVX512-VNNI but not the VEX-encoded AVX-VNNI: there ``-DGGML_AVX_VNNI=OFF``, or
+the first decode dies with SIGILL; ``grep -o 'avx_vnni' /proc/cpuinfo`` tells.)
 Run it with ``OMP_WAIT_POLICY=PASSIVE`` on a shared machine: llama.cpp and torch share libgomp,
 and spinning threads made both 7-30x slower at a load of 4-5 on two cores.
 

@@ -1,16 +1,17 @@
 """Decode attention that reads a request's prompt once for all of its candidates.
 
-With best of 6 a request's rows hold six copies of the same prompt keys and values (the engine
-prefills once and copies the row), and with ~800-token prompts and 64 new tokens attention over
-the prompt is most of what a decode step reads: for 48 Gemma rows, 18 layers x 40 MB of bf16 keys
-and values per step, more than the weights. Inside ``shared_prompt`` each decode step attends in
-two parts: every request's queries (all its rows and heads) against its prompt's keys, read from
-one of its rows, and each row against its own tokens after the prompt; the two softmax parts are
-then merged through their log-sum-exps. Measured for one such layer, 48 rows, one thread:
-7-10 ms as one attention, 1.4 ms in two parts.
+With best of 6 a request's rows would hold six copies of the same prompt keys and values, and
+with ~800-token prompts and 64 new tokens attention over the prompt is most of what a decode step
+reads: for 48 Gemma rows, 18 layers x 40 MB of bf16 keys and values per step, more than the
+weights. So the CPU engine's cache (``kvcache.SharedPromptCache``) holds each prompt once and
+each row's own tokens apart, and inside ``shared_prompt`` each decode step attends in two parts:
+every request's queries (all its rows and heads) against its prompt's keys, and each row against
+its own tokens; the two softmax parts are then merged through their log-sum-exps. Measured for
+one such layer, 48 rows, one thread: 7-10 ms as one attention, 1.4 ms in two parts.
 
 The model is loaded with ``attn_implementation=ATTENTION`` (registered here); outside
-``shared_prompt``, for prompt steps and off the CPU it is transformers' SDPA attention as it is.
+``shared_prompt`` and for prompt steps it is transformers' SDPA attention as it is (off the CPU,
+or without torch's CPU flash kernel, the engine keeps a cache row per candidate).
 The result equals the one-part attention up to rounding (the parts are merged in fp32).
 """
 
@@ -47,14 +48,26 @@ def _additive(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | N
         ~mask, float("-inf"))
 
 
-class SharedPrompt:
-    """Which rows belong to which request (``requests[row]``; a request's rows are consecutive)
-    and how many cache positions at the start of every row are its request's prompt
-    (``width``): identical in all of that request's rows."""
+def can_split_prompts() -> bool:
+    """Whether decode steps can attend in two parts here (a ``SharedPromptCache``)."""
+    return _FLASH is not None
 
-    def __init__(self, requests: Sequence[int], width: int):
+
+class SharedPrompt:
+    """Which request's prompt each decode row continues (``requests[row]``, an index into the
+    prompts of ``layers``, the ``SharedPromptCache``'s layers; a request's rows are
+    consecutive), the prompts' width and ``prompt_mask`` (``[requests, width]``, False at
+    padding)."""
+
+    def __init__(self, requests: Sequence[int], width: int, layers: Sequence,
+                 prompt_mask: torch.Tensor, *, _masks: tuple | None = None):
         self.requests = list(requests)
         self.width = int(width)
+        self.layers = layers
+        self.prompt_mask = prompt_mask
+        # The padding mask as the additive one the flash kernel takes, made once per batch.
+        self.additive = _masks[0] if _masks else _additive(prompt_mask[:, None, None, :],
+                                                           layers[0]._key_buffer)
         starts = [
             r
             for r in range(len(self.requests))
@@ -62,10 +75,14 @@ class SharedPrompt:
         ]
         sizes = [b - a for a, b in zip(starts, [*starts[1:], len(self.requests)], strict=True)]
         self.groups, self.size = len(starts), max(sizes)
+        prompts = [self.requests[r] for r in starts]
+        # While every request still has rows, group g reads prompt g as it is; after that the
+        # prompts of requests with rows are gathered.
+        self.prompts = (None if prompts == list(range(prompt_mask.shape[0]))
+                        else torch.tensor(prompts))
         # Same-sized groups are strided views of the rows; otherwise rows are gathered into
         # ``size`` slots per request (a short request repeats its last row) and scattered back.
         self.uniform = all(s == self.size for s in sizes)
-        self.firsts = torch.tensor(starts)
         self.slots = torch.tensor(
             [
                 start + min(i, s - 1)
@@ -82,47 +99,46 @@ class SharedPrompt:
         )
 
     def select_rows(self, keep: Sequence[int]) -> SharedPrompt:
-        return SharedPrompt([self.requests[r] for r in keep], self.width)
+        return SharedPrompt([self.requests[r] for r in keep], self.width, self.layers,
+                            self.prompt_mask, _masks=(self.additive,))
 
-    def attend(self, query, key, value, mask, scale, start: int = 0):
-        """``[rows, heads, 1, dim]`` queries against ``[rows, kv heads, length, dim]`` keys and
-        values under a ``[rows, 1, 1, length]`` boolean mask (or None): the attention output
-        as ``[rows, heads, 1, dim]``. Positions before ``start`` are behind every query's
-        sliding window: they are not read at all (the mask would only hide them)."""
+    def attend(self, query, key, value, layer: int, scale, window: int | None = None):
+        """``[rows, heads, 1, dim]`` queries of one decode step against their prompt's keys and
+        values in cache layer ``layer`` and their rows' own ``[rows, kv heads, steps, dim]``
+        ``key`` and ``value`` (the step's own included): the attention output as
+        ``[rows, heads, 1, dim]``. With a sliding ``window`` only the last ``window``
+        positions are seen; those before are not read at all."""
         rows, heads, _, dim = query.shape
-        if start:
-            key, value = key[:, :, start:], value[:, :, start:]
-            mask = None if mask is None else mask[..., start:]
-            if start >= self.width:  # the window has moved past the whole prompt
-                return _FLASH(query, key, value, attn_mask=_additive(mask, query), scale=scale)[0]
-        kv_heads, width = key.shape[1], self.width - start
+        kv_heads, width = key.shape[1], self.width
         # Queries sharing a key head become positions of one query block: [rows, kv, rep, dim].
         query = query.reshape(rows, kv_heads, heads // kv_heads, dim)
-        additive = _additive(mask, query)
+        start = max(0, width + key.shape[2] - window) if window else 0
+        if start:
+            key, value = key[:, :, max(0, start - width):], value[:, :, max(0, start - width):]
+        out_t, lse_t = _FLASH(query, key, value, scale=scale)[:2]
+        if start >= width:  # the window has moved past the whole prompt
+            return out_t.reshape(rows, heads, 1, dim)
+        cache = self.layers[layer]
+        keys = cache._key_buffer[:, :, start:width]
+        values = cache._value_buffer[:, :, start:width]
+        mask_p = self.additive[..., start:width]
+        visible = self.prompt_mask[:, start:width].any(-1)[:, None, None]
+        if self.prompts is not None:
+            prompts = self.prompts.to(query.device)
+            keys, values = keys.index_select(0, prompts), values.index_select(0, prompts)
+            mask_p, visible = mask_p.index_select(0, prompts), visible.index_select(0, prompts)
         if self.uniform:
-            prompt = slice(None, None, self.size)
-            keys, values = key[prompt, :, :width], value[prompt, :, :width]
-            mask_p = None if mask is None else additive[prompt, :, :, :width]
-            visible = None if mask is None else mask[prompt, :, :, :width].any(-1)
             grouped = query.view(self.groups, self.size, *query.shape[1:])
         else:
-            firsts = self.firsts.to(query.device)
-            keys = key[:, :, :width].index_select(0, firsts)
-            values = value[:, :, :width].index_select(0, firsts)
-            mask_p = None if mask is None else additive[:, :, :, :width].index_select(0, firsts)
-            visible = (
-                None if mask is None else mask[:, :, :, :width].any(-1).index_select(0, firsts)
-            )
             grouped = query.index_select(0, self.slots.to(query.device)).view(
                 self.groups, self.size, *query.shape[1:]
             )
         # [groups, size, kv, rep, dim] -> [groups, kv, size * rep, dim]
         grouped = grouped.transpose(1, 2).reshape(self.groups, kv_heads, -1, dim)
-        out_p, lse_p = _FLASH(grouped, keys, values, attn_mask=mask_p, scale=scale)
-        if visible is not None:
-            # The kernel gives a query with nothing to see (a sliding window past the whole
-            # prompt) a log-sum-exp of 0, not -inf.
-            lse_p = lse_p.masked_fill(~visible, float("-inf"))
+        out_p, lse_p = _FLASH(grouped, keys, values, attn_mask=mask_p, scale=scale)[:2]
+        # The kernel gives a query with nothing to see (a sliding window past the whole
+        # prompt but for its padding) a log-sum-exp of 0, not -inf.
+        lse_p = lse_p.masked_fill(~visible, float("-inf"))
         out_p = out_p.view(self.groups, kv_heads, self.size, -1, dim).transpose(1, 2)
         lse_p = lse_p.view(self.groups, kv_heads, self.size, -1).transpose(1, 2)
         if self.uniform:
@@ -131,14 +147,7 @@ class SharedPrompt:
             index = self.rows.to(query.device)
             out_p = out_p.reshape(-1, *query.shape[1:]).index_select(0, index)
             lse_p = lse_p.reshape(-1, *query.shape[1:-1]).index_select(0, index)
-        out_t, lse_t = _FLASH(
-            query,
-            key[:, :, width:],
-            value[:, :, width:],
-            attn_mask=None if mask is None else additive[:, :, :, width:],
-            scale=scale,
-        )
-        top = torch.maximum(lse_p, lse_t)  # the row's own tokens are never all masked
+        top = torch.maximum(lse_p, lse_t)  # a row's own tokens are never masked
         weight_p = torch.exp(lse_p - top).unsqueeze(-1)
         weight_t = torch.exp(lse_t - top).unsqueeze(-1)
         out = (out_p.float() * weight_p + out_t.float() * weight_t) / (weight_p + weight_t)
@@ -220,35 +229,17 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
         return out.transpose(1, 2).contiguous(), None
     shared = getattr(_ACTIVE, "shared", None)
-    if (
-        shared is None
-        or _FLASH is None
-        or query.shape[2] != 1
-        or dropout
-        or query.device.type != "cpu"
-        or key.shape[2] <= shared.width
-        or query.shape[0] != len(shared.requests)
-        or kwargs.get("softcap") is not None
-        or (
-            attention_mask is not None
-            # Only a boolean mask with a row per query row and a column per position is split.
-            and (
-                attention_mask.dtype != torch.bool
-                or attention_mask.shape[0] != query.shape[0]
-                or attention_mask.shape[-1] != key.shape[2]
-            )
-        )
-    ):
-        return sdpa_attention_forward(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-        )
-    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    # Gemma's sliding layers see only the last ``window`` positions (of 512: with ~800-token
-    # prompts, a third of what a decode step would read).
-    window = kwargs.get("sliding_window")
-    start = max(0, key.shape[2] - window) if window else 0
-    out = shared.attend(query, key, value, attention_mask, scale, start=start)
-    return out.transpose(1, 2).contiguous(), None
+    if shared is not None and query.shape[2] == 1:
+        # A ``SharedPromptCache`` gave ``key`` and ``value`` as the rows' own tokens only; the
+        # prompts are read from the cache. Its mask is the prompts' padding (a row's own tokens
+        # are all visible), so transformers' mask is not needed.
+        scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+        out = shared.attend(query, key, value, module.layer_idx, scale,
+                            window=kwargs.get("sliding_window"))
+        return out.transpose(1, 2).contiguous(), None
+    return sdpa_attention_forward(
+        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+    )
 
 
 AttentionInterface.register(ATTENTION, _attention)

@@ -41,11 +41,19 @@ choose_wait_policy()  # before torch loads
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList  # noqa: E402
 
+from . import attention  # noqa: E402
 from .attention import ATTENTION, SharedPrompt, exact_prefill  # noqa: E402
 from .columns import Columns  # noqa: E402
-from .cpu import TrimmedHead, cpu_dtype, cpu_threads, fuse_norms  # noqa: E402
+from .cpu import (  # noqa: E402
+    TrimmedHead,
+    cpu_dtype,
+    cpu_threads,
+    fuse_norms,
+    fuse_projections,
+    release_freed_memory,
+)
 from .decoding import GroundedDecoding, vocabulary_for  # noqa: E402
-from .kvcache import PackedPrefill, PreallocatedCache  # noqa: E402
+from .kvcache import PackedPrefill, PreallocatedCache, SharedPromptCache  # noqa: E402
 from .params import GenerationParams  # noqa: E402
 from .requests import (  # noqa: E402
     GeneratedText,
@@ -195,6 +203,8 @@ class Engine:
             self._trim_output()
         if kind == "cpu":
             fuse_norms(self.model)
+            fuse_projections(self.model)
+            release_freed_memory()
         if batch_tokens:
             self.batch_tokens = batch_tokens
         elif kind == "cuda":
@@ -511,15 +521,24 @@ class Engine:
                  position_ids=torch.tensor([positions], dtype=torch.long, device=self.device),
                  cache=PackedPrefill(cache, pack), use_cache=True)
 
-    def _decode_cache(self, rows: int, capacity: int) -> PreallocatedCache:
+    def _decode_cache(self, batch: list[Prepared], width: int, max_new: int, *, split: bool
+                      ) -> PreallocatedCache:
+        """The batch's cache: ``width`` prefilled positions then ``max_new`` decode steps, for
+        every candidate's row, or with ``split`` each prompt once (``SharedPromptCache``)."""
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or (
             config.hidden_size // config.num_attention_heads
         )
+        rows = sum(item.candidates for item in batch)
+        if split:
+            return SharedPromptCache.allocate(
+                config.num_hidden_layers, requests=len(batch), rows=rows, heads=heads,
+                head_dim=head_dim, width=width, steps=max_new, dtype=self.dtype,
+                device=self.device)
         return PreallocatedCache.allocate(
             config.num_hidden_layers, rows=rows, heads=heads, head_dim=head_dim,
-            capacity=capacity, dtype=self.dtype, device=self.device,
+            capacity=width + 1 + max_new, dtype=self.dtype, device=self.device,
         )
 
     @torch.inference_mode()
@@ -529,18 +548,29 @@ class Engine:
     ) -> list[GenerationResult]:
         """Prefill each prefix group of ``batch`` apart, right-aligned in place into one cache
         sized for the whole batch (decoding then writes each token in place too), and decode
-        every candidate of every request as one row of one ``model.generate``."""
+        every candidate of every request as one row.
+
+        On CPU the cache holds each request's prompt once, not once per candidate
+        (``SharedPromptCache``, read by ``generation.attention``'s two-part attention), so the
+        prefill writes request ``i`` of the batch to prompt row ``i``; elsewhere (or without the
+        CPU flash kernel) to the first row of its candidates, then copied to the others."""
         started = time.perf_counter()
         max_new = batch[0].max_new_tokens
         groups = self._prefill_groups(batch)
         widths = [self._prefill_width(group) for group in groups]
         cached = max(widths)
-        cache = self._decode_cache(sum(item.candidates for item in batch), cached + 1 + max_new)
-        input_rows, mask_rows, seeds, row_rules, row_requests = [], [], [], [], []
+        split = self.device == "cpu" and attention.can_split_prompts()
+        cache = self._decode_cache(batch, cached, max_new, split=split)
+        input_rows, mask_rows, seeds, row_rules = [], [], [], []
+        row_requests: list[int] = []  # each row's request, as its place in the batch
+        firsts: list[int] = []  # each request's first row
         for group, group_width in zip(groups, widths, strict=True):
             lead = cached - group_width
-            first = len(input_rows)
+            # The cache row the group's first prompt is prefilled into.
+            first = len(firsts) if split else len(input_rows)
             for item in group:
+                ordinal = len(firsts)
+                firsts.append(len(input_rows))
                 pad = group_width - len(item.ids) + 1
                 tokens = list(item.prefix) + [self.pad_token_id] * pad + item.suffix
                 mask = [1] * len(item.prefix) + [0] * pad + [1] * len(item.suffix)
@@ -549,7 +579,7 @@ class Engine:
                     mask_rows.append([0] * lead + mask)
                     seeds.append(row_seed(item.seed, candidate))
                     row_rules.append(item.rules)
-                    row_requests.append(item.index)
+                    row_requests.append(ordinal)
             if group_width and not group[0].prefix and self.exact_prefill:
                 self._prefill_exact(group, cache, first, cached)
             elif group_width:
@@ -563,7 +593,7 @@ class Engine:
                     window = PreallocatedCache.window(
                         cache, slice(first + start, first + start + len(part)), lead, group_width)
                     self._prefill(part, window, group_width)
-            if group_width:
+            if group_width and not split:
                 counts = [item.candidates for item in group]
                 if max(counts) > 1:
                     cache.repeat_rows(first, counts, lead, group_width)
@@ -592,9 +622,11 @@ class Engine:
                             eos_token_ids=self.eos_token_ids, pad_token_id=self.pad_token_id,
                             max_new=max_new, min_new=max_new if ignore_eos else 0,
                             columns=columns,
-                            # Every batch, even one candidate per request: a request's attention
-                            # is then computed the same way whatever batch it is in.
-                            shared=SharedPrompt(row_requests, cached))
+                            # Every CPU batch, even one candidate per request: a request's
+                            # attention is then computed the same way whatever batch it is in.
+                            shared=SharedPrompt(row_requests, cached, cache.layers,
+                                                attention_mask[firsts, :cached].bool())
+                            if split else None)
         seconds = time.perf_counter() - started
         total_rows = len(new_tokens)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-__all__ = ["PackedPrefill", "PreallocatedCache", "PreallocatedLayer"]
+__all__ = ["PackedPrefill", "PreallocatedCache", "PreallocatedLayer", "SharedPromptCache"]
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -98,16 +98,21 @@ class PreallocatedLayer(DynamicLayer):
         dropping finished rows never doubles the cache's memory."""
         if not self.is_initialized:
             return
-        rows = [int(i) for i in indices]
-        if any(b <= a for a, b in zip(rows, rows[1:], strict=False)):
-            raise ValueError("rows to keep must be increasing")
-        for buffer in (self._key_buffer, self._value_buffer):
-            for target, source in enumerate(rows):
-                if target != source:  # source >= target: never overwritten before it is read
-                    buffer[target].copy_(buffer[source])
-        self._key_buffer = self._key_buffer[: len(rows)]
-        self._value_buffer = self._value_buffer[: len(rows)]
+        self._key_buffer, self._value_buffer = _keep_rows(
+            indices, self._key_buffer, self._value_buffer)
         self._expose()
+
+
+def _keep_rows(indices: torch.Tensor, *buffers: torch.Tensor) -> list[torch.Tensor]:
+    """``buffers`` cut to rows ``indices`` (increasing), each moved down in place."""
+    rows = [int(i) for i in indices]
+    if any(b <= a for a, b in zip(rows, rows[1:], strict=False)):
+        raise ValueError("rows to keep must be increasing")
+    for buffer in buffers:
+        for target, source in enumerate(rows):
+            if target != source:  # source >= target: never overwritten before it is read
+                buffer[target].copy_(buffer[source])
+    return [buffer[: len(rows)] for buffer in buffers]
 
 
 class PreallocatedCache(DynamicCache):
@@ -165,6 +170,65 @@ class PreallocatedCache(DynamicCache):
             for buffer in (layer._key_buffer, layer._value_buffer):
                 block = buffer[first : first + len(counts), :, start : start + length]
                 buffer[rows, :, start : start + length].copy_(block.index_select(0, index))
+
+
+class SharedPromptLayer(PreallocatedLayer):
+    """One layer of a ``SharedPromptCache``: the buffers a ``PreallocatedLayer`` has, with one
+    row per request, hold the prompts (the prefill writes them as it writes a
+    ``PreallocatedLayer``'s rows); decode steps write each row's own tokens to ``own_keys`` /
+    ``own_values`` and return only those."""
+
+    def __init__(self, prompt_keys: torch.Tensor, prompt_values: torch.Tensor,
+                 own_keys: torch.Tensor, own_values: torch.Tensor):
+        super().__init__(prompt_keys.shape[2])
+        self.device = prompt_keys.device
+        self._key_buffer, self._value_buffer = prompt_keys, prompt_values
+        self.own_keys, self.own_values = own_keys, own_values
+        self.steps = 0
+        self.is_initialized = True
+        self._expose()
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        start, stop = self.steps, self.steps + key_states.shape[-2]
+        if stop > self.own_keys.shape[2]:
+            raise ValueError(f"{stop} steps written to a cache sized for {self.own_keys.shape[2]}")
+        self.own_keys[:, :, start:stop].copy_(key_states)
+        self.own_values[:, :, start:stop].copy_(value_states)
+        self.steps = stop
+        return self.own_keys[:, :, :stop], self.own_values[:, :, :stop]
+
+    def get_seq_length(self) -> int:
+        return self.length + self.steps
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep rows ``indices`` (increasing) of the rows' own tokens; the prompts stay."""
+        self.own_keys, self.own_values = _keep_rows(indices, self.own_keys, self.own_values)
+
+
+class SharedPromptCache(PreallocatedCache):
+    """A decode cache that holds each request's prompt once, however many rows (candidates)
+    continue it, and each row's own tokens apart: for 8 Gemma prompts of ~800 tokens x 6
+    candidates x 64 new tokens, 0.18 GB instead of 0.75 GB (and no copying of prompts to
+    candidate rows). Only ``generation.attention``'s two-part decode attention can read it:
+    an update returns a row's own tokens, not its prompt."""
+
+    def __init__(self, layers: list[SharedPromptLayer]):
+        super(DynamicCache, self).__init__(layers=layers)
+
+    @classmethod
+    def allocate(cls, num_layers: int, *, requests: int, rows: int, heads: int, head_dim: int,
+                 width: int, steps: int, dtype: torch.dtype, device: torch.device | str
+                 ) -> SharedPromptCache:
+        """Room for ``requests`` prompts of ``width`` positions (zeros: padding, see
+        ``PreallocatedLayer``) and ``steps`` decode steps of ``rows`` rows."""
+        def prompts():
+            return torch.zeros((requests, heads, width, head_dim), dtype=dtype, device=device)
+
+        def own():  # every position is written before it is read
+            return torch.empty((rows, heads, steps, head_dim), dtype=dtype, device=device)
+
+        return cls([SharedPromptLayer(prompts(), prompts(), own(), own())
+                    for _ in range(num_layers)])
 
 
 class PackedLayer(DynamicLayer):

@@ -58,8 +58,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     their end draws each row's token, or else the top score wins. ``min_new`` steps cannot
     choose EOS. With ``columns`` the model's logits are those columns of the vocabulary (a
     trimmed head inside ``TrimmedHead.narrow``), and the processors were built with them.
-    ``shared``: which rows share their prompt's cache positions (candidates of one request),
-    for attention that reads them once per request (``generation.attention``).
+    ``shared``: which request's prompt each row continues, for attention that reads each prompt
+    once from a ``SharedPromptCache`` (``generation.attention``); None with any other cache.
 
     A row leaves the batch once it has finished (its cache row, ids and processor state are
     dropped), as soon as finished rows are an eighth of the batch: the steps after go only to

@@ -1,6 +1,6 @@
-"""Decode attention in two parts (each request's prompt once for all its rows, then each row's own
-tokens): the same output as one attention over every row's whole cache, and the engine uses it
-for a request's candidates."""
+"""Decode attention in two parts (each request's prompt, held once, for all its rows, then each
+row's own tokens): the same output as one attention over every row's whole cache, and the engine
+uses it for a request's candidates."""
 
 import pytest
 import torch
@@ -11,58 +11,72 @@ from generation.engine import GenerationRequest
 from generation.params import GenerationParams
 
 
-def _batch(requests, *, width=12, length=17, heads=4, kv_heads=2, dim=8, seed=0):
-    """Queries, keys, values and a boolean mask for rows of ``requests`` (request id per row),
-    whose first ``width`` positions are the same within a request."""
+class _Layer:
+    def __init__(self, keys, values):
+        self._key_buffer, self._value_buffer = keys, values
+
+
+def _batch(requests, *, width=12, steps=5, heads=4, kv_heads=2, dim=8, seed=0):
+    """Queries of one decode step for rows of ``requests`` (a prompt index per row), a
+    ``SharedPrompt`` over one cache layer holding each prompt once (prompt ``r`` with ``r % 3``
+    positions of left padding), the rows' own keys and values, and the same as one
+    attention's whole-row keys, values and boolean mask."""
     generator = torch.Generator().manual_seed(seed)
-    rows = len(requests)
+    rows, prompts = len(requests), max(requests) + 1
     query = torch.randn(rows, heads, 1, dim, generator=generator)
-    key = torch.randn(rows, kv_heads, length, dim, generator=generator)
-    value = torch.randn(rows, kv_heads, length, dim, generator=generator)
-    mask = torch.ones(rows, 1, 1, length, dtype=torch.bool)
-    for row, request in enumerate(requests):
-        first = requests.index(request)
-        key[row, :, :width], value[row, :, :width] = key[first, :, :width], value[first, :, :width]
-        mask[row, ..., : request % 3] = False  # left padding of its own length
-    return query, key, value, mask
+    prompt_keys = torch.randn(prompts, kv_heads, width, dim, generator=generator)
+    prompt_values = torch.randn(prompts, kv_heads, width, dim, generator=generator)
+    own_keys = torch.randn(rows, kv_heads, steps, dim, generator=generator)
+    own_values = torch.randn(rows, kv_heads, steps, dim, generator=generator)
+    prompt_mask = torch.ones(prompts, width, dtype=torch.bool)
+    for prompt in range(prompts):
+        prompt_mask[prompt, : prompt % 3] = False
+    shared = SharedPrompt(requests, width, [_Layer(prompt_keys, prompt_values)], prompt_mask)
+    index = torch.tensor(requests)
+    key = torch.cat([prompt_keys[index], own_keys], dim=2)
+    value = torch.cat([prompt_values[index], own_values], dim=2)
+    mask = torch.cat([prompt_mask[index], torch.ones(rows, steps, dtype=torch.bool)], dim=1)
+    return query, shared, (own_keys, own_values), (key, value, mask[:, None, None, :])
 
 
-def _one_part(query, key, value, mask):
+def _one_part(query, key, value, mask, scale):
     rep = query.shape[1] // key.shape[1]
     key, value = key.repeat_interleave(rep, 1), value.repeat_interleave(rep, 1)
-    return torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+    return torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask,
+                                                            scale=scale)
 
 
 @pytest.mark.parametrize(
     "requests",
-    [[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 2, 2], [5, 5]],
+    [[0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 2, 2], [0, 0]],
     ids=["same-sized", "a request with fewer rows", "one request"],
 )
-def test_two_part_attention_equals_one_attention_over_the_whole_cache(requests):
-    query, key, value, mask = _batch(requests)
-    shared = SharedPrompt(requests, width=12)
-    out = shared.attend(query, key, value, mask, scale=query.shape[-1] ** -0.5)
-    assert torch.allclose(out, _one_part(query, key, value, mask), atol=1e-5)
+def test_two_part_attention_equals_one_attention_over_the_whole_rows(requests):
+    query, shared, own, whole = _batch(requests)
+    out = shared.attend(query, *own, layer=0, scale=0.3)
+    assert torch.allclose(out, _one_part(query, *whole, scale=0.3), atol=1e-5)
 
 
-def test_a_prompt_the_window_hides_entirely_adds_nothing():
-    requests = [0, 0, 1, 1]
-    query, key, value, mask = _batch(requests)
-    mask[2:, ..., :12] = False  # a sliding window that has moved past request 1's prompt
-    out = SharedPrompt(requests, width=12).attend(query, key, value, mask, scale=0.3)
-    expected = torch.nn.functional.scaled_dot_product_attention(
-        query,
-        key.repeat_interleave(2, 1),
-        value.repeat_interleave(2, 1),
-        attn_mask=mask,
-        scale=0.3,
-    )
+@pytest.mark.parametrize(
+    "window", [14, 10, 5, 3],
+    ids=["inside the prompt", "past its padding", "at its end", "inside the own tokens"])
+def test_positions_behind_the_window_are_not_seen(window):
+    query, shared, own, (key, value, mask) = _batch([0, 0, 0, 1, 2, 2])
+    out = shared.attend(query, *own, layer=0, scale=0.3, window=window)
+    mask = mask.clone()
+    mask[..., : key.shape[2] - window] = False  # transformers' sliding-window mask
+    assert torch.allclose(out, _one_part(query, key, value, mask, scale=0.3), atol=1e-5)
+
+
+def test_rows_leaving_keep_their_requests_prompts():
+    requests = [0, 0, 0, 1, 1, 2]
+    query, shared, (own_keys, own_values), (key, value, mask) = _batch(requests)
+    keep = [0, 2, 5]  # request 1 has no rows left
+    left = shared.select_rows(keep)
+    assert left.requests == [0, 0, 2] and left.width == 12 and not left.uniform
+    out = left.attend(query[keep], own_keys[keep], own_values[keep], layer=0, scale=0.3)
+    expected = _one_part(query[keep], key[keep], value[keep], mask[keep], scale=0.3)
     assert torch.allclose(out, expected, atol=1e-5)
-
-
-def test_rows_leaving_keep_their_requests():
-    shared = SharedPrompt([0, 0, 0, 1, 1, 2], width=9).select_rows([0, 2, 4, 5])
-    assert shared.requests == [0, 0, 1, 2] and shared.width == 9 and not shared.uniform
 
 
 def test_the_engine_attends_to_a_requests_prompt_once_for_its_candidates(tiny_engine, monkeypatch):
@@ -86,17 +100,3 @@ def test_the_engine_attends_to_a_requests_prompt_once_for_its_candidates(tiny_en
     one_part = [[c.text for c in r.candidates] for r in tiny_engine.generate(requests, params)]
     assert not calls
     assert two_part == one_part
-
-
-@pytest.mark.parametrize("start", [5, 12, 15], ids=["inside the prompt", "at its end", "past it"])
-def test_positions_behind_the_window_are_skipped_with_the_same_output(start):
-    requests = [0, 0, 0, 1, 2, 2]
-    query, key, value, mask = _batch(requests)
-    mask[..., :start] = False  # a sliding window that starts at ``start``
-    shared = SharedPrompt(requests, width=12)
-    out = shared.attend(query, key, value, mask, scale=0.3, start=start)
-    assert torch.allclose(out, shared.attend(query, key, value, mask, scale=0.3), atol=1e-5)
-    expected = torch.nn.functional.scaled_dot_product_attention(
-        query, key.repeat_interleave(2, 1), value.repeat_interleave(2, 1), attn_mask=mask,
-        scale=0.3)
-    assert torch.allclose(out, expected, atol=1e-5)

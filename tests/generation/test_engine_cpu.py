@@ -178,3 +178,50 @@ def test_the_engine_runs_gemma_with_fused_norms_and_the_same_logits(tmp_path):
         reference = plain.model(input_ids=ids).last_hidden_state
     assert torch.equal(ours, reference)
     assert sum(isinstance(m, OffsetRMSNorm) for m in engine.model.modules()) == 3 * 6 + 1
+
+
+def test_fused_projections_give_the_numbers_and_text_of_the_separate_ones(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from generation.cpu import fuse_projections
+    from generation.testing import build_tiny_sliding_model
+
+    path = build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16)
+    plain = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    fused = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    assert fuse_projections(fused) == 3 * 2
+    names = {name.rsplit(".", 1)[-1] for name, _ in fused.named_modules()}
+    assert {"qkv_proj", "gate_up"} <= names and not {"q_proj", "k_proj", "gate_proj"} & names
+    ids = torch.arange(5, 45).unsqueeze(0)  # past the window of 16
+    with torch.inference_mode():
+        ours = fused.model(input_ids=ids).last_hidden_state
+        reference = plain.model(input_ids=ids).last_hidden_state
+        assert torch.allclose(ours, reference, atol=1e-5)
+        greedy = {"max_new_tokens": 24, "do_sample": False, "pad_token_id": 0}
+        assert torch.equal(fused.generate(ids, **greedy), plain.generate(ids, **greedy))
+
+
+def test_the_engine_fuses_gemma_projections_on_cpu(tmp_path):
+    from generation.testing import build_tiny_sliding_model
+
+    from .conftest import _engine
+
+    engine = _engine(build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16))
+    kinds = {type(m).__name__ for m in engine.model.modules()}
+    assert {"FusedGemmaAttention", "FusedGemmaMLP"} <= kinds and "Gemma3MLP" not in kinds
+
+
+def test_the_cpu_engine_gives_back_the_memory_loading_freed(tmp_path, monkeypatch):
+    import sys
+
+    from generation.cpu import release_freed_memory
+    from generation.testing import build_tiny_sliding_model
+
+    from .conftest import _engine
+
+    path = build_tiny_sliding_model(tmp_path / "gemma", sliding_window=16)
+    calls = []
+    monkeypatch.setattr(engine_module, "release_freed_memory", lambda: calls.append(1) or True)
+    _engine(path)
+    assert calls == [1]
+    assert release_freed_memory() is sys.platform.startswith("linux")

@@ -3,6 +3,8 @@ and a prompt's beginning copied from the prompt before it where they share it. I
 the same cache (so the same next-token logits and text) as the padded batch prefill it
 replaces."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -130,3 +132,42 @@ def test_a_one_token_prompt_among_others_needs_no_prefill(tiny_engine):
     reference, reference_text = _first_step_logits_and_texts(tiny_engine, reqs, GREEDY,
                                                              exact=False)
     assert torch.allclose(logits, reference, atol=1e-4) and text == reference_text
+
+
+@pytest.mark.parametrize("params", [GREEDY, SAMPLE], ids=["greedy", "sampling"])
+@pytest.mark.parametrize("pass_tokens", [2048, 60], ids=["one pass", "several passes"])
+def test_holding_each_prompt_once_writes_what_a_cache_row_per_candidate_writes(
+        sliding_engine, monkeypatch, params, pass_tokens):
+    """The CPU decode cache holds a request's prompt once for all its candidates. Prompts
+    longer than the window, packed into one or several prefill passes, sharing their header,
+    decoding past the window (24 new tokens, window 16), rows leaving the batch at their stop
+    string: the same logits and text as a cache row per candidate with one plain attention."""
+    from generation.decoding import RowRules
+    from generation.kvcache import SharedPromptCache
+
+    monkeypatch.setattr(attention, "PREFILL_BLOCK", 8)
+    monkeypatch.setattr(engine_module, "PREFILL_TOKENS", pass_tokens)
+    engine = sliding_engine
+    params = dataclasses.replace(params, max_new_tokens=24)
+    reqs = _documents(engine)
+    reqs[1].rules = RowRules(allowed_numbers=frozenset(), banned_terms=(), locale="en",
+                             stop_strings=("e",), ground_numbers=False, block_markup=False)
+    caches, original = [], engine._decode_cache
+
+    def allocated(*args, **kwargs):
+        cache = original(*args, **kwargs)
+        caches.append((cache, getattr(cache.layers[0], "own_keys", None)))
+        return cache
+
+    monkeypatch.setattr(engine, "_decode_cache", allocated)
+    logits, text = _first_step_logits_and_texts(engine, reqs, params, exact=True)
+    ((cache, own),) = caches
+    assert isinstance(cache, SharedPromptCache)
+    rows = sum(r.candidates for r in reqs) if params.do_sample else len(reqs)
+    assert cache.layers[0]._key_buffer.shape[0] == len(reqs) and own.shape[0] == rows
+    assert len({len(c) for texts in text for c in texts}) > 1  # some rows stopped early
+    monkeypatch.setattr(attention, "_FLASH", None)  # a row per candidate, one attention
+    reference, reference_text = _first_step_logits_and_texts(engine, reqs, params, exact=True)
+    assert not isinstance(caches[-1][0], SharedPromptCache)
+    assert torch.allclose(logits, reference, atol=1e-4)
+    assert text == reference_text
