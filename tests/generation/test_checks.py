@@ -262,6 +262,10 @@ def test_health_claims_are_errors_unless_the_product_data_makes_them(teapot, bot
     flags = flagged(check_text(en, facts=bottle, kind=description), "health_claim")
     assert [span_text(en, f) for f in flags] == ["detoxifies", "boosts your immune system"]
     assert "health or medical claim" in flags[0].message
+    # Gemma's tea description, usable until 养颜 was a health claim.
+    tea = "秋冬喝茶，有暖身养颜的功效。"
+    flags = flagged(check_text(tea, facts=teapot, kind=description), "health_claim")
+    assert [span_text(tea, f) for f in flags] == ["养颜"]
     fact = dataclasses.replace(teapot, attributes={**teapot.attributes, "功效": "排毒"})
     assert "health_claim" not in {f.code for f in check_text(zh.replace("，改善身体健康", ""),
                                                               facts=fact, kind=description)}
