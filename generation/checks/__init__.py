@@ -61,7 +61,7 @@ from .form import (
 )
 from .names import _check_brands, _check_materials
 from .places import _check_places
-from .quantities import _check_grounding
+from .quantities import _check_attribution, _check_grounding, _check_spelled_numbers
 
 __all__ = [
     "BLOCKING",
@@ -114,6 +114,8 @@ def check_text(
         *_check_repetition(text, facts),
         *_check_looping(text, facts),
         *_check_grounding(text, blob),
+        *_check_spelled_numbers(text, blob),
+        *_check_attribution(text, facts.attributes),
         *_check_materials(text, blob),
         *_check_places(text, facts, blob),
         *_check_brands(text, blob),

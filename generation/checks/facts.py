@@ -229,19 +229,54 @@ def _check_title_subject(text: str, facts: ProductFacts, kind: KindSpec) -> list
     if not subject:
         return []
     words, normalized = _text_index(text)
-    for word in subject:
-        if _CJK_RE.match(word):
-            pairs = [word[i:i + 2] for i in range(max(1, len(word) - 1))]
-            if any(pair in normalized for pair in pairs):
-                return []
-        elif _stem(word.lower()) in words or word.lower() in words:
-            return []
-    return [_flag(
-        "off_subject", WARNING,
-        gettext_noop('The title does not name the product: it has none of the words of '
-                     '"%(title)s".'),
-        title=facts.title,
-    )]
+    if not any(_CJK_RE.match(word) and any(
+            word[i:i + 2] in normalized for i in range(max(1, len(word) - 1)))
+            or _stem(word.lower()) in words or word.lower() in words for word in subject):
+        return [_flag(
+            "off_subject", WARNING,
+            gettext_noop('The title does not name the product: it has none of the words of '
+                         '"%(title)s".'),
+            title=facts.title,
+        )]
+    kind_words = _kind_words(facts.title, brand)
+    if kind_words and not any(_stem(part) in words for word in kind_words
+                              for part in _word_parts(word)):
+        return [_flag(
+            "off_subject", WARNING,
+            gettext_noop('The title does not say what the product is: it has no word of '
+                         '"%(kind)s" (from "%(title)s").'),
+            kind=" ".join(kind_words), title=facts.title,
+        )]
+    return []
+
+
+# Where an English title's naming phrase ends: what follows qualifies it ("Leather Phone Case
+# for iPhone 15", "Vik Stoneware Mugs, Set of 2", "Switchback Trekking Poles (Pair)").
+_QUALIFIER_RE = re.compile(r",|\(|\s[-–|]\s|\s(?:for|with|in|by)\s", re.IGNORECASE)
+
+
+def _kind_words(title: str, brand: str) -> list[str]:
+    """The last two words of an English title's naming phrase, which say what the product is
+    ("Frying Pan" of "Sten Carbon Steel Frying Pan 28 cm", "Dog Coat" of "Squall Waterproof
+    Dog Coat"). Chinese titles run their words together; their characters are matched above.
+    A title keeps what the product is when it has either word: "Base Layer" is still the
+    "Merino Base Layer Crew", a "Fur Collar" is not the "Waterproof Dog Coat"."""
+    title = unicodedata.normalize("NFKC", title)
+    if _CJK_RE.search(title):
+        return []
+    phrase = _QUALIFIER_RE.split(title, maxsplit=1)[0]
+    brand_words = set(brand.split())
+    words = [w for w in _WORD_RE.findall(phrase)
+             if w.lower() not in _UNIT_ALIASES and w.lower() not in brand_words
+             and _word_parts(w)]
+    # Of a two-word title the first word is the name ("Fjell Kettle").
+    return words[-2:] if len(words) >= 3 else words[-1:] if len(words) == 2 else []
+
+
+def _word_parts(word: str) -> list[str]:
+    """A word's parts as the text index holds them ("half-zip" -> half, zip; "chef's" -> chef)."""
+    return [part for part in re.findall(r"[a-z]+", word.lower())
+            if len(part) >= 3 and part not in _STOPWORDS]
 
 
 
@@ -294,15 +329,20 @@ def _check_title_identity(text: str, facts: ProductFacts, kind: KindSpec) -> lis
         draft = text  # offsets must point into the text as written
     found = (_renamed_zh(draft, title, lowered_blob, others, origins) if facts.is_zh
              else _renamed_en(draft, title, lowered_blob, others, facts.brand))
+    message = _RENAMED
+    if found is None and facts.is_zh:
+        found, message = _misspelled_zh(draft, title, lowered_blob), _MISSPELLED
     if found is None:
         return []
     start, end, name = found
-    return [_flag(
-        "title_renamed", WARNING,
-        gettext_noop('The title drops "%(name)s", which names the product, and puts "%(found)s" '
-                     "in its place, which the product data does not give."),
-        start, end, name=name, found=text[start:end],
-    )]
+    return [_flag("title_renamed", WARNING, message, start, end, name=name,
+                  found=text[start:end])]
+
+
+_RENAMED = gettext_noop('The title drops "%(name)s", which names the product, and puts '
+                        '"%(found)s" in its place, which the product data does not give.')
+_MISSPELLED = gettext_noop('The title writes "%(found)s" where the product\'s name has '
+                           '"%(name)s".')
 
 
 
@@ -334,6 +374,30 @@ def _renamed_zh(draft: str, title: str, blob: str, others: str, origins: str
         new = draft[start:j]
         if len(new) >= 2 and new not in _GENERIC_TITLE_MODIFIERS:
             return start, j, name
+    return None
+
+
+
+# A title is short: the misspelling check reads this far into one, so that a long text given
+# as a title costs no more than a title.
+_MISSPELLING_SCAN_MAX = 200
+
+
+def _misspelled_zh(draft: str, title: str, blob: str) -> tuple[int, int, str] | None:
+    """Chinese: a run of 3+ characters of the product's title written with one character
+    changed to one the data does not have anywhere ("竖县茉莉花茶" for "横县茉莉花茶"). The
+    rename check above needs two new characters; this is the slip of one."""
+    draft = draft[:_MISSPELLING_SCAN_MAX]
+    for run in _CJK_RUN_RE.finditer(title[:_MISSPELLING_SCAN_MAX]):
+        name = run.group(0)
+        if len(name) < 3 or name in draft:
+            continue
+        for start in range(len(draft) - len(name) + 1):
+            window = draft[start:start + len(name)]
+            changed = [k for k in range(len(name)) if window[k] != name[k]]
+            if (len(changed) == 1 and _CJK_RE.match(window[changed[0]])
+                    and window[changed[0]] not in blob):
+                return start, start + len(name), name
     return None
 
 

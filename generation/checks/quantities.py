@@ -22,6 +22,7 @@ _UNIT_ALIASES = {
     "day": "day", "days": "day", "天": "day",
     "hour": "hour", "hours": "hour", "hr": "hour", "hrs": "hour", "h": "hour", "小时": "hour",
     "minute": "minute", "minutes": "minute", "min": "minute", "mins": "minute", "分钟": "minute",
+    "person": "person", "persons": "person", "people": "person",
     "pcs": "pcs", "pieces": "pcs", "piece": "pcs", "pack": "pack", "件": "pcs", "片": "pcs",
     "只": "pcs", "个": "pcs", "%": "%", "％": "%", "°c": "°c", "℃": "°c", "°f": "°f",
 }
@@ -115,3 +116,96 @@ def _check_grounding(text: str, blob: str) -> list[Flag]:
                            m.start(), m.end(), found=m.group(0)))
     return flags
 
+
+
+# Numbers written out: "weighs just under two kilograms" states a fact as much as "2 kg". "One"
+# is left out ("one day", "one hour at a time" are idioms, not facts), as are compounds.
+_SPELLED_EN = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+               "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+               "fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50",
+               "hundred": "100"}
+_SPELLED_ZH = {"两": "2", "二": "2", "三": "3", "四": "4", "五": "5", "六": "6", "七": "7",
+               "八": "8", "九": "9", "十": "10"}
+_ZH_NUMERALS = "零一二两三四五六七八九十百千万"
+_SPELLED_RE = re.compile(
+    rf"(?<![A-Za-z-])(?P<num>{'|'.join(_SPELLED_EN)})[\s-]"
+    rf"(?P<unit>{'|'.join(u for u in _LATIN_UNITS if len(u) > 2)})(?![A-Za-z])"
+    rf"|(?<![{_ZH_NUMERALS}])(?P<zh>[{''.join(_SPELLED_ZH)}])"
+    r"(?P<unit2>千克|公斤|毫升|厘米|毫米|小时|分钟|个月|升|克|年)",
+    re.IGNORECASE,
+)
+
+
+def _check_spelled_numbers(text: str, blob: str) -> list[Flag]:
+    """Quantities with the number in words are held to the facts like those in digits."""
+    known_pairs, known_bare = _known_quantities(blob)
+    flags = []
+    for m in _SPELLED_RE.finditer(text):
+        number = (_SPELLED_EN[m.group("num").lower()] if m.group("num")
+                  else _SPELLED_ZH[m.group("zh")])
+        unit = (m.group("unit") or m.group("unit2")).lower()
+        if (number, _UNIT_ALIASES[unit]) in known_pairs or number in known_bare:
+            continue
+        flags.append(_flag("ungrounded_number", ERROR, _UNGROUNDED_NUMBER,
+                           m.start(), m.end(), found=m.group(0)))
+    return flags
+
+
+# What a quantity measures, told by the words just before it in copy ("weighs 1.6 kg", "容量
+# 2.6千克") and by the attribute that states it in the data ("weight: 1.6 kg", "重量").
+_MEASURE_CUES = (
+    ("weight", re.compile(r"\bweigh(?:s|ing|t|ts)?\b|重量|净重|自重|仅重|重约|重达", re.I)),
+    ("capacity", re.compile(r"\b(?:capacity|volume)\b|容量|容积", re.I)),
+    ("length", re.compile(r"\b(?:length|diameter|width|height)\b|长度|直径|口径|宽度|高度", re.I)),
+)
+# A cue names the quantity that follows it in the same clause, at most this far before it.
+_CUE_REACH = 24
+_CLAUSE_END_RE = re.compile(r"[,.;:!?，。；：！？\n]\s|[，。；！？\n]")
+
+
+def _measure(words: str) -> str | None:
+    found = [(m.end(), name) for name, cue in _MEASURE_CUES for m in cue.finditer(words)]
+    return max(found)[1] if found else None
+
+
+def _stated_measures(attributes: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """For each quantity the data states under a key that says what it measures: measure ->
+    the key as written."""
+    stated: dict[tuple[str, str], dict[str, str]] = {}
+    for key, value in attributes.items():
+        measure = _measure(key.replace("_", " "))
+        if measure is None:
+            continue
+        for m in _QUANTITY_RE.finditer(value):
+            stated.setdefault(_quantity_key(m), {})[measure] = key
+    return stated
+
+
+_MISATTRIBUTED = gettext_noop(
+    '"%(found)s" is the product\'s %(key)s in the product data; the text gives it as something '
+    'else.')
+
+
+def _check_attribution(text: str, attributes: dict[str, str]) -> list[Flag]:
+    """A quantity of the data put to another measure is a wrong fact, though every number is
+    grounded: a backpack that "weighs 45 l" (its capacity), a steamer of "容量2.6千克" (its
+    weight)."""
+    stated = _stated_measures(attributes)
+    if not stated:
+        return []
+    flags = []
+    for m in _QUANTITY_RE.finditer(text):
+        measures = stated.get(_quantity_key(m))
+        if not measures:
+            continue
+        before = text[max(0, m.start() - _CUE_REACH):m.start()]
+        clause_ends = list(_CLAUSE_END_RE.finditer(before))
+        if clause_ends:
+            before = before[clause_ends[-1].end():]
+        said = _measure(before)
+        if said is None or said in measures:
+            continue
+        flags.append(_flag("misattributed_number", ERROR, _MISATTRIBUTED,
+                           m.start(), m.end(), found=m.group(0),
+                           key=next(iter(measures.values()))))
+    return flags

@@ -1,0 +1,132 @@
+"""Misses of the default model's drafts that passed as usable in the quality benchmark (Xeon VM,
+2026-12-06): titles that name another kind of product or misspell the product's name by one
+character, quantities written out in words, and quantities of the data put to another measure.
+Each test holds the draft as the model wrote it and the copy the check must leave alone."""
+
+import time
+
+from generation.checks import check_text, is_usable
+from generation.prompts import ProductFacts
+from tests.generation.test_checks_drafts import DESCRIPTION, TITLE, catalog_facts
+
+
+def found(text, facts, kind, code):
+    return [text[f.start:f.end] for f in check_text(text, facts=facts, kind=kind)
+            if f.code == code]
+
+
+def codes(text, facts, kind):
+    return {f.code for f in check_text(text, facts=facts, kind=kind)}
+
+
+# -- a title must say what the product is ------------------------------------------------------
+
+
+def test_a_title_that_names_another_kind_of_product_is_not_usable():
+    coat = catalog_facts("HH-PET-002")  # Squall Waterproof Dog Coat
+    flags = check_text("Waterproof Fur Collar", facts=coat, kind=TITLE)
+    (flag,) = [f for f in flags if f.code == "off_subject"]
+    assert flag.params["kind"] == "Dog Coat"
+    assert not is_usable(flags)
+    socks = catalog_facts("FERN-AP-005")  # Talus Merino Hiking Socks, 2 Pairs
+    assert "off_subject" in codes("Merino Trail Beanie", socks, TITLE)
+
+
+def test_titles_that_keep_the_kind_in_any_form_pass():
+    for sku, title in (("HH-PET-002", "Squall Dog Coat"), ("HH-PET-002", "Waterproof Dog Jacket"),
+                       ("FERN-AP-001", "Hollow Peak Merino Base Layer"),
+                       ("NORD-KT-004", "Sten carbon steel pans, 28 cm"),
+                       ("FERN-AP-004", "Saddle Grid Fleece Half-Zip Top"),
+                       ("NORD-KT-002", "Skarp Chef's Knife"),
+                       ("LQ-ST-002", "Quill Fine Nib Fountain Pen")):
+        assert "off_subject" not in codes(title, catalog_facts(sku), TITLE), title
+    # A description names the product as it likes.
+    assert "off_subject" not in codes("A fur collar for wet walks.", catalog_facts("HH-PET-002"),
+                                      DESCRIPTION)
+
+
+def test_a_chinese_title_that_changes_one_character_of_the_name_is_renamed():
+    tea = catalog_facts("SL-TEA-010")  # 横县茉莉花茶·窨制5次 200克
+    text = "竖县茉莉花茶·窨制5次 200克"
+    flags = check_text(text, facts=tea, kind=TITLE)
+    assert [text[f.start:f.end] for f in flags if f.code == "title_renamed"] == ["竖县茉莉花茶"]
+    assert "横县茉莉花茶" in next(f for f in flags if f.code == "title_renamed").message
+    assert not is_usable(flags)
+    oolong = catalog_facts("SL-TEA-001")  # 安溪铁观音·传统炭焙 250克
+    assert found("安溪铁观音·传统碳焙 250克", oolong, TITLE, "title_renamed") == ["传统碳焙"]
+
+
+def test_chinese_titles_that_keep_the_name_or_shorten_it_are_not_misspelled():
+    tea = catalog_facts("SL-TEA-010")
+    for text in ("横县茉莉花茶·窨制5次 200克", "横县茉莉花茶 200克", "茉莉花茶·窨制5次",
+                 "广西横县茉莉花茶", "横县茉莉花茶·五次窨制"):
+        assert "title_renamed" not in codes(text, tea, TITLE), text
+
+
+def test_the_misspelling_check_reads_a_long_text_given_as_a_title_fast():
+    tea = catalog_facts("SL-TEA-010")
+    text = "竖县茉莉花茶" * 7000
+    start = time.perf_counter()
+    check_text(text, facts=tea, kind=TITLE)
+    assert time.perf_counter() - start < 1.0
+
+
+# -- quantities written out in words -------------------------------------------------------------
+
+
+def test_a_quantity_written_in_words_is_held_to_the_facts():
+    knife = catalog_facts("NORD-KT-002")  # weight: 210 g
+    text = ("It weighs just under two kilograms, which makes it easy to carry.")
+    assert found(text, knife, DESCRIPTION, "ungrounded_number") == ["two kilograms"]
+    tent = catalog_facts("FERN-OD-003")  # Ember 2-Person Backpacking Tent
+    assert found("This tent can sleep four people comfortably.", tent, DESCRIPTION,
+                 "ungrounded_number") == ["four people"]
+    steamer = catalog_facts("QH-KT-002")  # 重量 2.6千克
+    assert found("这款蒸锅仅重两公斤。", steamer, DESCRIPTION, "ungrounded_number") == ["两公斤"]
+
+
+def test_quantities_in_words_the_facts_give_and_idioms_pass():
+    tent = catalog_facts("FERN-OD-003")  # Ember 2-Person Backpacking Tent
+    assert "ungrounded_number" not in codes("It sleeps two people and packs small.", tent,
+                                            DESCRIPTION)
+    knife = catalog_facts("NORD-KT-002")
+    for text in ("One day you will wonder how you cooked without it.",
+                 "Sharpen it once or twice a year.", "A knife for one hour or ten."):
+        assert "ungrounded_number" not in codes(text, knife, DESCRIPTION), text
+    steamer = catalog_facts("QH-KT-002")
+    # A compound numeral is not read as its last digit ("二十克" is not "十克").
+    assert "ungrounded_number" not in codes("一年四季都好用。", steamer, DESCRIPTION)
+
+
+# -- a quantity of the data put to another measure -----------------------------------------------
+
+
+def test_a_capacity_given_as_a_weight_is_a_wrong_fact():
+    pack = catalog_facts("FERN-OD-006")  # capacity 45 L, weight 1.6 kg
+    text = "It weighs 45 l, but it carries well."
+    flags = check_text(text, facts=pack, kind=DESCRIPTION)
+    (flag,) = [f for f in flags if f.code == "misattributed_number"]
+    assert (text[flag.start:flag.end], flag.severity, flag.params["key"]) == (
+        "45 l", "error", "capacity")
+    assert not is_usable(flags)
+    mug = catalog_facts("FERN-OD-009")  # capacity 450 ml, weight 75 g
+    assert found("It weighs 75 g, but all the cups weigh 450 ml.", mug, DESCRIPTION,
+                 "misattributed_number") == ["450 ml"]
+    steamer = catalog_facts("QH-KT-002")  # 重量 2.6千克
+    assert found("尺寸28厘米，容量2.6千克，适合燃气灶。", steamer, DESCRIPTION,
+                 "misattributed_number") == ["2.6千克"]
+
+
+def test_quantities_given_as_what_they_measure_pass():
+    pack = catalog_facts("FERN-OD-006")
+    text = "With a capacity of 45 L it weighs only 1.6 kg, and 45 L is plenty for a week."
+    assert "misattributed_number" not in codes(text, pack, DESCRIPTION)
+    steamer = catalog_facts("QH-KT-002")
+    assert "misattributed_number" not in codes("重量2.6千克，直径28厘米。", steamer, DESCRIPTION)
+    # A cue in an earlier clause names nothing here.
+    chair = catalog_facts("FERN-OD-008")  # seat_height 32 cm, weight 980 g
+    assert "misattributed_number" not in codes(
+        "It weighs 980 g. The seat holds you 32 cm off the ground.", chair, DESCRIPTION)
+    # Data without a measured key has nothing to compare.
+    bare = ProductFacts(sku="X", title="Mug", attributes={"size": "450 ml"}, locale="en")
+    assert "misattributed_number" not in codes("It weighs 450 ml.", bare, DESCRIPTION)
