@@ -68,6 +68,12 @@ _EN_OVERCLAIMS = [
     (r"(?<![\d.])100\s?%", "100%", ERROR),
     (r"\brisk[\s-]free\b", "risk-free", ERROR),
     (r"\bclinically\s+proven\b", "clinically proven", ERROR),
+    # Comparisons with every rival ("more beautiful than any others on the market", "the most
+    # versatile ... ever built") need proof a shop does not have; small models add them freely.
+    (r"\bthan\s+any\s+others?\b", "than any other", ERROR),
+    (r"\bever\s+(?:made|built|created|designed|invented|produced)\b", "ever made", ERROR),
+    (r"\bof\s+all\s+time\b", "of all time", ERROR),
+    (r"\bon\s+the\s+market\b", "on the market", WARNING),
     (r"\bbest\b", "best", WARNING),
     (r"\bperfect(?:ly)?\b", "perfect", WARNING),
     (r"\bultimate\b", "ultimate", WARNING),

@@ -130,3 +130,22 @@ def test_quantities_given_as_what_they_measure_pass():
     # Data without a measured key has nothing to compare.
     bare = ProductFacts(sku="X", title="Mug", attributes={"size": "450 ml"}, locale="en")
     assert "misattributed_number" not in codes("It weighs 450 ml.", bare, DESCRIPTION)
+
+
+# -- comparisons with every rival ----------------------------------------------------------------
+
+
+def test_comparisons_with_every_rival_are_overclaims():
+    plates = catalog_facts("NORD-TW-001")
+    text = ("Each plate has a sea grey reactive glaze, which makes them look more beautiful than "
+            "any others on the market.")
+    flags = [f for f in check_text(text, facts=plates, kind=DESCRIPTION) if f.code == "overclaim"]
+    assert [(text[f.start:f.end], f.severity) for f in flags] == [
+        ("than any others", "error"), ("on the market", "warning")]
+    assert not is_usable(check_text(text, facts=plates, kind=DESCRIPTION))
+    casserole = catalog_facts("NORD-KT-003")
+    text = "It is one of the most versatile casseroles ever built, a classic of all time."
+    assert found(text, casserole, DESCRIPTION, "overclaim") == ["ever built", "of all time"]
+    for fine in ("Whatever you make, it goes from hob to table.",
+                 "Any other lid of the same size fits it.", "It has never been easier."):
+        assert "overclaim" not in codes(fine, casserole, DESCRIPTION), fine
