@@ -116,7 +116,7 @@ def check_text(
         *_check_grounding(text, blob),
         *_check_spelled_numbers(text, blob),
         *_check_attribution(text, facts.attributes),
-        *_check_materials(text, blob),
+        *_check_materials(text, blob, facts.title),
         *_check_places(text, facts, blob),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),

@@ -121,7 +121,12 @@ def _group_in(names: tuple[str, ...], blob: str) -> bool:
 
 
 
-def _check_materials(text: str, blob: str) -> list[Flag]:
+def _check_materials(text: str, blob: str, title: str = "") -> list[Flag]:
+    """A material the data does not give is a warning: copy may name a part's material or
+    another product's ("unlike plastic bottles"). Said to be what the product is made of ("Made
+    from silicon, this plastic mug" for a titanium mug, "采用塑料材质") it is a wrong fact: an
+    error."""
+    product_words = {w.lower() for w in re.findall(r"[^\W\d_]{3,}", title)}
     flags = []
     for m in _MATERIAL_RE.finditer(text):
         name, group = _MATERIAL_NAMES[int(m.lastgroup[1:])]
@@ -130,6 +135,14 @@ def _check_materials(text: str, blob: str) -> list[Flag]:
         # "steel" is grounded by "stainless steel" in the facts, but not the other way round.
         if _in_facts(m.group(0), blob):
             continue
+        if _said_made_of(text, m.start(), m.end(), product_words):
+            flags.append(_flag(
+                "ungrounded_material", ERROR,
+                gettext_noop('The text says the product is made of "%(found)s", which the '
+                             "product data does not give."),
+                m.start(), m.end(), found=m.group(0),
+            ))
+            continue
         flags.append(_flag(
             "ungrounded_material", WARNING,
             gettext_noop('The material "%(found)s" is not in the product data; check that the '
@@ -137,6 +150,38 @@ def _check_materials(text: str, blob: str) -> list[Flag]:
             m.start(), m.end(), found=m.group(0),
         ))
     return flags
+
+
+# How far back in its clause a material's lead-in is read ("made entirely from", "采用").
+_LEAD_IN_REACH = 30
+_CLAUSE_START_RE = re.compile(r"[.;:!?。；：！？，,\n]")
+_MADE_OF_EN_RE = re.compile(
+    r"\b(?:made|crafted|constructed|built|cast|forged|woven|moulded|molded)\s+(?:\w+\s+)?"
+    r"(?:from|of|in|out\s+of)\s+(?:\w+\s+)?$", re.IGNORECASE)
+_MADE_OF_ZH_RE = re.compile(r"(?:采用|选用|由|材质为|材质是|材料为|用)\s*$")
+_MADE_OF_ZH_AFTER_RE = re.compile(r"(?:材质|材料|制成|制作|打造|做成)")
+# Words that make a material someone else's: "no plastic taste", "unlike plastic bottles",
+# "不含塑料".
+_OTHER_THAN_RE = re.compile(
+    r"\b(?:no|not|unlike|than|instead|without|never|nor|or|replaces?|other|free)\b"
+    r"|不|无|非|没有|替代|代替", re.IGNORECASE)
+
+
+def _said_made_of(text: str, start: int, end: int, product_words: set[str]) -> bool:
+    before = text[max(0, start - _LEAD_IN_REACH):start]
+    clause_starts = list(_CLAUSE_START_RE.finditer(before))
+    if clause_starts:
+        before = before[clause_starts[-1].end():]
+    after = text[end:end + 20]
+    if _OTHER_THAN_RE.search(before) or after.startswith(("-free", " free", "-like", "-look")):
+        return False
+    if _MADE_OF_EN_RE.search(before) or _MADE_OF_ZH_RE.search(before):
+        return True
+    if _MADE_OF_ZH_AFTER_RE.match(after):
+        return True
+    following = re.match(r"\s+([^\W\d_]+)", after)
+    return bool(following) and following.group(1).lower().rstrip("s") in {
+        w.rstrip("s") for w in product_words}
 
 
 

@@ -149,3 +149,29 @@ def test_comparisons_with_every_rival_are_overclaims():
     for fine in ("Whatever you make, it goes from hob to table.",
                  "Any other lid of the same size fits it.", "It has never been easier."):
         assert "overclaim" not in codes(fine, casserole, DESCRIPTION), fine
+
+
+# -- a material the product is said to be made of ------------------------------------------------
+
+
+def test_a_material_the_product_is_said_to_be_made_of_is_a_wrong_fact():
+    mug = catalog_facts("FERN-OD-009")  # titanium, silicone lid
+    text = "Made from silicon, this plastic mug was designed as a portable coffee and tea maker."
+    flags = [f for f in check_text(text, facts=mug, kind=DESCRIPTION)
+             if f.code == "ungrounded_material"]
+    assert [(text[f.start:f.end], f.severity) for f in flags] == [("plastic", "error")]
+    assert not is_usable(check_text(text, facts=mug, kind=DESCRIPTION))
+    for text, material in (("It is made entirely of bamboo.", "bamboo"),
+                           ("这款杯子采用塑料材质。", "塑料"), ("杯身为塑料制成。", "塑料")):
+        flags = [f for f in check_text(text, facts=mug, kind=DESCRIPTION)
+                 if f.code == "ungrounded_material"]
+        assert [(text[f.start:f.end], f.severity) for f in flags] == [(material, "error")], text
+
+
+def test_a_material_of_something_else_stays_a_warning():
+    mug = catalog_facts("FERN-OD-009")
+    for text in ("No plastic taste, unlike plastic mugs.", "Pack it in a bamboo box.",
+                 "The plastic-free mug.", "不含塑料，杯子很轻。", "Lighter than plastic mugs."):
+        flags = [f for f in check_text(text, facts=mug, kind=DESCRIPTION)
+                 if f.code == "ungrounded_material"]
+        assert flags and {f.severity for f in flags} == {"warning"}, text
