@@ -105,7 +105,8 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
     - within the length limit (``too_long``: any overrun; the limits are the shop platform's
       field limits, which cut longer text);
     - free of every other error: banned terms, absolute claims, health claims
-      (``health_claim``), empty text.
+      (``health_claim``), a colour the product's data contradicts (``colour_mismatch``:
+      "Sea Green" for a sea grey mug), empty text.
 
     - not noise (``garbled``), and free of facts of the example products its prompt showed
       (``example_fact``);
