@@ -58,6 +58,8 @@ HOSTILE = {
     "colours in a run": "green ",
     "chinese colours": "雾霾蓝色，",
     "chinese colour runs": "红白",
+    "clauses in other words": "配方含植物油，配方含有植物油，",
+    "english clauses in other words": "it heats up quickly, it heats up very quickly, ",
 }
 
 

@@ -113,7 +113,8 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
     - a title that names its product (``off_subject``) and does not rename it (``title_renamed``:
       "皇家茉莉花茶" for "横县茉莉花茶"): warnings, since an editor may title a product freely, but
       a first draft that does not is no start;
-    - text that does not loop (``looping``: one phrase three times, or three phrases twice): a
+    - text that does not loop (``looping``: one phrase three times, three phrases twice, or
+      a clause said again in other words three times, twice when it is long): a
       warning, since copy may repeat a phrase on purpose, but a draft that circles is no start.
 
     Other warnings and notes (a required term missing, a mild superlative, an unknown material

@@ -246,6 +246,54 @@ def test_short_titles_and_titles_that_keep_the_name_are_not_renamed():
     assert renamed(description, tea, DESCRIPTION) == []
 
 
+# -- a Chinese phrase said again in other words ---------------------------------------------------
+
+
+def test_a_chinese_phrase_said_three_times_in_other_words_is_a_loop():
+    # The makeup remover's description said "配方含植物油，无添加香精" three ways.
+    oil = catalog_facts("SY-SK-008")
+    text = ("这款卸妆油配方含植物油，无添加香精，温和不刺激。配方含有植物油，不添加香精，卸妆干净。"
+            "本品配方含天然植物油，无香精添加，适合敏感肌。")
+    (flag,) = flagged(text, oil, DESCRIPTION, "looping")
+    assert span(text, flag) == "本品配方含天然植物油"
+    assert "3 times in other words" in flag.message
+    assert not is_usable(check_text(text, facts=oil, kind=DESCRIPTION))
+    reordered = ("配方含植物油，无添加香精。能溶解日常淡妆和防晒。"
+                 "配方中含有植物油，无添加香精成分。遇水乳化，易冲洗。植物油配方，不添加香精。")
+    (flag,) = flagged(reordered, oil, DESCRIPTION, "looping")
+    assert span(reordered, flag) == "植物油配方"
+
+
+def test_a_long_chinese_clause_said_twice_in_other_words_is_a_loop():
+    oil = catalog_facts("SY-SK-008")
+    text = ("以植物油脂和角鲨烷为基础，能温和溶解日常淡妆和防晒。遇水乳化，易冲洗。"
+            "以植物油脂与角鲨烷为基础，可以温和溶解日常淡妆和防晒。")
+    (flag,) = flagged(text, oil, DESCRIPTION, "looping")
+    assert span(text, flag) == "以植物油脂与角鲨烷为基础"
+    assert "comes back in other words" in flag.message
+
+
+def test_clauses_that_share_a_few_characters_are_no_loop():
+    oil = catalog_facts("SY-SK-008")
+    twice = "配方含植物油，无添加香精。遇水乳化，易冲洗。配方含有植物油，不添加香精。"
+    assert flagged(twice, oil, DESCRIPTION, "looping") == []
+    # Parallel clauses of plain copy ("要轻一点，透气一点") share a character or two, no more.
+    quilt = catalog_facts("ML-HT-003")
+    text = "夏天的被子要轻一点，透气一点，贴身一点。被套水洗过，手感软一点，晾干快一点。"
+    assert flagged(text, quilt, DESCRIPTION, "looping") == []
+
+
+def test_an_english_sentence_said_three_times_in_other_words_is_a_loop():
+    kettle = catalog_facts("NORD-KT-001")
+    text = ("The kettle heats up quickly and quietly. It boils a full load without keeping you "
+            "waiting. The kettle heats up very quickly and quietly. It has auto shut-off. "
+            "This kettle heats up quickly and so quietly.")
+    (flag,) = flagged(text, kettle, DESCRIPTION, "looping")
+    assert span(text, flag) == "This kettle heats up quickly and so quietly"
+    twice = text[:text.rindex("This kettle")]
+    assert flagged(twice, kettle, DESCRIPTION, "looping") == []
+
+
 # -- colours the data contradicts ----------------------------------------------------------------
 
 
