@@ -60,6 +60,8 @@ HOSTILE = {
     "chinese colour runs": "红白",
     "clauses in other words": "配方含植物油，配方含有植物油，",
     "english clauses in other words": "it heats up quickly, it heats up very quickly, ",
+    "denied parts": "without blades ",
+    "quick and slow": "heats up quickly, takes longer to heat up, ",
 }
 
 
@@ -101,17 +103,20 @@ def test_the_checks_read_40000_hostile_characters_in_well_under_a_second(unit, b
         assert max(per_code.values()) <= MAX_FLAGS_PER_CODE
 
 
-# Products with a colour, so the colour check compares.
+# Products with a colour and with parts, so the colour and contradiction checks compare.
 COLOURED = {
     "en": ProductFacts(sku="MUG-1", title="Stoneware mug", attributes={"colour": "sea grey"}),
     "zh": ProductFacts(sku="BED-1", title="纯棉四件套", attributes={"颜色": "燕麦色"},
                        locale="zh-hans"),
+    "parts": ProductFacts(sku="KN-1", title="Chef's knife",
+                          attributes={"blade_length": "20 cm", "handle": "oak", "lid": "glass"}),
 }
 
 
 @pytest.mark.parametrize("unit", ["sea green mugs in green, ", "blue-grey-", "green ",
-                                  "雾霾蓝色，", "红白", "颜色为绿色，"])
-def test_colours_against_a_products_colour_are_read_in_well_under_a_second(unit):
+                                  "雾霾蓝色，", "红白", "颜色为绿色，", "without blades ",
+                                  "with no lid, ", "heats up quickly, takes longer to heat up, "])
+def test_colours_and_parts_of_a_product_are_read_in_well_under_a_second(unit):
     text = hostile(unit)
     for facts in COLOURED.values():
         flags, seconds = timed(lambda facts=facts: check_text(text, facts=facts,

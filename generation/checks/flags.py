@@ -115,7 +115,10 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
       a first draft that does not is no start;
     - text that does not loop (``looping``: one phrase three times, three phrases twice, or
       a clause said again in other words three times, twice when it is long): a
-      warning, since copy may repeat a phrase on purpose, but a draft that circles is no start.
+      warning, since copy may repeat a phrase on purpose, but a draft that circles is no start;
+    - English copy that does not contradict its product or itself (``contradiction``: "a knife
+      without blades" for a knife whose data gives its blade is an error; "heats up quickly" then
+      "takes longer to heat up" a warning that leaves the draft no start).
 
     Other warnings and notes (a required term missing, a mild superlative, an unknown material
     or part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
@@ -130,7 +133,7 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
 
 
 # Warnings that an editor may approve over, but that leave a first draft no start.
-NOT_USABLE_WARNINGS = frozenset({"off_subject", "title_renamed", "looping"})
+NOT_USABLE_WARNINGS = frozenset({"off_subject", "title_renamed", "looping", "contradiction"})
 
 
 

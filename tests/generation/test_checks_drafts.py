@@ -389,6 +389,52 @@ def test_a_colour_said_of_a_product_whose_data_gives_none_is_a_warning():
 
 
 
+# -- copy that contradicts itself or its product ---------------------------------------------------
+
+
+def contradictions(text, facts):
+    return [(span(text, f), f.severity) for f in flagged(text, facts, DESCRIPTION, "contradiction")]
+
+
+def test_a_part_the_data_gives_said_to_be_missing_is_an_error():
+    knife = catalog_facts("NORD-KT-002")  # blade_length, blade_material, handle
+    text = "The Skarp is a knife without blades, balanced and light."
+    assert contradictions(text, knife) == [("without blades", "error")]
+    assert not is_usable(check_text(text, facts=knife, kind=DESCRIPTION))
+    assert contradictions("The knife does not have a handle.", knife) == [
+        ("does not have a handle", "error")]
+    coffee = catalog_facts("NORD-KT-005")
+    assert contradictions("A pour-over set without a carafe or dripper.", coffee) == [
+        ("without a carafe", "error")]
+
+
+def test_a_part_named_in_passing_or_in_a_condition_is_no_contradiction():
+    knife = catalog_facts("NORD-KT-002")
+    for text in ("It cuts without the blade slipping.", "A knife without a blade guard.",
+                 "Without a sharp blade, cooking is slow.", "It slices without effort.",
+                 "The knife doesn't have a plastic handle.", "It cuts without blades dulling."):
+        assert contradictions(text, knife) == [], text
+    notebooks = catalog_facts("LQ-ST-006")  # "Pocket Notebooks": the title gives no pocket
+    assert contradictions("Slim notebooks without pockets.", notebooks) == []
+
+
+def test_an_action_said_to_be_quick_and_slow_is_a_contradiction():
+    kettle = catalog_facts("NORD-KT-001")
+    text = ("The Fjell kettle heats up quickly and quietly. Its stainless steel body takes longer "
+            "to heat up, so be patient.")
+    assert contradictions(text, kettle) == [("takes longer to heat", "warning")]
+    assert not is_usable(check_text(text, facts=kettle, kind=DESCRIPTION))
+    assert contradictions("It boils fast. Then it boils slowly.", kettle) == [
+        ("boils slowly", "warning")]
+    for text in ("It heats up quickly. Unlike a stovetop kettle, which takes longer to heat, "
+                 "it switches off by itself.",
+                 "It heats up quickly and takes longer to heat up than nothing at all.",
+                 "It heats up quickly and cools slowly.", "It takes longer to heat up.",
+                 "It takes longer to heat up, then heats up quickly."):
+        assert contradictions(text, kettle) == [], text
+
+
+
 def test_every_reference_title_and_description_of_the_demo_catalog_passes_the_new_checks():
     for line in CATALOG.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -396,6 +442,7 @@ def test_every_reference_title_and_description_of_the_demo_catalog_passes_the_ne
         for text, kind in ((row["title"], TITLE), (row["description"], DESCRIPTION)):
             flags = check_text(text, facts=facts, kind=kind)
             new = [f for f in flags if f.code in ("title_renamed", "ungrounded_origin", "looping",
-                                                  "colour_mismatch", "ungrounded_colour")]
+                                                  "colour_mismatch", "ungrounded_colour",
+                                                  "contradiction")]
             assert new == [], (row["sku"], kind.code, new)
             assert is_usable(flags), (row["sku"], kind.code, flags)
