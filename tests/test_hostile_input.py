@@ -16,7 +16,7 @@ from editorial import services
 from editorial.diffing import diff_new_text, diff_old_text, mark_flags, text_diff
 from editorial.models import DraftComment, Revision
 from generation.checks import MAX_FLAGS_PER_CODE, check_text, max_text_chars
-from generation.prompts import KindSpec
+from generation.prompts import KindSpec, ProductFacts
 from tests.factories import draft_with_text
 from tests.sample_facts import facts_fixture
 
@@ -53,6 +53,15 @@ HOSTILE = {
     "nationalities": "Portuguese stoneware ",
     "chinese origins": "来自福建，",
     "short clauses": "乳化，",
+    "colours": "sea green mugs in green, ",
+    "joined colours": "blue-grey-",
+    "colours in a run": "green ",
+    "chinese colours": "雾霾蓝色，",
+    "chinese colour runs": "红白",
+    "clauses in other words": "配方含植物油，配方含有植物油，",
+    "english clauses in other words": "it heats up quickly, it heats up very quickly, ",
+    "denied parts": "without blades ",
+    "quick and slow": "heats up quickly, takes longer to heat up, ",
 }
 
 
@@ -92,6 +101,27 @@ def test_the_checks_read_40000_hostile_characters_in_well_under_a_second(unit, b
         for flag in flags:
             per_code[(flag.code, flag.severity)] = per_code.get((flag.code, flag.severity), 0) + 1
         assert max(per_code.values()) <= MAX_FLAGS_PER_CODE
+
+
+# Products with a colour and with parts, so the colour and contradiction checks compare.
+COLOURED = {
+    "en": ProductFacts(sku="MUG-1", title="Stoneware mug", attributes={"colour": "sea grey"}),
+    "zh": ProductFacts(sku="BED-1", title="纯棉四件套", attributes={"颜色": "燕麦色"},
+                       locale="zh-hans"),
+    "parts": ProductFacts(sku="KN-1", title="Chef's knife",
+                          attributes={"blade_length": "20 cm", "handle": "oak", "lid": "glass"}),
+}
+
+
+@pytest.mark.parametrize("unit", ["sea green mugs in green, ", "blue-grey-", "green ",
+                                  "雾霾蓝色，", "红白", "颜色为绿色，", "without blades ",
+                                  "with no lid, ", "heats up quickly, takes longer to heat up, "])
+def test_colours_and_parts_of_a_product_are_read_in_well_under_a_second(unit):
+    text = hostile(unit)
+    for facts in COLOURED.values():
+        flags, seconds = timed(lambda facts=facts: check_text(text, facts=facts,
+                                                              kind=DESCRIPTION))
+        assert seconds < SECONDS, f"{seconds:.2f} s"
 
 
 def test_a_repeated_finding_is_counted_once_past_the_first_ones(bottle):

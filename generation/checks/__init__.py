@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from ..i18n import gettext_noop
 from ..prompts import BrandRules, KindSpec, ProductFacts, facts_text
 from .claims import _check_claims, _check_health_claims, _check_terms
+from .colours import _check_colours
+from .contradictions import _check_contradictions
 from .facts import (
     KINDS_WITH_FACTS,
     _check_coverage,
@@ -118,6 +120,8 @@ def check_text(
         *_check_attribution(text, facts.attributes),
         *_check_materials(text, blob, facts.title),
         *_check_places(text, facts, blob),
+        *_check_colours(text, facts, kind, blob),
+        *_check_contradictions(text, facts),
         *_check_brands(text, blob),
         *_check_coverage(text, facts, kind),
         *_check_title_subject(text, facts, kind),

@@ -105,15 +105,20 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
     - within the length limit (``too_long``: any overrun; the limits are the shop platform's
       field limits, which cut longer text);
     - free of every other error: banned terms, absolute claims, health claims
-      (``health_claim``), empty text.
+      (``health_claim``), a colour the product's data contradicts (``colour_mismatch``:
+      "Sea Green" for a sea grey mug), empty text.
 
     - not noise (``garbled``), and free of facts of the example products its prompt showed
       (``example_fact``);
     - a title that names its product (``off_subject``) and does not rename it (``title_renamed``:
       "皇家茉莉花茶" for "横县茉莉花茶"): warnings, since an editor may title a product freely, but
       a first draft that does not is no start;
-    - text that does not loop (``looping``: one phrase three times, or three phrases twice): a
-      warning, since copy may repeat a phrase on purpose, but a draft that circles is no start.
+    - text that does not loop (``looping``: one phrase three times, three phrases twice, or
+      a clause said again in other words three times, twice when it is long): a
+      warning, since copy may repeat a phrase on purpose, but a draft that circles is no start;
+    - English copy that does not contradict its product or itself (``contradiction``: "a knife
+      without blades" for a knife whose data gives its blade is an error; "heats up quickly" then
+      "takes longer to heat up" a warning that leaves the draft no start).
 
     Other warnings and notes (a required term missing, a mild superlative, an unknown material
     or part code, facts not mentioned) do not make copy unusable. ``flags`` may be ``Flag``s or
@@ -128,7 +133,7 @@ def is_usable(flags: Iterable[Flag | dict]) -> bool:
 
 
 # Warnings that an editor may approve over, but that leave a first draft no start.
-NOT_USABLE_WARNINGS = frozenset({"off_subject", "title_renamed", "looping"})
+NOT_USABLE_WARNINGS = frozenset({"off_subject", "title_renamed", "looping", "contradiction"})
 
 
 

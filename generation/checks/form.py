@@ -515,10 +515,95 @@ def _check_looping(text: str, facts: ProductFacts) -> list[Flag]:
         template = gettext_noop('%(times)d phrases appear twice, such as "%(phrase)s": the text '
                                 "goes in circles.")
         params = {"times": len(repeated)}
+    elif near := _near_loop(text, zh):
+        start, end, times = near
+        template = (_SAID_AGAIN if times == 2 else gettext_noop(
+            'The phrase "%(phrase)s" comes back %(times)d times in other words: the text goes '
+            "in circles."))
+        params = {"times": times}
     else:
         return []
     return [_flag("looping", WARNING, template, start, end, phrase=text[start:end], **params)]
 
+
+
+# A clause said again in other words ("配方含植物油" / "配方含有植物油" / "含植物油配方"): the
+# clauses' character pairs (Chinese) or words and word pairs (English) overlap by at least
+# _NEAR_SIMILAR (Dice). The demo catalog's reference copy peaks at 0.33 (Chinese) and 0.60
+# (English, "light enough to forget you are wearing it" / "do not forget you are wearing it"),
+# so three such clauses, or two long ones alike by _NEAR_SIMILAR_LONG, are a loop, not style.
+_NEAR_SIMILAR = 0.5
+
+
+
+_NEAR_SIMILAR_LONG = 0.7
+
+
+
+_NEAR_MIN = {True: 4, False: 4}  # Chinese characters, English words
+
+
+
+_NEAR_MIN_LONG = {True: 12, False: 10}
+
+
+
+# Each clause is compared with the few before it only: a loop comes back within a paragraph,
+# and the work stays linear in the text's length.
+_NEAR_WINDOW = 12
+
+
+
+_SAID_AGAIN = gettext_noop('The phrase "%(phrase)s" comes back in other words: the text goes in '
+                           "circles.")
+
+
+
+def _clause_features(key: str, zh: bool) -> frozenset:
+    if zh:
+        chars = [ch for ch in key if _CJK_RE.match(ch) or ch.isalnum()]
+        return frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
+    words = key.split()
+    return frozenset((*words, *zip(words, words[1:], strict=False)))
+
+
+def _dice(a: frozenset, b: frozenset) -> float:
+    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+
+
+def _near_loop(text: str, zh: bool) -> tuple[int, int, int] | None:
+    """Where a clause comes back in other words: ``(start, end, times)`` of the clause that
+    makes the loop (the third of three alike, or the second of two long ones alike); ``None``
+    when none does. Alike clauses are grouped (each with the most alike of the few before it),
+    so "A, A', A''" is one clause said three times even when A and A'' differ more."""
+    clauses: list[tuple[int, int, str, int, frozenset]] = []
+    group_of: list[int] = []
+    sizes: dict[int, int] = {}
+    long_pair = None
+    for m in _CLAUSE_RE.finditer(text):
+        key = _normalize_sentence(m.group(0))
+        size = _clause_size(key, zh)
+        if size < _NEAR_MIN[zh]:
+            continue
+        start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
+        end = m.start() + len(m.group(0).rstrip())
+        features = _clause_features(key, zh)
+        best, best_score = None, 0.0
+        for j in range(max(0, len(clauses) - _NEAR_WINDOW), len(clauses)):
+            score = _dice(features, clauses[j][4])
+            if score > best_score:
+                best, best_score = j, score
+        group = group_of[best] if best is not None and best_score >= _NEAR_SIMILAR \
+            else len(clauses)
+        clauses.append((start, end, key, size, features))
+        group_of.append(group)
+        sizes[group] = sizes.get(group, 0) + 1
+        if sizes[group] >= _LOOP_TIMES:
+            return start, end, sizes[group]
+        if long_pair is None and best is not None and best_score >= _NEAR_SIMILAR_LONG \
+                and min(size, clauses[best][3]) >= _NEAR_MIN_LONG[zh]:
+            long_pair = start, end, 2
+    return long_pair
 
 
 # Copy of the product's own source text: the same word (Chinese: character) triples, in about

@@ -246,6 +246,195 @@ def test_short_titles_and_titles_that_keep_the_name_are_not_renamed():
     assert renamed(description, tea, DESCRIPTION) == []
 
 
+# -- a Chinese phrase said again in other words ---------------------------------------------------
+
+
+def test_a_chinese_phrase_said_three_times_in_other_words_is_a_loop():
+    # The makeup remover's description said "配方含植物油，无添加香精" three ways.
+    oil = catalog_facts("SY-SK-008")
+    text = ("这款卸妆油配方含植物油，无添加香精，温和不刺激。配方含有植物油，不添加香精，卸妆干净。"
+            "本品配方含天然植物油，无香精添加，适合敏感肌。")
+    (flag,) = flagged(text, oil, DESCRIPTION, "looping")
+    assert span(text, flag) == "本品配方含天然植物油"
+    assert "3 times in other words" in flag.message
+    assert not is_usable(check_text(text, facts=oil, kind=DESCRIPTION))
+    reordered = ("配方含植物油，无添加香精。能溶解日常淡妆和防晒。"
+                 "配方中含有植物油，无添加香精成分。遇水乳化，易冲洗。植物油配方，不添加香精。")
+    (flag,) = flagged(reordered, oil, DESCRIPTION, "looping")
+    assert span(reordered, flag) == "植物油配方"
+
+
+def test_a_long_chinese_clause_said_twice_in_other_words_is_a_loop():
+    oil = catalog_facts("SY-SK-008")
+    text = ("以植物油脂和角鲨烷为基础，能温和溶解日常淡妆和防晒。遇水乳化，易冲洗。"
+            "以植物油脂与角鲨烷为基础，可以温和溶解日常淡妆和防晒。")
+    (flag,) = flagged(text, oil, DESCRIPTION, "looping")
+    assert span(text, flag) == "以植物油脂与角鲨烷为基础"
+    assert "comes back in other words" in flag.message
+
+
+def test_clauses_that_share_a_few_characters_are_no_loop():
+    oil = catalog_facts("SY-SK-008")
+    twice = "配方含植物油，无添加香精。遇水乳化，易冲洗。配方含有植物油，不添加香精。"
+    assert flagged(twice, oil, DESCRIPTION, "looping") == []
+    # Parallel clauses of plain copy ("要轻一点，透气一点") share a character or two, no more.
+    quilt = catalog_facts("ML-HT-003")
+    text = "夏天的被子要轻一点，透气一点，贴身一点。被套水洗过，手感软一点，晾干快一点。"
+    assert flagged(text, quilt, DESCRIPTION, "looping") == []
+
+
+def test_an_english_sentence_said_three_times_in_other_words_is_a_loop():
+    kettle = catalog_facts("NORD-KT-001")
+    text = ("The kettle heats up quickly and quietly. It boils a full load without keeping you "
+            "waiting. The kettle heats up very quickly and quietly. It has auto shut-off. "
+            "This kettle heats up quickly and so quietly.")
+    (flag,) = flagged(text, kettle, DESCRIPTION, "looping")
+    assert span(text, flag) == "This kettle heats up quickly and so quietly"
+    twice = text[:text.rindex("This kettle")]
+    assert flagged(twice, kettle, DESCRIPTION, "looping") == []
+
+
+# -- colours the data contradicts ----------------------------------------------------------------
+
+
+def colour_flags(text, facts, kind=DESCRIPTION):
+    return [(span(text, f), f.code, f.severity) for f in check_text(text, facts=facts, kind=kind)
+            if f.code in ("colour_mismatch", "ungrounded_colour")]
+
+
+def test_a_sea_grey_product_called_sea_green_is_an_error():
+    # Gemma's title and description for the sea grey mugs, and its "sea green" Vik plates.
+    mugs = catalog_facts("NORD-TW-002")
+    title = "Vik Stoneware Mugs, Sea Green"
+    assert colour_flags(title, mugs, TITLE) == [("Green", "colour_mismatch", "error")]
+    assert not is_usable(check_text(title, facts=mugs, kind=TITLE))
+    text = "A pair of Vik mugs for a slow start to the day, in a subtle green shade."
+    assert colour_flags(text, mugs) == [("green", "colour_mismatch", "error")]
+    assert "sea grey" in flagged(text, mugs, DESCRIPTION, "colour_mismatch")[0].message
+    plates = catalog_facts("NORD-TW-001")
+    text = "Each Vik plate has a reactive glaze. The sea green shifts from plate to plate."
+    assert colour_flags(text, plates) == [("green", "colour_mismatch", "error")]
+    for text in ("Green stoneware mugs.", "The mugs come in green.", "Off-white mugs.",
+                 "A navy glaze."):
+        assert [code for _s, code, _v in colour_flags(text, mugs)] == ["colour_mismatch"], text
+
+
+def test_colour_names_the_data_gives_in_other_words_are_no_mismatch():
+    mugs = catalog_facts("NORD-TW-002")  # sea grey
+    for text in ("Vik Mugs in Sea Grey", "Grey stoneware mugs.", "A soft grey glaze.",
+                 "Blue-grey mugs.", "A grey-green glaze."):
+        assert colour_flags(text, mugs, TITLE) == [], text
+    base_layer = catalog_facts("FERN-AP-001")  # charcoal: grey, or near black
+    for text in ("A charcoal grey base layer.", "Comes in black.", "A dark grey crew."):
+        assert colour_flags(text, base_layer) == [], text
+    assert colour_flags("A navy base layer.", base_layer) == [
+        ("navy", "colour_mismatch", "error")]
+    lead = catalog_facts("HH-PET-001")  # navy and white: each is the lead's
+    assert colour_flags("A navy rope lead with white stripes, a blue lead.", lead) == []
+    assert colour_flags("A red lead.", lead) == [("red", "colour_mismatch", "error")]
+    ink = catalog_facts("LQ-ST-004")  # blue-black
+    assert colour_flags("A blue ink that dries near black.", ink) == []
+
+
+def test_chinese_colour_names_map_to_their_base_colour():
+    towels = catalog_facts("ML-HT-002")  # 米白、浅灰、雾蓝
+    assert colour_flags("米白色毛巾，浅灰和雾蓝可选，也有雾霾蓝。", towels) == []
+    assert colour_flags("红色毛巾三条装。", towels) == [("红色", "colour_mismatch", "error")]
+    socks = catalog_facts("ML-AP-004")  # 燕麦、浅灰、藏青
+    assert colour_flags("藏青色袜子，深蓝色也好搭。", socks) == []
+    assert colour_flags("墨绿色袜子。", socks) == [("墨绿色", "colour_mismatch", "error")]
+    pot = catalog_facts("QH-KT-001")  # 雾绿色
+    assert colour_flags("雾霾蓝炖锅。", pot, TITLE) == [("雾霾蓝", "colour_mismatch", "error")]
+    assert colour_flags("雾绿色炖锅，绿色环保。", pot) == []
+    bedding = catalog_facts("ML-HT-001")  # 燕麦色
+    assert colour_flags("燕麦色床品，米白色看着温和。", bedding) == []
+    assert colour_flags("灰绿色床品。", bedding) == [("灰绿色", "colour_mismatch", "error")]
+    pyjamas = catalog_facts("ML-AP-005")  # 红白格
+    assert colour_flags("红白格子，红色和白色都好看。", pyjamas) == []
+    balm = catalog_facts("SY-SK-007")  # 无色
+    assert colour_flags("白色润唇膏。", balm) == [("白色", "colour_mismatch", "error")]
+
+
+def test_words_named_by_a_colour_are_no_colour():
+    mugs = catalog_facts("NORD-TW-002")  # sea grey
+    for text in ("Brew green tea or black tea, or white tea, in it.",
+                 "Serve with black pepper on Black Friday.", "White noise and red wine.",
+                 "A green choice for your kitchen.", "Toast turns golden brown.",
+                 "Stainless spoons and silverware nearby; goldilocks portions.",
+                 "Set against a green hillside."):
+        assert colour_flags(text, mugs) == [], text
+    assert colour_flags("Green Tea Mugs", mugs, TITLE) == []
+    tea = catalog_facts("SL-TEA-003")  # 龙井: the data gives its leaves' colour
+    text = ("绿茶、红茶、白茶、黑茶、乌龙都好喝，白兰地、黄油、红酒、金属、银行、白天、黑胡椒、"
+            "金银花都不是颜色。汤色黄绿，叶底嫩绿。")
+    assert colour_flags(text, tea) == []
+    pot = catalog_facts("QH-KT-001")  # 雾绿色: a colour name inside other words is none
+    assert colour_flags("泡一壶淡白茶，配红枣、黑芝麻和白糖。", pot) == []
+    oil = catalog_facts("SY-SK-008")  # no colour at all
+    text = "配方含植物油，无添加香精，去黑头、不泛红，淡化黑色素，不留白色痕迹。"
+    assert colour_flags(text, oil) == []
+
+
+def test_a_colour_said_of_a_product_whose_data_gives_none_is_a_warning():
+    knife = catalog_facts("NORD-KT-002")  # steel blade, oiled oak handle: no colour
+    assert colour_flags("Skarp Chef's Knife 20 cm, Black", knife, TITLE) == [
+        ("Black", "ungrounded_colour", "warning")]
+    assert is_usable(check_text("Skarp Chef's Knife 20 cm, Black", facts=knife, kind=TITLE))
+    assert colour_flags("A black knife with a 20 cm blade.", knife) == [
+        ("black", "ungrounded_colour", "warning")]
+    assert colour_flags("It halves a red cabbage and a white onion.", knife) == []
+    oil = catalog_facts("SY-SK-008")
+    assert colour_flags("颜色为白色。", oil) == [("白色", "ungrounded_colour", "warning")]
+    assert colour_flags("黑色卸妆油", oil, TITLE) == [("黑色", "ungrounded_colour", "warning")]
+
+
+
+# -- copy that contradicts itself or its product ---------------------------------------------------
+
+
+def contradictions(text, facts):
+    return [(span(text, f), f.severity) for f in flagged(text, facts, DESCRIPTION, "contradiction")]
+
+
+def test_a_part_the_data_gives_said_to_be_missing_is_an_error():
+    knife = catalog_facts("NORD-KT-002")  # blade_length, blade_material, handle
+    text = "The Skarp is a knife without blades, balanced and light."
+    assert contradictions(text, knife) == [("without blades", "error")]
+    assert not is_usable(check_text(text, facts=knife, kind=DESCRIPTION))
+    assert contradictions("The knife does not have a handle.", knife) == [
+        ("does not have a handle", "error")]
+    coffee = catalog_facts("NORD-KT-005")
+    assert contradictions("A pour-over set without a carafe or dripper.", coffee) == [
+        ("without a carafe", "error")]
+
+
+def test_a_part_named_in_passing_or_in_a_condition_is_no_contradiction():
+    knife = catalog_facts("NORD-KT-002")
+    for text in ("It cuts without the blade slipping.", "A knife without a blade guard.",
+                 "Without a sharp blade, cooking is slow.", "It slices without effort.",
+                 "The knife doesn't have a plastic handle.", "It cuts without blades dulling."):
+        assert contradictions(text, knife) == [], text
+    notebooks = catalog_facts("LQ-ST-006")  # "Pocket Notebooks": the title gives no pocket
+    assert contradictions("Slim notebooks without pockets.", notebooks) == []
+
+
+def test_an_action_said_to_be_quick_and_slow_is_a_contradiction():
+    kettle = catalog_facts("NORD-KT-001")
+    text = ("The Fjell kettle heats up quickly and quietly. Its stainless steel body takes longer "
+            "to heat up, so be patient.")
+    assert contradictions(text, kettle) == [("takes longer to heat", "warning")]
+    assert not is_usable(check_text(text, facts=kettle, kind=DESCRIPTION))
+    assert contradictions("It boils fast. Then it boils slowly.", kettle) == [
+        ("boils slowly", "warning")]
+    for text in ("It heats up quickly. Unlike a stovetop kettle, which takes longer to heat, "
+                 "it switches off by itself.",
+                 "It heats up quickly and takes longer to heat up than nothing at all.",
+                 "It heats up quickly and cools slowly.", "It takes longer to heat up.",
+                 "It takes longer to heat up, then heats up quickly."):
+        assert contradictions(text, kettle) == [], text
+
+
+
 def test_every_reference_title_and_description_of_the_demo_catalog_passes_the_new_checks():
     for line in CATALOG.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -254,6 +443,7 @@ def test_every_reference_title_and_description_of_the_demo_catalog_passes_the_ne
             flags = check_text(text, facts=facts, kind=kind)
             new = [f for f in flags if f.code in ("title_renamed", "ungrounded_origin", "looping",
                                                   "off_subject", "misattributed_number",
-                                                  "ungrounded_number")]
+                                                  "ungrounded_number", "colour_mismatch",
+                                                  "ungrounded_colour", "contradiction")]
             assert new == [], (row["sku"], kind.code, new)
             assert is_usable(flags), (row["sku"], kind.code, flags)
