@@ -521,9 +521,33 @@ def _check_looping(text: str, facts: ProductFacts) -> list[Flag]:
             'The phrase "%(phrase)s" comes back %(times)d times in other words: the text goes '
             "in circles."))
         params = {"times": times}
+    elif stutter := _stutter(text):
+        start, end, unit = stutter
+        return [_flag("looping", WARNING, _STUTTERS, start, end, phrase=unit,
+                      times=(end - start) // len(unit))]
     else:
         return []
     return [_flag("looping", WARNING, template, start, end, phrase=text[start:end], **params)]
+
+
+
+# A few characters said over and over with no clause break a loop can count ("100克/100克，" ×19
+# in a tea description cut off at its token limit): the clause rules above see no clause long
+# enough. Separators alone ("-----", "★★★★") are layout, not words.
+_STUTTER_RE = re.compile(r"(?P<unit>\S.{2,23}?)(?P=unit){3,}", re.DOTALL)
+
+
+
+_STUTTERS = gettext_noop('"%(phrase)s" is said %(times)d times in a row: the text goes in '
+                         "circles.")
+
+
+
+def _stutter(text: str) -> tuple[int, int, str] | None:
+    for m in _STUTTER_RE.finditer(text):
+        if re.search(r"\w", m.group("unit")):
+            return m.start(), m.end(), m.group("unit")
+    return None
 
 
 

@@ -175,3 +175,26 @@ def test_a_material_of_something_else_stays_a_warning():
         flags = [f for f in check_text(text, facts=mug, kind=DESCRIPTION)
                  if f.code == "ungrounded_material"]
         assert flags and {f.severity for f in flags} == {"warning"}, text
+
+
+# -- a few characters said over and over ---------------------------------------------------------
+
+
+def test_a_few_characters_said_over_and_over_are_a_loop():
+    tea = catalog_facts("SL-TEA-007")  # Gemma's description, cut off at its token limit
+    text = ("这款凤凰单丛·蜜兰香 100克，产地广东潮州，焙火轻焙火，原料蜜兰香，乌龙茶（单丛）100克，"
+            + "100克/100克，" * 19)
+    flags = check_text(text, facts=tea, kind=DESCRIPTION)
+    (flag,) = [f for f in flags if f.code == "looping"]
+    assert flag.params["times"] >= 4 and "100克" in flag.params["phrase"]
+    assert not is_usable(flags)
+    mugs = catalog_facts("NORD-TW-002")
+    assert "looping" in codes("Very very very very nice mugs, very very very very nice.", mugs,
+                              DESCRIPTION)
+
+
+def test_layout_and_short_reduplications_are_no_loop():
+    mugs = catalog_facts("NORD-TW-002")
+    for text in ("Two mugs ----------- in sea grey ★★★★★", "Ha ha, they stack. 1, 2, 3, 4, 5.",
+                 "Mugs. Mugs. Mugs.", "慢慢慢慢地喝。"):
+        assert "looping" not in codes(text, mugs, DESCRIPTION), text
