@@ -12,7 +12,7 @@ from generation.params import InvalidParams
 
 from .. import selectors
 from ..models import Locale, Product
-from .fields import brand_filter_field
+from .fields import ShortListChoiceField, brand_filter_field
 from .messages import _blank
 
 
@@ -48,7 +48,7 @@ class DecodingParamsForm(forms.Form):
     PARAM_FIELDS = ("candidates", "best_of", "temperature", "top_k", "top_p",
                     "repetition_penalty", "max_new_tokens", "seed")
 
-    model_version = forms.ModelChoiceField(
+    model_version = ShortListChoiceField(
         label=_("Model version"), queryset=selectors.model_version_ready_list(), required=False,
         empty_label=_("Default model"),
     )
@@ -116,7 +116,7 @@ class GenerateForm(DecodingParamsForm):
     kinds = forms.MultipleChoiceField(
         label=_("Content kinds"), widget=forms.CheckboxSelectMultiple,
     )
-    compare_with = forms.ModelChoiceField(
+    compare_with = ShortListChoiceField(
         label=_("A/B test against"), queryset=selectors.model_version_ready_list(),
         required=False, empty_label=_("No A/B test"),
         help_text=_("Split the products at random (by the seed) between the model version "

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
 from ..models import Draft
-from .fields import brand_filter_field, kind_filter_field
+from .fields import ShortListChoiceField, brand_filter_field, kind_filter_field
 from .messages import _blank
 
 
@@ -55,7 +55,7 @@ class QueueFilterForm(forms.Form):
     category = forms.ChoiceField(label=_("Category"), required=False)
     kind = kind_filter_field()
     assignee = forms.ChoiceField(label=_("Assignee"), required=False)
-    model_version = forms.ModelChoiceField(
+    model_version = ShortListChoiceField(
         label=_("Model version"), queryset=selectors.model_version_list(), required=False,
         empty_label=_("All model versions"),
     )

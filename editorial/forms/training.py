@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
-from .fields import brand_filter_field, kind_filter_field
+from .fields import ShortListChoiceField, brand_filter_field, kind_filter_field
 
 
 class TrainingDataForm(forms.Form):
@@ -46,7 +46,7 @@ class TrainingDataForm(forms.Form):
 
 
 class FineTuneForm(forms.Form):
-    base = forms.ModelChoiceField(
+    base = ShortListChoiceField(
         label=_("Base model version"), queryset=selectors.model_version_ready_list(),
         empty_label=None,
     )
