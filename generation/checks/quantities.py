@@ -82,13 +82,18 @@ def _quantity_key(m: re.Match[str]) -> tuple[str, str]:
 
 
 
+_BARE_NUMBER_RE = re.compile(rf"(?<![A-Za-z\d.,])(?:{_NUMBER})(?![\d.,]?\d|-?[A-Za-z])")
+
+
 def _known_quantities(blob: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
-    """The facts' (number, unit) pairs, and the numbers they state without a unit."""
+    """The facts' (number, unit) pairs, and the numbers they state without a unit. A number
+    joined to a word ("3-season", "20D") counts that word's things, so it grounds no other
+    unit: a "3-season" sleeping bag does not "sleep three people"."""
     pairs, spans = set(), set()
     for m in _QUANTITY_RE.finditer(blob):
         pairs.add(_quantity_key(m))
         spans.add(m.span("num"))
-    bare = {_canonical_number(m.group(0)) for m in re.finditer(_NUMBER, blob)
+    bare = {_canonical_number(m.group(0)) for m in _BARE_NUMBER_RE.finditer(blob)
             if m.span() not in spans}
     return frozenset(pairs), frozenset(bare)
 

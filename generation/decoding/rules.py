@@ -33,6 +33,9 @@ EN_CLAIM_TERMS = (
     "100%", "100 %",
     "risk-free", "risk free",
     "clinically proven",
+    "than any other", "than any others",
+    "ever made", "ever built", "ever created", "ever designed", "ever invented", "ever produced",
+    "of all time",
 )
 
 

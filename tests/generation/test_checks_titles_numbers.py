@@ -81,6 +81,11 @@ def test_a_quantity_written_in_words_is_held_to_the_facts():
     tent = catalog_facts("FERN-OD-003")  # Ember 2-Person Backpacking Tent
     assert found("This tent can sleep four people comfortably.", tent, DESCRIPTION,
                  "ungrounded_number") == ["four people"]
+    # A number joined to another word grounds nothing else: the bag is "3-season".
+    bag = catalog_facts("FERN-OD-004")
+    assert found("This sleeping bag can sleep three people comfortably.", bag, DESCRIPTION,
+                 "ungrounded_number") == ["three people"]
+    assert found("It sleeps 3 people.", bag, DESCRIPTION, "ungrounded_number") == ["3 people"]
     steamer = catalog_facts("QH-KT-002")  # 重量 2.6千克
     assert found("这款蒸锅仅重两公斤。", steamer, DESCRIPTION, "ungrounded_number") == ["两公斤"]
 
