@@ -179,9 +179,12 @@ def _said_made_of(text: str, start: int, end: int, product_words: set[str]) -> b
         return True
     if _MADE_OF_ZH_AFTER_RE.match(after):
         return True
-    following = re.match(r"\s+([^\W\d_]+)", after)
-    return bool(following) and following.group(1).lower().rstrip("s") in {
-        w.rstrip("s") for w in product_words}
+    # The product named right after the material, or after one more word ("an aluminum travel
+    # mug" of the titanium camp mug).
+    following = re.match(r"\s+([^\W\d_]+)(?:\s+([^\W\d_]+))?", after)
+    product = {w.rstrip("s") for w in product_words}
+    return bool(following) and any(word.lower().rstrip("s") in product
+                                   for word in following.groups() if word)
 
 
 

@@ -167,6 +167,7 @@ def test_a_material_the_product_is_said_to_be_made_of_is_a_wrong_fact():
     assert [(text[f.start:f.end], f.severity) for f in flags] == [("plastic", "error")]
     assert not is_usable(check_text(text, facts=mug, kind=DESCRIPTION))
     for text, material in (("It is made entirely of bamboo.", "bamboo"),
+                           ("A compact aluminum travel mug for camping.", "aluminum"),
                            ("这款杯子采用塑料材质。", "塑料"), ("杯身为塑料制成。", "塑料")):
         flags = [f for f in check_text(text, facts=mug, kind=DESCRIPTION)
                  if f.code == "ungrounded_material"]
