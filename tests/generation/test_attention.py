@@ -68,6 +68,23 @@ def test_positions_behind_the_window_are_not_seen(window):
     assert torch.allclose(out, _one_part(query, key, value, mask, scale=0.3), atol=1e-5)
 
 
+@pytest.mark.parametrize("window", [None, 14], ids=["no window", "a window inside the prompt"])
+def test_a_request_with_an_empty_prompt_attends_to_its_own_tokens_only(window):
+    # A one-token prompt leaves nothing in the cache: its row is all padding, and its rows
+    # must weigh the prompt part 0 (not the flash kernel's log-sum-exp of 0 for no keys).
+    query, shared, own, (key, value, mask) = _batch([0, 0, 1, 1, 2])
+    width = shared.width
+    empty = shared.prompt_mask.clone()
+    empty[1] = False
+    shared = SharedPrompt(shared.requests, width, shared.layers, empty)
+    mask = mask.clone()
+    mask[2:4, ..., :width] = False
+    if window:
+        mask[..., : key.shape[2] - window] = False
+    out = shared.attend(query, *own, layer=0, scale=0.3, window=window)
+    assert torch.allclose(out, _one_part(query, key, value, mask, scale=0.3), atol=1e-5)
+
+
 def test_rows_leaving_keep_their_requests_prompts():
     requests = [0, 0, 0, 1, 1, 2]
     query, shared, (own_keys, own_values), (key, value, mask) = _batch(requests)
