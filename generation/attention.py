@@ -68,6 +68,11 @@ class SharedPrompt:
         # The padding mask as the additive one the flash kernel takes, made once per batch.
         self.additive = _masks[0] if _masks else _additive(prompt_mask[:, None, None, :],
                                                            layers[0]._key_buffer)
+        # Whether a prompt has any position to see, computed once, not per layer and step: a
+        # sliding-window model's prompts end in their last position (padding only on the left:
+        # such models share no prefixes), so a window that still reaches into the prompts sees
+        # one; without a window every position is seen.
+        self.visible = prompt_mask.any(-1)[:, None, None]
         starts = [
             r
             for r in range(len(self.requests))
@@ -122,7 +127,7 @@ class SharedPrompt:
         keys = cache._key_buffer[:, :, start:width]
         values = cache._value_buffer[:, :, start:width]
         mask_p = self.additive[..., start:width]
-        visible = self.prompt_mask[:, start:width].any(-1)[:, None, None]
+        visible = self.visible
         if self.prompts is not None:
             prompts = self.prompts.to(query.device)
             keys, values = keys.index_select(0, prompts), values.index_select(0, prompts)
@@ -147,10 +152,11 @@ class SharedPrompt:
             index = self.rows.to(query.device)
             out_p = out_p.reshape(-1, *query.shape[1:]).index_select(0, index)
             lse_p = lse_p.reshape(-1, *query.shape[1:-1]).index_select(0, index)
-        top = torch.maximum(lse_p, lse_t)  # a row's own tokens are never masked
-        weight_p = torch.exp(lse_p - top).unsqueeze(-1)
-        weight_t = torch.exp(lse_t - top).unsqueeze(-1)
-        out = (out_p.float() * weight_p + out_t.float() * weight_t) / (weight_p + weight_t)
+        # The prompt part's share of the softmax mass, exp(lse_p) / (exp(lse_p) + exp(lse_t)),
+        # as one sigmoid (a row's own tokens are never masked, so lse_t is finite; a prompt
+        # with nothing visible has lse_p = -inf and weighs 0).
+        share = torch.sigmoid(lse_p - lse_t).unsqueeze(-1)
+        out = torch.lerp(out_t.float(), out_p.float(), share)
         return out.to(query.dtype).reshape(rows, heads, 1, dim)
 
 

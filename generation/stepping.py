@@ -78,6 +78,11 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     ids, mask = input_ids, attention_mask
     positions = mask.sum(-1, keepdim=True) - 1
     tokens = ids[:, -1:]
+    if shared is not None:
+        # The two-part attention masks the prompts' padding itself and ignores transformers'
+        # mask; a 4-d mask is taken as already built, so none is built per step (two masks of
+        # rows x width for Gemma's full and sliding layers) and none grows with the steps.
+        mask = mask.new_ones((rows, 1, 1, 1), dtype=torch.bool)
     with shared_prompt(shared):
         for step in range(max_new):
             logits = model(input_ids=tokens, attention_mask=mask, position_ids=positions,
@@ -93,7 +98,8 @@ def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
             chosen = chosen.masked_fill(done, pad_token_id)
             tokens = chosen.unsqueeze(-1)
             ids = torch.cat([ids, tokens], dim=-1)
-            mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
+            if shared is None:
+                mask = torch.cat([mask, torch.ones_like(tokens)], dim=-1)
             positions = positions + 1
             for row, token, finished in zip(alive, chosen.tolist(), done.tolist(), strict=True):
                 if not finished:

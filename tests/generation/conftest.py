@@ -41,6 +41,14 @@ def tiny_engine(gen_tiny_model):
 
 
 @pytest.fixture(scope="session")
+def sliding_engine(tmp_path_factory):
+    """A tiny Gemma 3 whose sliding layers see 16 positions: prompts and decoding cross it."""
+    from generation.testing import build_tiny_sliding_model
+
+    return _engine(build_tiny_sliding_model(tmp_path_factory.mktemp("sliding"), sliding_window=16))
+
+
+@pytest.fixture(scope="session")
 def scripted_engine(gen_scripted_model):
     return _engine(gen_scripted_model)
 

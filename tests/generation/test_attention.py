@@ -68,6 +68,23 @@ def test_positions_behind_the_window_are_not_seen(window):
     assert torch.allclose(out, _one_part(query, key, value, mask, scale=0.3), atol=1e-5)
 
 
+@pytest.mark.parametrize("window", [None, 14], ids=["no window", "a window inside the prompt"])
+def test_a_request_with_an_empty_prompt_attends_to_its_own_tokens_only(window):
+    # A one-token prompt leaves nothing in the cache: its row is all padding, and its rows
+    # must weigh the prompt part 0 (not the flash kernel's log-sum-exp of 0 for no keys).
+    query, shared, own, (key, value, mask) = _batch([0, 0, 1, 1, 2])
+    width = shared.width
+    empty = shared.prompt_mask.clone()
+    empty[1] = False
+    shared = SharedPrompt(shared.requests, width, shared.layers, empty)
+    mask = mask.clone()
+    mask[2:4, ..., :width] = False
+    if window:
+        mask[..., : key.shape[2] - window] = False
+    out = shared.attend(query, *own, layer=0, scale=0.3, window=window)
+    assert torch.allclose(out, _one_part(query, key, value, mask, scale=0.3), atol=1e-5)
+
+
 def test_rows_leaving_keep_their_requests_prompts():
     requests = [0, 0, 0, 1, 1, 2]
     query, shared, (own_keys, own_values), (key, value, mask) = _batch(requests)
@@ -100,3 +117,40 @@ def test_the_engine_attends_to_a_requests_prompt_once_for_its_candidates(tiny_en
     one_part = [[c.text for c in r.candidates] for r in tiny_engine.generate(requests, params)]
     assert not calls
     assert two_part == one_part
+
+
+@pytest.mark.parametrize("engine_name", ["tiny_engine", "sliding_engine"])
+def test_decode_steps_over_shared_prompts_build_no_attention_masks(engine_name, request,
+                                                                  monkeypatch):
+    # The two-part attention masks the prompts' padding itself: transformers' masks for every
+    # step (rows x whole width, for full and sliding layers) were built only to be ignored.
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    engine = request.getfixturevalue(engine_name)
+    built, decoding = [], []
+    make_mask = ALL_MASK_ATTENTION_FUNCTIONS._global_mapping[attention.ATTENTION]
+
+    def counting(*args, **kwargs):
+        built.append(bool(decoding))
+        return make_mask(*args, **kwargs)
+
+    forward = engine.model.forward
+
+    def step(*args, **kwargs):
+        decoding.append(kwargs["input_ids"].shape[1] == 1)
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            decoding.clear()
+
+    monkeypatch.setitem(ALL_MASK_ATTENTION_FUNCTIONS._global_mapping, attention.ATTENTION,
+                        counting)
+    monkeypatch.setattr(engine.model, "forward", step)
+    requests = [
+        GenerationRequest(messages=[{"role": "user", "content": text}], seed=i, candidates=2)
+        for i, text in enumerate(["A steel bottle.", "Ein Glas aus Kristall, mundgeblasen."])
+    ]
+    params = GenerationParams(max_new_tokens=6, candidates=2, best_of=0)
+    results = engine.generate(requests, params, ignore_eos=True)
+    assert all(c.completion_tokens == 6 for r in results for c in r.candidates)
+    assert True not in built

@@ -1,6 +1,5 @@
 """The preallocated KV cache must hold exactly what transformers' concatenating cache holds."""
 
-import pytest
 import torch
 from transformers.cache_utils import DynamicCache
 
@@ -90,15 +89,6 @@ def plain_generate(engine, prompt_ids):
     new = output[0, ids.shape[1]:].tolist()
     cut = next((i for i, t in enumerate(new) if t in engine.eos_token_ids), len(new))
     return [clean_completion(engine.tokenizer.decode(new[:cut], skip_special_tokens=True))]
-
-
-@pytest.fixture(scope="module")
-def sliding_engine(tmp_path_factory):
-    from generation.testing import build_tiny_sliding_model
-
-    from .conftest import _engine
-
-    return _engine(build_tiny_sliding_model(tmp_path_factory.mktemp("sliding"), sliding_window=16))
 
 
 def test_a_sliding_window_model_writes_what_plain_generate_writes_past_its_window(sliding_engine):

@@ -14,8 +14,6 @@ from generation.attention import causal_attention
 from generation.engine import GenerationRequest
 from generation.params import GenerationParams
 
-from .conftest import _engine
-
 GREEDY = GenerationParams(do_sample=False, max_new_tokens=8)
 SAMPLE = GenerationParams(max_new_tokens=8, candidates=3, best_of=0, temperature=0.9)
 HEADER = ("Product copy written by the shop's editors for the online store, one block per "
@@ -53,13 +51,6 @@ def test_causal_attention_equals_attention_under_the_full_mask(monkeypatch, q_le
     value = torch.randn(2, 2, k_len, 16, generator=generator)
     out = causal_attention(query, key, value, scale=0.25, window=window)
     assert torch.allclose(out, _masked(query, key, value, window), atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def sliding_engine(tmp_path_factory):
-    from generation.testing import build_tiny_sliding_model
-
-    return _engine(build_tiny_sliding_model(tmp_path_factory.mktemp("sliding"), sliding_window=16))
 
 
 def _documents(engine):
