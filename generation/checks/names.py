@@ -123,10 +123,12 @@ def _group_in(names: tuple[str, ...], blob: str) -> bool:
 
 def _check_materials(text: str, blob: str, title: str = "") -> list[Flag]:
     """A material the data does not give is a warning: copy may name a part's material or
-    another product's ("unlike plastic bottles"). Said to be what the product is made of ("Made
+    another product's ("unlike plastic bottles"), and data that names no material may just leave
+    it out. Said to be what the product is made of when the data gives another material ("Made
     from silicon, this plastic mug" for a titanium mug, "采用塑料材质") it is a wrong fact: an
     error."""
     product_words = {w.lower() for w in re.findall(r"[^\W\d_]{3,}", title)}
+    data_names_a_material = _MATERIAL_RE.search(blob) is not None
     flags = []
     for m in _MATERIAL_RE.finditer(text):
         name, group = _MATERIAL_NAMES[int(m.lastgroup[1:])]
@@ -135,11 +137,11 @@ def _check_materials(text: str, blob: str, title: str = "") -> list[Flag]:
         # "steel" is grounded by "stainless steel" in the facts, but not the other way round.
         if _in_facts(m.group(0), blob):
             continue
-        if _said_made_of(text, m.start(), m.end(), product_words):
+        if data_names_a_material and _said_made_of(text, m.start(), m.end(), product_words):
             flags.append(_flag(
                 "ungrounded_material", ERROR,
-                gettext_noop('The text says the product is made of "%(found)s", which the '
-                             "product data does not give."),
+                gettext_noop('The text says the product is made of "%(found)s"; the product '
+                             "data gives another material."),
                 m.start(), m.end(), found=m.group(0),
             ))
             continue

@@ -174,6 +174,14 @@ def test_a_material_the_product_is_said_to_be_made_of_is_a_wrong_fact():
         assert [(text[f.start:f.end], f.severity) for f in flags] == [(material, "error")], text
 
 
+def test_a_material_of_a_product_whose_data_names_none_stays_a_warning():
+    kettle = ProductFacts(sku="K", title="Fjell Kettle", attributes={"capacity": "1.7 L"},
+                          locale="en")
+    flags = [f for f in check_text("Steel kettle", facts=kettle, kind=TITLE)
+             if f.code == "ungrounded_material"]
+    assert [f.severity for f in flags] == ["warning"]
+
+
 def test_a_material_of_something_else_stays_a_warning():
     mug = catalog_facts("FERN-OD-009")
     for text in ("No plastic taste, unlike plastic mugs.", "Pack it in a bamboo box.",
