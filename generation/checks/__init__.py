@@ -63,7 +63,7 @@ from .form import (
 )
 from .names import _check_brands, _check_materials
 from .places import _check_places
-from .quantities import _check_attribution, _check_grounding, _check_spelled_numbers
+from .quantities import _check_attribution, _check_grounding, _check_prices, _check_spelled_numbers
 
 __all__ = [
     "BLOCKING",
@@ -117,6 +117,7 @@ def check_text(
         *_check_looping(text, facts),
         *_check_grounding(text, blob),
         *_check_spelled_numbers(text, blob),
+        *_check_prices(text, blob),
         *_check_attribution(text, facts.attributes),
         *_check_materials(text, blob, facts.title),
         *_check_places(text, facts, blob),

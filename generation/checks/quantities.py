@@ -82,13 +82,15 @@ def _quantity_key(m: re.Match[str]) -> tuple[str, str]:
 
 
 
-_BARE_NUMBER_RE = re.compile(rf"(?<![A-Za-z\d.,])(?:{_NUMBER})(?![\d.,]?\d|-?[A-Za-z])")
+_BARE_NUMBER_RE = re.compile(
+    rf"(?<![A-Za-z\d.,])(?:{_NUMBER})(?![\d.,]?\d|(?:-|\s)?[A-Za-z])")
 
 
 def _known_quantities(blob: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
     """The facts' (number, unit) pairs, and the numbers they state without a unit. A number
-    joined to a word ("3-season", "20D") counts that word's things, so it grounds no other
-    unit: a "3-season" sleeping bag does not "sleep three people"."""
+    before a word ("3-season", "20D", "3 cards") counts that word's things, so it grounds no
+    other unit: a "3-season" sleeping bag does not "sleep three people", a wallet for "3 cards"
+    does not weigh "3 kg"."""
     pairs, spans = set(), set()
     for m in _QUANTITY_RE.finditer(blob):
         pairs.add(_quantity_key(m))
@@ -213,4 +215,33 @@ def _check_attribution(text: str, attributes: dict[str, str]) -> list[Flag]:
         flags.append(_flag("misattributed_number", ERROR, _MISATTRIBUTED,
                            m.start(), m.end(), found=m.group(0),
                            key=next(iter(measures.values()))))
+    return flags
+
+
+
+# A price is a fact the shop sets: copy that names one the data does not give ("good quality for
+# less than $3") is invented.
+_PRICE_RE = re.compile(
+    rf"(?:[$€£¥￥]|US\$|RMB\s?|CNY\s?)\s?(?P<num>{_NUMBER})"
+    rf"|(?<![\d.,])(?P<num2>{_NUMBER})\s?(?:dollars?|euros?|pounds?|yuan|元|块钱|块)(?![A-Za-z])",
+    re.IGNORECASE)
+
+
+_PRICE_KEY_RE = re.compile(r"price|msrp|rrp|cost|价", re.IGNORECASE)
+
+
+def _check_prices(text: str, blob: str) -> list[Flag]:
+    """Only a price grounds a price: "$3" is not grounded by a "3-season" rating."""
+    known = {_canonical_number(m.group("num") or m.group("num2"))
+             for m in _PRICE_RE.finditer(blob)}
+    for line in blob.splitlines():
+        key, colon, value = line.partition(":")
+        if colon and _PRICE_KEY_RE.search(key):
+            known |= _numbers_in(value)
+    flags = []
+    for m in _PRICE_RE.finditer(text):
+        if _canonical_number(m.group("num") or m.group("num2")) in known:
+            continue
+        flags.append(_flag("ungrounded_number", ERROR, _UNGROUNDED_NUMBER,
+                           m.start(), m.end(), found=m.group(0)))
     return flags

@@ -103,6 +103,24 @@ def test_quantities_in_words_the_facts_give_and_idioms_pass():
     assert "ungrounded_number" not in codes("一年四季都好用。", steamer, DESCRIPTION)
 
 
+def test_a_count_in_the_data_grounds_no_other_unit():
+    wallet = catalog_facts("LQ-PA-002")  # holds 3 cards
+    text = "Made of full-grain leather, weighing 3 kg. It holds 3 cards."
+    assert found(text, wallet, DESCRIPTION, "ungrounded_number") == ["3 kg"]
+
+
+def test_a_price_the_data_does_not_give_is_invented():
+    bag = catalog_facts("FERN-OD-004")  # 3-season, no price
+    text = "The Kettle Lake 650 Down Sleeping Bag offers good quality for less than $3."
+    assert found(text, bag, DESCRIPTION, "ungrounded_number") == ["$3"]
+    notebook = catalog_facts("LQ-ST-001")  # 148 x 210 mm
+    text = "It costs 210 dollars, ¥99 or 50元."
+    assert found(text, notebook, DESCRIPTION, "ungrounded_number") == [
+        "210 dollars", "¥99", "50元"]
+    priced = ProductFacts(sku="X", title="Camp Mug", attributes={"price": "12.50"}, locale="en")
+    assert found("Yours for $12.50, not $13.", priced, DESCRIPTION, "ungrounded_number") == ["$13"]
+
+
 # -- a quantity of the data put to another measure -----------------------------------------------
 
 
