@@ -12,6 +12,7 @@ _UNIT_ALIASES = {
     "l": "l", "liter": "l", "liters": "l", "litre": "l", "litres": "l", "升": "l",
     "g": "g", "gram": "g", "grams": "g", "克": "g",
     "kg": "kg", "kilogram": "kg", "kilograms": "kg", "千克": "kg", "公斤": "kg",
+    "tonne": "t", "tonnes": "t", "吨": "t",  # not "t": "3 T-shirts"
     "mg": "mg", "oz": "oz", "lb": "lb", "lbs": "lb", "斤": "jin",
     "mm": "mm", "毫米": "mm", "cm": "cm", "厘米": "cm", "m": "m", "米": "m",
     "inch": "in", "inches": "in", "英寸": "in", "寸": "in",
@@ -164,6 +165,8 @@ _MEASURE_CUES = (
     ("weight", re.compile(r"\bweigh(?:s|ing|t|ts)?\b|重量|净重|自重|仅重|重约|重达", re.I)),
     ("capacity", re.compile(r"\b(?:capacity|volume)\b|容量|容积", re.I)),
     ("length", re.compile(r"\b(?:length|diameter|width|height)\b|长度|直径|口径|宽度|高度", re.I)),
+    ("packed size", re.compile(r"\bpack(?:s|ed)?\s+(?:down\s+)?(?:to|into)\b|\bpacked\s+size\b|"
+                               r"收纳尺寸", re.I)),
 )
 # A cue names the quantity that follows it in the same clause, at most this far before it.
 _CUE_REACH = 24

@@ -138,6 +138,10 @@ def test_a_capacity_given_as_a_weight_is_a_wrong_fact():
     steamer = catalog_facts("QH-KT-002")  # 重量 2.6千克
     assert found("尺寸28厘米，容量2.6千克，适合燃气灶。", steamer, DESCRIPTION,
                  "misattributed_number") == ["2.6千克"]
+    # The backpack's capacity as its packed size; its weight in tonnes.
+    text = "It weighs 1.6 kg (just under 1.6 tonnes) and packs down to just 45 liters."
+    assert found(text, pack, DESCRIPTION, "misattributed_number") == ["45 liters"]
+    assert found(text, pack, DESCRIPTION, "ungrounded_number") == ["1.6 tonnes"]
 
 
 def test_quantities_given_as_what_they_measure_pass():
